@@ -1,0 +1,46 @@
+"""Argument checks shared by every public constructor.
+
+Each check raises `ValueError` naming the argument, the value received and the
+valid range, so a mistake in a notebook points at the argument to change.
+"""
+
+import numbers
+
+
+def check_bool(name, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
+    return value
+
+
+def check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
+        )
+    if value < minimum:
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def check_float(name, value, low=None, high=None, low_open=False, high_open=False):
+    """Checks `low <(=) value <(=) high`; NaN and non-numbers are always rejected."""
+    interval = "{}{}, {}{}".format(
+        "(" if low_open else "[",
+        "-inf" if low is None else low,
+        "inf" if high is None else high,
+        ")" if high_open else "]",
+    )
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"`{name}` must be a number in {interval}. Received: {name}={value!r}"
+        )
+    above_low = low is None or (value > low if low_open else value >= low)
+    below_high = high is None or (value < high if high_open else value <= high)
+    if not (above_low and below_high):  # also False for NaN
+        raise ValueError(
+            f"`{name}` must be in {interval}. Received: {name}={value!r}"
+        )
+    return float(value)

@@ -1,0 +1,320 @@
+"""Sparse activations: the k-winners-take-all layers (Ahmad & Scheinkman, 2019).
+
+`KWinners` (dense, `(batch, n)`) and `KWinners2d` (convolutional) keep the k
+most strongly boosted units of every sample and zero the rest;
+`keras_sparse.ops` holds the math, these layers own its state.
+"""
+
+import keras
+from keras import ops
+
+from keras_sparse import ops as sparse_ops
+from keras_sparse._validation import check_bool, check_float, check_int
+
+_serializable = keras.saving.register_keras_serializable(package="keras_sparse")
+
+
+class _KWinnersBase(keras.layers.Layer):
+    """State and training-time updates shared by `KWinners` and `KWinners2d`.
+
+    Non-trainable weights, saved with the model (like `BatchNormalization`'s
+    moving statistics):
+
+    - `duty_cycles` (float32, one per unit or channel): the running fraction of
+      samples in which the unit was active (`y > 0`).
+    - `boost_strength` (float32 scalar): the current `b` in
+      `boosted = x * exp(-b * duty_cycles)`; starts at the constructor's
+      `boost_strength` and is multiplied by `boost_strength_factor` by the
+      `keras_sparse.callbacks.UpdateBoostStrength` callback after every epoch.
+    - `learning_iterations` (int64): number of training samples seen.
+
+    Each call with `training=True` (and `trainable=True`, as for
+    `BatchNormalization`) picks `k` winners and then updates, with
+    `batch` the global batch size (summed over `tf.distribute` replicas):
+
+        learning_iterations += batch
+        period = min(duty_cycle_period, learning_iterations)
+        duty_cycles = (duty_cycles * (period - batch) + active_count) / period
+
+    where `active_count` counts `y > 0` per unit over the batch (for
+    `KWinners2d`: per channel over batch, height and width, divided by
+    `height * width`). Inference picks `k_inference` winners and changes nothing.
+    """
+
+    def __init__(
+        self,
+        percent_on,
+        k_inference_factor=1.5,
+        boost_strength=1.0,
+        boost_strength_factor=0.9,
+        duty_cycle_period=1000,
+        break_ties=False,
+        relu=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.percent_on = check_float("percent_on", percent_on, 0, 1, True, True)
+        self.k_inference_factor = check_float(
+            "k_inference_factor", k_inference_factor, 0, None, True
+        )
+        check_float(
+            "percent_on * k_inference_factor",
+            self.percent_on * self.k_inference_factor,
+            0,
+            1,
+            low_open=True,
+        )
+        self.initial_boost_strength = check_float("boost_strength", boost_strength, 0)
+        self.boost_strength_factor = check_float(
+            "boost_strength_factor", boost_strength_factor, 0, 1
+        )
+        self.duty_cycle_period = check_int("duty_cycle_period", duty_cycle_period, 1)
+        self.break_ties = check_bool("break_ties", break_ties)
+        self.relu = check_bool("relu", relu)
+
+    # Subclasses define the geometry: rank, units competing, duty-cycle axis.
+    expected_rank = None
+
+    def _competing_units(self, input_shape):
+        """Number of units among which the k winners of one row are chosen."""
+        raise NotImplementedError
+
+    def _channel_axis(self):
+        raise NotImplementedError
+
+    def _activate(self, inputs, k, portable):
+        raise NotImplementedError
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != self.expected_rank:
+            raise ValueError(
+                f"{type(self).__name__} expects inputs of rank {self.expected_rank} "
+                f"{self._layout()}; received input_shape={input_shape}"
+            )
+        if None in input_shape[1:]:
+            raise ValueError(
+                f"{type(self).__name__} needs every non-batch dimension known at build "
+                f"time; received input_shape={input_shape}"
+            )
+        self.n = self._competing_units(input_shape)
+        self.k = round(self.n * self.percent_on)
+        self.k_inference = min(max(round(self.n * self.percent_on * self.k_inference_factor), 1), self.n)
+        channel_axis = self._channel_axis() % len(input_shape)
+        channels = input_shape[channel_axis]
+        self._units_per_channel = 1
+        for axis, size in enumerate(input_shape[1:], start=1):
+            if axis != channel_axis:
+                self._units_per_channel *= size
+        self._count_axes = tuple(a for a in range(len(input_shape)) if a != channel_axis)
+        state = dict(trainable=False, autocast=False, aggregation="only_first_replica")
+        self.duty_cycles = self.add_weight(
+            name="duty_cycles", shape=(channels,), initializer="zeros", dtype="float32", **state
+        )
+        self.boost_strength = self.add_weight(
+            name="boost_strength",
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_boost_strength),
+            dtype="float32",
+            **state,
+        )
+        self.learning_iterations = self.add_weight(
+            name="learning_iterations", shape=(), initializer="zeros", dtype="int64", **state
+        )
+        self.input_spec = keras.layers.InputSpec(
+            ndim=self.expected_rank, axes={i: d for i, d in enumerate(input_shape) if i}
+        )
+
+    def call(self, inputs, training=None):
+        training = bool(training) and self.trainable
+        k = self.k if training else self.k_inference
+        outputs = self._activate(inputs, k, portable=not training)
+        if training:
+            self._update_duty_cycles(outputs)
+        return outputs
+
+    def _update_duty_cycles(self, outputs):
+        active = ops.sum(ops.cast(outputs > 0, "float32"), axis=self._count_axes)
+        batch = ops.cast(ops.shape(outputs)[0], "float32")
+        totals = _sum_over_replicas(ops.concatenate([active, ops.reshape(batch, (1,))], axis=0))
+        active, batch = totals[:-1] / self._units_per_channel, totals[-1]
+        iterations = self.learning_iterations + ops.cast(batch, "int64")
+        period = ops.cast(ops.minimum(iterations, self.duty_cycle_period), "float32")
+        self.learning_iterations.assign(iterations)
+        self.duty_cycles.assign((self.duty_cycles * (period - batch) + active) / period)
+
+    def decay_boost_strength(self):
+        """`boost_strength *= boost_strength_factor` (once per epoch in the paper)."""
+        self.boost_strength.assign(self.boost_strength * self.boost_strength_factor)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            percent_on=self.percent_on,
+            k_inference_factor=self.k_inference_factor,
+            boost_strength=self.initial_boost_strength,
+            boost_strength_factor=self.boost_strength_factor,
+            duty_cycle_period=self.duty_cycle_period,
+            break_ties=self.break_ties,
+            relu=self.relu,
+        )
+        return config
+
+
+def _sum_over_replicas(values):
+    """Sums `values` over `tf.distribute` replicas (identity on one device)."""
+    if keras.backend.backend() != "tensorflow":
+        return values
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return values
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+
+@_serializable
+class KWinners(_KWinnersBase):
+    """k-winners-take-all with boosting over dense activations `(batch, n)`.
+
+    Keeps, in every sample, the `k` units with the largest boosted activation
+    `x * exp(-boost_strength * duty_cycles)` and zeroes the others; the kept
+    units pass their *unboosted* value, and the gradient flows through them
+    only (see `keras_sparse.ops.kwinners`). `n` is read from the input shape:
+
+        k           = round(n * percent_on)                       (training)
+        k_inference = clip(round(n * percent_on * k_inference_factor), 1, n)
+
+    `round` is Python's (half to even), as in the paper's code.
+
+    Args:
+        percent_on: fraction of units that win in training, `0 < percent_on < 1`.
+        k_inference_factor: inference keeps `k_inference_factor` times more
+            winners; `0 < percent_on * k_inference_factor <= 1`.
+        boost_strength: initial boost strength, `>= 0` (0 disables boosting).
+        boost_strength_factor: multiplier applied to the boost strength by
+            `UpdateBoostStrength` after every epoch, in `[0, 1]`.
+        duty_cycle_period: horizon of the duty-cycle running average, in
+            samples, an integer `>= 1`.
+        break_ties: if True, exactly k winners (lower index wins a tie); if
+            False, every unit tied with the k-th largest also wins.
+        relu: if True, units with `boosted <= 0` never win (a ReLU before the
+            k-winners).
+
+    State and its update: see the base class docstring.
+    """
+
+    expected_rank = 2
+
+    def _layout(self):
+        return "(batch, units)"
+
+    def _competing_units(self, input_shape):
+        return input_shape[-1]
+
+    def _channel_axis(self):
+        return -1
+
+    def _activate(self, inputs, k, portable):
+        return sparse_ops.kwinners(
+            inputs,
+            self.duty_cycles,
+            k,
+            self.boost_strength,
+            break_ties=self.break_ties,
+            relu=self.relu,
+            portable=portable,
+        )
+
+
+@_serializable
+class KWinners2d(_KWinnersBase):
+    """k-winners-take-all with boosting over convolutional activations.
+
+    Input `(batch, h, w, c)` (`channels_last`) or `(batch, c, h, w)`
+    (`channels_first`); duty cycles are per channel.
+
+    - `local=False`: the k winners are chosen among all `h*w*c` values of a
+      sample, `k = round(h*w*c * percent_on)`.
+    - `local=True`: the k winners are chosen among the `c` channels at each
+      location, `k = round(c * percent_on)`.
+
+    `k_inference`, boosting, ties and `relu` as in `KWinners`. The duty cycle
+    of a channel counts its active values over batch, height and width, divided
+    by `h*w` (so its target is `percent_on`).
+
+    Args:
+        percent_on, k_inference_factor, boost_strength, boost_strength_factor,
+        duty_cycle_period, break_ties, relu: as in `KWinners`.
+        local: choose winners per location (True) or per sample (False).
+        data_format: `"channels_last"`, `"channels_first"` or None for
+            `keras.config.image_data_format()`.
+    """
+
+    expected_rank = 4
+
+    def __init__(
+        self,
+        percent_on=0.1,
+        k_inference_factor=1.5,
+        boost_strength=1.0,
+        boost_strength_factor=0.9,
+        duty_cycle_period=1000,
+        local=False,
+        break_ties=False,
+        relu=False,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(
+            percent_on,
+            k_inference_factor,
+            boost_strength,
+            boost_strength_factor,
+            duty_cycle_period,
+            break_ties,
+            relu,
+            **kwargs,
+        )
+        self.local = check_bool("local", local)
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError(
+                "`data_format` must be 'channels_last', 'channels_first' or None. "
+                f"Received: data_format={data_format!r}"
+            )
+        self.data_format = data_format or keras.config.image_data_format()
+
+    def _layout(self):
+        if self.data_format == "channels_last":
+            return "(batch, height, width, channels)"
+        return "(batch, channels, height, width)"
+
+    def _competing_units(self, input_shape):
+        channels = input_shape[self._channel_axis()]
+        if self.local:
+            return channels
+        return input_shape[1] * input_shape[2] * input_shape[3]
+
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+    def _activate(self, inputs, k, portable):
+        return sparse_ops.kwinners2d(
+            inputs,
+            self.duty_cycles,
+            k,
+            self.boost_strength,
+            local=self.local,
+            break_ties=self.break_ties,
+            relu=self.relu,
+            data_format=self.data_format,
+            portable=portable,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(local=self.local, data_format=self.data_format)
+        return config

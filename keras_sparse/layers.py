@@ -1,0 +1,8 @@
+"""All keras_sparse layers, under one name.
+
+- Sparse activations (`keras_sparse.kwinners`): `KWinners`, `KWinners2d`.
+- Sparse weights (`keras_sparse.sparse_weights`): `SparseDense`, `SparseConv1D`,
+  `SparseConv2D`.
+"""
+
+from keras_sparse.kwinners import KWinners, KWinners2d  # noqa: F401
