@@ -6,3 +6,4 @@
 """
 
 from keras_sparse.kwinners import KWinners, KWinners2d  # noqa: F401
+from keras_sparse.sparse_weights import SparseConv1D, SparseConv2D, SparseDense  # noqa: F401

@@ -32,10 +32,18 @@ from keras import ops
 
 
 def boost_factors(duty_cycles, boost_strength):
-    """`exp(-boost_strength * duty_cycles)`, in float32."""
-    duty_cycles = ops.cast(duty_cycles, "float32")
-    boost_strength = ops.cast(boost_strength, "float32")
-    return ops.exp(-boost_strength * duty_cycles)
+    """`exp(-boost_strength * duty_cycles)`, rounded to float32.
+
+    Computed in float64 (where the backend has it): float32 `exp` on CPU runs
+    through SIMD packets and a scalar tail that can differ by one ulp, so two
+    units with equal activation and duty cycle could get different boosted
+    values depending on their position, breaking ties at random. In float64
+    the product of two float32 numbers is exact and the rounded result is the
+    same everywhere.
+    """
+    duty_cycles = ops.cast(ops.cast(duty_cycles, "float32"), "float64")
+    boost_strength = ops.cast(ops.cast(boost_strength, "float32"), "float64")
+    return ops.cast(ops.exp(-boost_strength * duty_cycles), "float32")
 
 
 def kth_largest(values, k, portable=True):

@@ -1,0 +1,189 @@
+"""Sparse weights layers: `SparseDense`, `SparseConv1D`, `SparseConv2D` (SPEC section 2).
+
+Each is the Keras layer it subclasses plus one argument, `sparsity`: every output
+unit keeps exactly `round((1 - sparsity) * fan_in)` non-zero weights, chosen at
+random once, and the others are exactly zero from the first forward pass for the
+life of the model. All three share one mechanism (`_SparseKernelMixin`):
+
+1. the kernel constraint is a `keras_sparse.constraints.SparseWeights`, which
+   Keras applies after every optimizer step;
+2. the kernel initializer is wrapped so the initial kernel is already masked and
+   its scale is computed from the true fan-in (see `SparseKernelInitializer`).
+
+No weight is added to the layer (the mask is rebuilt from the seed stored in the
+config), so `Dense`'s fixed variable list, and with it `load_model`, is intact.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_sparse.constraints import SparseWeights, kept_per_unit
+
+_serializable = keras.saving.register_keras_serializable(package="keras_sparse")
+
+
+@_serializable
+class SparseKernelInitializer(keras.initializers.Initializer):
+    """Initializes a sparse kernel: the base initializer, rescaled, then masked.
+
+        w = where(mask, base(shape) * sqrt(fan_in / kept), 0.0)
+        kept = round((1 - sparsity) * fan_in),  fan_in = prod(shape[:-1])
+
+    The rescaling applies only when `base` is a `keras.initializers.VarianceScaling`
+    (which includes Keras's default `glorot_uniform`, and `he_*`, `lecun_*`):
+    such an initializer draws weights of variance `scale / n`, with `n` the
+    fan-in, the fan-out or their mean (its `mode`). In a sparse kernel each unit
+    really has `kept` inputs, and each input reaches on average a fraction
+    `kept / fan_in` of the units, so every one of those fans shrinks by the
+    factor `kept / fan_in`; multiplying the draw by `sqrt(fan_in / kept)` gives
+    exactly variance `scale / n_sparse`. For `mode="fan_in"` that is
+    `scale / kept`: the variance of a dense layer with the true fan-in, as
+    nupic.torch's `normalize_sparse_weights` does (which, unlike this, replaces
+    the initializer by a Kaiming-uniform one; here the layer keeps its own).
+    Other initializers (e.g. `RandomNormal(stddev=...)`, `Orthogonal`) set an
+    absolute scale and are only masked.
+
+    Args:
+        base: the layer's kernel initializer.
+        constraint: the layer's `SparseWeights` constraint (gives the mask).
+    """
+
+    def __init__(self, base, constraint):
+        self.base = keras.initializers.get(base)
+        self.constraint = constraint
+
+    def __call__(self, shape, dtype=None):
+        w = self.base(shape, dtype=dtype)
+        if isinstance(self.base, keras.initializers.VarianceScaling):
+            fan_in = math.prod(shape[:-1])
+            kept = kept_per_unit(self.constraint.sparsity, fan_in)
+            w = w * ops.cast(math.sqrt(fan_in / max(kept, 1)), w.dtype)
+        return self.constraint(w)
+
+    def get_config(self):
+        return {
+            "base": keras.initializers.serialize(self.base),
+            "constraint": keras.constraints.serialize(self.constraint),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(
+            keras.initializers.deserialize(config["base"]),
+            keras.constraints.deserialize(config["constraint"]),
+        )
+
+
+class _SparseKernelMixin:
+    """Turns a Keras kernel layer into a sparse-weights layer (see module doc)."""
+
+    def _make_sparse(self, sparsity, seed):
+        # `kernel_constraint` is consumed by the parent's constructor; refuse
+        # one given by the user rather than silently replacing it.
+        if self.kernel_constraint is not None:
+            raise ValueError(
+                f"{type(self).__name__} sets its own kernel constraint "
+                "(the sparse-weights mask); do not pass `kernel_constraint`. "
+                f"Received: kernel_constraint={self.kernel_constraint!r}"
+            )
+        self.kernel_constraint = SparseWeights(sparsity, seed)
+        self.kernel_initializer = SparseKernelInitializer(
+            self.kernel_initializer, self.kernel_constraint
+        )
+
+    @property
+    def sparsity(self):
+        return self.kernel_constraint.sparsity
+
+    @property
+    def seed(self):
+        return self.kernel_constraint.seed
+
+    @property
+    def kernel_mask(self):
+        """The boolean NumPy mask of the kernel (`True` = kept); layer must be built."""
+        return self.kernel_constraint.mask(self.kernel.shape)
+
+    def get_config(self):
+        config = super().get_config()
+        # The mask is fully described by (sparsity, seed): store those, and the
+        # user's initializer rather than the wrapper.
+        config.pop("kernel_constraint", None)
+        config["kernel_initializer"] = keras.initializers.serialize(
+            self.kernel_initializer.base
+        )
+        config["sparsity"] = self.sparsity
+        config["seed"] = self.seed
+        return config
+
+
+@_serializable
+class SparseDense(_SparseKernelMixin, keras.layers.Dense):
+    """`keras.layers.Dense` whose units each keep a fixed random subset of inputs.
+
+    Kernel `(in, units)`: each column keeps exactly
+    `round((1 - sparsity) * in)` non-zero weights, the rest are exactly `0.0`
+    from the first forward pass, after every optimizer step, and after
+    save/load (mask rebuilt from `(seed, shape)`, see
+    `keras_sparse.constraints.SparseWeights`). The initial kernel's variance
+    uses the true fan-in (see `SparseKernelInitializer`).
+
+    Args:
+        units: output dimension.
+        sparsity: fraction of each unit's weights that are zero, `0 < sparsity < 1`.
+        seed: integer selecting the mask, or `None` to draw one (from NumPy's
+            global RNG, seeded by `keras.utils.set_random_seed`); stored in
+            the config either way.
+        **kwargs: any other `keras.layers.Dense` argument except
+            `kernel_constraint`.
+    """
+
+    def __init__(self, units, sparsity, seed=None, **kwargs):
+        super().__init__(units, **kwargs)
+        self._make_sparse(sparsity, seed)
+
+
+@_serializable
+class SparseConv1D(_SparseKernelMixin, keras.layers.Conv1D):
+    """`keras.layers.Conv1D` whose filters each keep a fixed random subset of weights.
+
+    Kernel `(kernel_size, in / groups, filters)`: each filter keeps exactly
+    `round((1 - sparsity) * kernel_size * in / groups)` non-zero weights; see
+    `SparseDense` for the guarantees. Either `data_format`.
+
+    Args:
+        filters: number of output filters.
+        kernel_size: as for `Conv1D`.
+        sparsity: fraction of each filter's weights that are zero, `0 < sparsity < 1`.
+        seed: integer selecting the mask, or `None` to draw one.
+        **kwargs: any other `keras.layers.Conv1D` argument except
+            `kernel_constraint`.
+    """
+
+    def __init__(self, filters, kernel_size, sparsity, seed=None, **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
+        self._make_sparse(sparsity, seed)
+
+
+@_serializable
+class SparseConv2D(_SparseKernelMixin, keras.layers.Conv2D):
+    """`keras.layers.Conv2D` whose filters each keep a fixed random subset of weights.
+
+    Kernel `(kh, kw, in / groups, filters)`: each filter keeps exactly
+    `round((1 - sparsity) * kh * kw * in / groups)` non-zero weights; see
+    `SparseDense` for the guarantees. Either `data_format`.
+
+    Args:
+        filters: number of output filters.
+        kernel_size: as for `Conv2D`.
+        sparsity: fraction of each filter's weights that are zero, `0 < sparsity < 1`.
+        seed: integer selecting the mask, or `None` to draw one.
+        **kwargs: any other `keras.layers.Conv2D` argument except
+            `kernel_constraint`.
+    """
+
+    def __init__(self, filters, kernel_size, sparsity, seed=None, **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
+        self._make_sparse(sparsity, seed)

@@ -1,0 +1,74 @@
+"""SPEC §1 re-derived in NumPy, independently of keras_sparse's code paths.
+
+Selection by a stable descending sort (lower index first among ties), then the
+threshold rule; duty cycles by the update formula written out step by step.
+"""
+
+import numpy as np
+
+
+def boost_factors(duty_cycles, boost_strength):
+    """exp(-b * d) for float32 b, d, rounded once to float32."""
+    product = np.float64(np.float32(boost_strength)) * np.asarray(duty_cycles, np.float32).astype(np.float64)
+    return np.exp(-product).astype(np.float32)
+
+
+def _winners(boosted, k, break_ties, relu):
+    """Winner mask along the last axis of a 2-D float32 array."""
+    ranked = np.where(np.isnan(boosted), -np.inf, boosted).astype(np.float32)
+    mask = np.zeros(ranked.shape, bool)
+    if k > 0:
+        order = np.argsort(-ranked, axis=-1, kind="stable")
+        rows = np.arange(ranked.shape[0])[:, None]
+        if break_ties:
+            mask[rows, order[:, :k]] = True
+        else:
+            threshold = ranked[rows[:, 0], order[:, k - 1]][:, None]
+            mask = ranked >= threshold
+    if relu:
+        mask &= ranked > 0
+    return mask
+
+
+def _keep(x, mask):
+    """x at the winners, 0 elsewhere; a NaN unit stays NaN (documented behaviour)."""
+    return np.where(mask | np.isnan(x), x, np.float32(0))
+
+
+def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, mask=False):
+    """The layer output; with `mask=True` the boolean winner mask instead."""
+    x = np.asarray(x, np.float32)
+    boosted = x * boost_factors(duty_cycles, boost_strength)
+    winners = _winners(boosted, k, break_ties, relu)
+    return winners if mask else _keep(x, winners)
+
+
+def kwinners2d(x, duty_cycles, k, boost_strength, local=False, break_ties=False,
+               relu=False, data_format="channels_last", mask=False):
+    x = np.asarray(x, np.float32)
+    if data_format == "channels_first":  # ties are broken in (h, w, c) order
+        x = x.transpose(0, 2, 3, 1)
+    boosted = x * boost_factors(duty_cycles, boost_strength)  # broadcast over channels
+    b, h, w, c = x.shape
+    if local:
+        winners = _winners(boosted.reshape(b * h * w, c), k, break_ties, relu)
+    else:
+        winners = _winners(boosted.reshape(b, h * w * c), k, break_ties, relu)
+    winners = winners.reshape(x.shape)
+    y = winners if mask else _keep(x, winners)
+    if data_format == "channels_first":
+        y = y.transpose(0, 3, 1, 2)
+    return y
+
+
+def duty_cycle_update(duty_cycles, learning_iterations, y, duty_cycle_period, channel_axis):
+    """One training step's state update from the layer output `y`."""
+    batch = y.shape[0]
+    active = (y > 0).astype(np.float32)
+    other_axes = tuple(a for a in range(y.ndim) if a != channel_axis % y.ndim)
+    positions = np.prod([y.shape[a] for a in other_axes[1:]], dtype=np.float32)
+    count = active.sum(axis=other_axes).astype(np.float32) / positions
+    learning_iterations = learning_iterations + batch
+    period = np.float32(min(duty_cycle_period, learning_iterations))
+    duty = (np.float32(duty_cycles) * (period - np.float32(batch)) + count) / period
+    return duty.astype(np.float32), learning_iterations

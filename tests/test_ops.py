@@ -1,0 +1,222 @@
+"""keras_sparse.ops: hand-computed cases, the NumPy re-derivation, gradients."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_sparse import ops
+from tests import numpy_reference as ref
+
+PORTABLE = pytest.mark.parametrize("portable", [True, False], ids=["top_k", "nth_element"])
+NO_BOOST = np.zeros(5, np.float32)
+
+
+def kw(x, duty, k, boost, **kwargs):
+    return ops.kwinners(np.asarray(x, np.float32), duty, k, boost, **kwargs).numpy()
+
+
+@PORTABLE
+@pytest.mark.parametrize(
+    "x, k, break_ties, expected",
+    [
+        # plain top-2
+        ([[1, 5, 3, 4, 2]], 2, False, [[0, 5, 0, 4, 0]]),
+        # ties at the threshold: all tied units win without break_ties ...
+        ([[1, 3, 2, 3, 3]], 2, False, [[0, 3, 0, 3, 3]]),
+        # ... and the lower indices win with it
+        ([[1, 3, 2, 3, 3]], 2, True, [[0, 3, 0, 3, 0]]),
+        # negative values win when they are among the k largest
+        ([[-1, -5, -3, -4, -2]], 2, False, [[-1, 0, 0, 0, -2]]),
+        # k = n keeps everything
+        ([[-1, 0, 7, -4, 2]], 5, True, [[-1, 0, 7, -4, 2]]),
+        ([[-1, 0, 7, -4, 2]], 5, False, [[-1, 0, 7, -4, 2]]),
+        # k = 0 keeps nothing
+        ([[1, 2, 3, 4, 5]], 0, False, [[0, 0, 0, 0, 0]]),
+        # each row selects on its own
+        ([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1]], 1, True, [[0, 0, 0, 0, 5], [5, 0, 0, 0, 0]]),
+    ],
+)
+def test_kwinners_hand_computed(x, k, break_ties, expected, portable):
+    y = kw(x, NO_BOOST, k, 1.0, break_ties=break_ties, portable=portable)
+    np.testing.assert_array_equal(y, np.float32(expected))
+
+
+@PORTABLE
+def test_unequal_duty_cycles_change_the_winners(portable):
+    x = [[1.0, 0.9, 0.8, 0.1, 0.0]]
+    duty = np.float32([0.5, 0.0, 0.0, 0.0, 0.0])
+    # boosted = [1 * e^-1, 0.9, 0.8, 0.1, 0] = [0.368, 0.9, 0.8, 0.1, 0]: unit 0 loses
+    np.testing.assert_array_equal(kw(x, duty, 2, 2.0, portable=portable), np.float32([[0, 0.9, 0.8, 0, 0]]))
+    # without boosting unit 0 wins, with its unboosted value
+    np.testing.assert_array_equal(kw(x, duty, 2, 0.0, portable=portable), np.float32([[1.0, 0.9, 0, 0, 0]]))
+
+
+@PORTABLE
+def test_relu_excludes_non_positive(portable):
+    x = [[3, -1, 0, -2, 1]]
+    np.testing.assert_array_equal(kw(x, NO_BOOST, 3, 1.0, relu=True, portable=portable), [[3, 0, 0, 0, 1]])
+    np.testing.assert_array_equal(kw(x, NO_BOOST, 3, 1.0, relu=False, portable=portable), [[3, 0, 0, 0, 1]])
+    np.testing.assert_array_equal(kw(x, NO_BOOST, 4, 1.0, relu=False, portable=portable), [[3, -1, 0, 0, 1]])
+    np.testing.assert_array_equal(
+        kw(x, NO_BOOST, 4, 1.0, relu=True, break_ties=True, portable=portable), [[3, 0, 0, 0, 1]]
+    )
+
+
+@PORTABLE
+def test_batch_of_one_2d_local_and_global(portable):
+    # (1, 2, 2, 2) channels_last: values by (h, w, c)
+    x = np.float32([[[[1, 8], [3, 2]], [[7, 4], [5, 6]]]])
+    duty = np.zeros(2, np.float32)
+    glob = ops.kwinners2d(x, duty, 3, 1.0, portable=portable).numpy()
+    np.testing.assert_array_equal(glob, [[[[0, 8], [0, 0]], [[7, 0], [0, 6]]]])
+    local = ops.kwinners2d(x, duty, 1, 1.0, local=True, portable=portable).numpy()
+    np.testing.assert_array_equal(local, [[[[0, 8], [3, 0]], [[7, 0], [0, 6]]]])
+    # the same tensor channels_first gives the same winners, transposed
+    xf = x.transpose(0, 3, 1, 2)
+    globf = ops.kwinners2d(xf, duty, 3, 1.0, data_format="channels_first", portable=portable)
+    np.testing.assert_array_equal(globf.numpy(), glob.transpose(0, 3, 1, 2))
+
+
+@PORTABLE
+def test_2d_duty_cycles_are_per_channel(portable):
+    x = np.float32([[[[1.0, 0.9]]]])  # one location, two channels
+    duty = np.float32([1.0, 0.0])
+    y = ops.kwinners2d(x, duty, 1, 1.0, local=True, portable=portable).numpy()
+    np.testing.assert_array_equal(y, np.float32([[[[0, 0.9]]]]))  # e^-1 < 0.9
+
+
+def _random_case(rng):
+    """A random layer-shaped problem with deliberate ties and negative values."""
+    kind = rng.choice(["dense", "local", "global"])
+    data_format = rng.choice(["channels_last", "channels_first"])
+    batch = int(rng.integers(1, 4))
+    if kind == "dense":
+        shape, channels = (batch, int(rng.integers(1, 40))), None
+    else:
+        h, w, c = (int(v) for v in rng.integers(1, 6, size=3))
+        shape = (batch, h, w, c) if data_format == "channels_last" else (batch, c, h, w)
+        channels = c
+    # values on a coarse grid, so exact ties are common
+    x = (rng.integers(-8, 9, size=shape) / 4).astype(np.float32)
+    units = shape[-1] if kind == "dense" else channels
+    duty = rng.choice([0.0, 0.1, 0.25, 0.5, 1.0], size=units).astype(np.float32)
+    if rng.random() < 0.5:
+        duty = rng.random(units).astype(np.float32)
+    n = shape[-1] if kind == "dense" else (channels if kind == "local" else int(np.prod(shape[1:])))
+    return dict(
+        kind=kind,
+        data_format=data_format,
+        x=x,
+        duty=duty,
+        k=int(rng.integers(0, n + 1)),
+        boost=float(rng.choice([0.0, 0.5, 1.0, 1.5, 3.0])),
+        break_ties=bool(rng.random() < 0.5),
+        relu=bool(rng.random() < 0.5),
+    )
+
+
+def _run(case, portable):
+    common = dict(break_ties=case["break_ties"], relu=case["relu"])
+    if case["kind"] == "dense":
+        got = ops.kwinners(case["x"], case["duty"], case["k"], case["boost"], portable=portable, **common)
+        want = ref.kwinners(case["x"], case["duty"], case["k"], case["boost"], **common)
+    else:
+        local = case["kind"] == "local"
+        got = ops.kwinners2d(
+            case["x"], case["duty"], case["k"], case["boost"], local=local,
+            data_format=case["data_format"], portable=portable, **common
+        )
+        want = ref.kwinners2d(
+            case["x"], case["duty"], case["k"], case["boost"], local=local,
+            data_format=case["data_format"], **common
+        )
+    return got.numpy(), want
+
+
+@PORTABLE
+def test_agrees_exactly_with_numpy_on_1200_random_cases(portable):
+    rng = np.random.default_rng(2019)
+    kinds = set()
+    for i in range(1200):
+        case = _random_case(rng)
+        kinds.add((case["kind"], case["data_format"], case["break_ties"], case["relu"], case["boost"]))
+        got, want = _run(case, portable)
+        assert np.array_equal(got, want), f"case {i}: {case}\n got {got}\nwant {want}"
+    # every combination of kind x format x break_ties x relu x boost strength was drawn
+    assert len(kinds) == 3 * 2 * 2 * 2 * 5
+
+
+@PORTABLE
+@pytest.mark.parametrize("break_ties", [False, True])
+def test_agrees_with_numpy_at_layer_sizes(portable, break_ties):
+    """Paper-sized rows: 4608 units, k = 400, continuous values and duty cycles."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(8, 12, 12, 32)).astype(np.float32)
+    # sample 0: 36 equal values per channel above everything else, so the
+    # 400th largest sits inside a block of 36 ties (11 * 36 < 400 < 12 * 36)
+    x[0, :3] = 10.0
+    duty = rng.random(32).astype(np.float32) * 0.2
+    got = ops.kwinners2d(x, duty, 400, 1.5, break_ties=break_ties, portable=portable).numpy()
+    want = ref.kwinners2d(x, duty, 400, 1.5, break_ties=break_ties)
+    np.testing.assert_array_equal(got, want)
+    winners = (got != 0).reshape(8, -1).sum(axis=1)
+    if break_ties:
+        np.testing.assert_array_equal(winners, 400)
+    else:
+        assert winners[0] == 12 * 36 and (winners[1:] == 400).all()
+
+
+@PORTABLE
+@pytest.mark.parametrize("break_ties", [False, True])
+def test_gradient_is_upstream_times_winner_mask(portable, break_ties):
+    rng = np.random.default_rng(3)
+    x = tf.constant((rng.integers(-6, 7, size=(4, 30)) / 2).astype(np.float32))
+    duty = rng.random(30).astype(np.float32)
+    upstream = tf.constant(rng.normal(size=(4, 30)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = ops.kwinners(x, duty, 20, 1.5, break_ties=break_ties, portable=portable)
+    grad = tape.gradient(y, x, output_gradients=upstream).numpy()
+    mask = ref.kwinners(x.numpy(), duty, 20, 1.5, break_ties=break_ties, mask=True)
+    assert ((x.numpy() == 0) & mask).any()  # a winner whose value is 0 still passes gradient
+    np.testing.assert_array_equal(grad, np.where(mask, upstream.numpy(), 0))
+
+
+@PORTABLE
+def test_2d_gradient_is_upstream_times_winner_mask(portable):
+    rng = np.random.default_rng(4)
+    x = tf.constant(rng.normal(size=(2, 3, 6, 6)).astype(np.float32))
+    duty = rng.random(3).astype(np.float32)
+    upstream = tf.constant(rng.normal(size=(2, 3, 6, 6)).astype(np.float32))
+    for local, k in [(False, 20), (True, 1)]:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = ops.kwinners2d(x, duty, k, 1.0, local=local, data_format="channels_first", portable=portable)
+        grad = tape.gradient(y, x, output_gradients=upstream).numpy()
+        mask = ref.kwinners2d(x.numpy(), duty, k, 1.0, local=local, data_format="channels_first", mask=True)
+        np.testing.assert_array_equal(grad, np.where(mask, upstream.numpy(), 0))
+
+
+@PORTABLE
+def test_nan_units_never_win_and_stay_nan(portable):
+    x = np.float32([[1.0, np.nan, 3.0, 2.0, 0.5], [np.nan, np.nan, np.nan, 1.0, -1.0]])
+    y = kw(x, NO_BOOST, 2, 1.0, portable=portable)
+    # row 0: the winners are the two largest numbers; the NaN stays NaN
+    np.testing.assert_array_equal(y, np.float32([[0, np.nan, 3, 2, 0], [np.nan, np.nan, np.nan, 1, -1]]))
+    np.testing.assert_array_equal(y, ref.kwinners(x, NO_BOOST, 2, 1.0))
+
+
+def test_k_out_of_range_is_an_error():
+    with pytest.raises(ValueError, match="k"):
+        ops.kwinners(np.ones((1, 5), np.float32), NO_BOOST, 6, 1.0)
+    with pytest.raises(ValueError, match="rank 2"):
+        ops.kwinners(np.ones((1, 5, 1), np.float32), NO_BOOST, 2, 1.0)
+    with pytest.raises(ValueError, match="data_format"):
+        ops.kwinners2d(np.ones((1, 2, 2, 1), np.float32), np.zeros(1), 1, 1.0, data_format="NHWC")
+
+
+def test_float16_inputs_give_float16_outputs():
+    x = np.float16([[1, 5, 3, 4, 2]])
+    y = ops.kwinners(x, NO_BOOST, 2, 1.0)
+    assert y.dtype == tf.float16
+    np.testing.assert_array_equal(y.numpy(), np.float16([[0, 5, 0, 4, 0]]))
