@@ -57,13 +57,12 @@ class _KWinnersBase(keras.layers.Layer):
         self.k_inference_factor = check_float(
             "k_inference_factor", k_inference_factor, 0, None, True
         )
-        check_float(
-            "percent_on * k_inference_factor",
-            self.percent_on * self.k_inference_factor,
-            0,
-            1,
-            low_open=True,
-        )
+        if self.percent_on * self.k_inference_factor > 1:
+            raise ValueError(
+                "`percent_on * k_inference_factor` must be in (0, 1] (inference cannot keep "
+                f"more than every unit). Received: percent_on={percent_on!r}, "
+                f"k_inference_factor={k_inference_factor!r}"
+            )
         self.initial_boost_strength = check_float("boost_strength", boost_strength, 0)
         self.boost_strength_factor = check_float(
             "boost_strength_factor", boost_strength_factor, 0, 1

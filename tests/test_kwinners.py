@@ -1,0 +1,317 @@
+"""KWinners / KWinners2d: k, state updates, training vs inference, bad input."""
+
+import numpy as np
+import pytest
+
+import keras
+import keras_sparse as ks
+from keras_sparse.callbacks import DutyCycleEntropy, UpdateBoostStrength
+from tests import numpy_reference as ref
+
+
+def test_k_and_k_inference_from_the_input_shape():
+    layer = ks.KWinners(percent_on=0.1, k_inference_factor=1.5)
+    layer.build((None, 700))
+    assert (layer.n, layer.k, layer.k_inference) == (700, 70, 105)
+    layer = ks.KWinners2d(percent_on=400 / 4608)
+    layer.build((None, 12, 12, 32))
+    assert (layer.n, layer.k, layer.k_inference) == (4608, 400, 600)
+    layer = ks.KWinners2d(percent_on=0.25, local=True, data_format="channels_first")
+    layer.build((None, 10, 3, 3))
+    assert (layer.n, layer.k, layer.k_inference) == (10, 2, 4)  # round(2.5) = 2, round(3.75) = 4
+    # k_inference is clipped to [1, n]; k may be 0
+    layer = ks.KWinners(percent_on=0.01, k_inference_factor=1.0)
+    layer.build((None, 20))
+    assert (layer.k, layer.k_inference) == (0, 1)
+    layer = ks.KWinners(percent_on=0.9, k_inference_factor=1.1)
+    layer.build((None, 10))
+    assert (layer.k, layer.k_inference) == (9, 10)
+
+
+def test_state_weights_and_dtypes():
+    layer = ks.KWinners2d(0.1, boost_strength=1.5)
+    layer.build((None, 4, 4, 6))
+    assert [w.name for w in layer.non_trainable_weights] == [
+        "duty_cycles", "boost_strength", "learning_iterations"
+    ]
+    assert layer.trainable_weights == []
+    assert layer.duty_cycles.shape == (6,) and layer.duty_cycles.dtype == "float32"
+    assert float(layer.boost_strength.numpy()) == 1.5
+    assert layer.learning_iterations.dtype == "int64"
+
+
+def _random_layer_case(rng):
+    kind = rng.choice(["dense", "local", "global"])
+    data_format = str(rng.choice(["channels_last", "channels_first"]))
+    batch = int(rng.integers(1, 5))
+    if kind == "dense":
+        shape = (batch, int(rng.integers(2, 40)))
+        n = channels = shape[1]
+    else:
+        h, w, c = (int(v) for v in rng.integers(1, 6, size=3))
+        c += 1
+        shape = (batch, h, w, c) if data_format == "channels_last" else (batch, c, h, w)
+        channels = c
+        n = c if kind == "local" else h * w * c
+    k = int(rng.integers(1, n))
+    kwargs = dict(
+        percent_on=k / n,
+        k_inference_factor=float(rng.uniform(1.0, n / k)),
+        boost_strength=float(rng.choice([0.0, 0.5, 1.0, 1.5, 3.0])),
+        duty_cycle_period=int(rng.choice([1, 3, 10, 1000])),
+        break_ties=bool(rng.random() < 0.5),
+        relu=bool(rng.random() < 0.5),
+    )
+    if kind == "dense":
+        layer = ks.KWinners(**kwargs)
+    else:
+        layer = ks.KWinners2d(local=kind == "local", data_format=data_format, **kwargs)
+    layer.build(shape)
+    assert layer.k == k
+    layer.duty_cycles.assign(rng.random(channels).astype(np.float32) * 0.5)
+    layer.learning_iterations.assign(int(rng.integers(0, 5)))
+    x = (rng.integers(-8, 9, size=shape) / 4).astype(np.float32)
+    return layer, x
+
+
+def _reference_output(layer, x, k, duty):
+    boost = float(layer.boost_strength.numpy())
+    common = dict(break_ties=layer.break_ties, relu=layer.relu)
+    if isinstance(layer, ks.KWinners2d):
+        return ref.kwinners2d(x, duty, k, boost, local=layer.local, data_format=layer.data_format, **common)
+    return ref.kwinners(x, duty, k, boost, **common)
+
+
+def test_layers_agree_with_numpy_on_1000_random_cases():
+    """Training output, state update and inference output, case by case."""
+    rng = np.random.default_rng(1903)
+    for i in range(1000):
+        layer, x = _random_layer_case(rng)
+        duty = layer.duty_cycles.numpy()
+        iterations = int(layer.learning_iterations.numpy())
+
+        want_infer = _reference_output(layer, x, layer.k_inference, duty)
+        np.testing.assert_array_equal(layer(x, training=False).numpy(), want_infer, err_msg=f"case {i}")
+        np.testing.assert_array_equal(layer.duty_cycles.numpy(), duty)  # inference: no update
+
+        want = _reference_output(layer, x, layer.k, duty)
+        got = layer(x, training=True).numpy()
+        np.testing.assert_array_equal(got, want, err_msg=f"case {i}")
+        channel_axis = 1 if getattr(layer, "data_format", "") == "channels_first" else -1
+        want_duty, want_iterations = ref.duty_cycle_update(
+            duty, iterations, want, layer.duty_cycle_period, channel_axis
+        )
+        np.testing.assert_array_equal(layer.duty_cycles.numpy(), want_duty, err_msg=f"case {i}")
+        assert int(layer.learning_iterations.numpy()) == want_iterations
+
+
+def _dense_net(functional):
+    if functional:
+        inputs = keras.Input((12,))
+        hidden = keras.layers.Dense(40, name="hidden")(inputs)
+        sparse = ks.KWinners(0.1, boost_strength=1.5, duty_cycle_period=20, name="kw")(hidden)
+        outputs = keras.layers.Dense(3)(sparse)
+        return keras.Model(inputs, outputs)
+    return keras.Sequential(
+        [
+            keras.Input((12,)),
+            keras.layers.Dense(40, name="hidden"),
+            ks.KWinners(0.1, boost_strength=1.5, duty_cycle_period=20, name="kw"),
+            keras.layers.Dense(3),
+        ]
+    )
+
+
+def _conv_net():
+    inputs = keras.Input((6, 6, 2))
+    hidden = keras.layers.Conv2D(5, 3, name="hidden")(inputs)
+    sparse = ks.KWinners2d(0.2, boost_strength=1.0, duty_cycle_period=20, name="kw")(hidden)
+    outputs = keras.layers.Dense(3)(keras.layers.Flatten()(sparse))
+    return keras.Model(inputs, outputs)
+
+
+class _RecordReference(keras.callbacks.Callback):
+    """Before each training step, applies SPEC's formula in NumPy to the
+    k-winners layer's input for that batch (shuffle=False) and the state the
+    layer holds, and keeps the expected state after the step."""
+
+    def __init__(self, x, batch_size):
+        super().__init__()
+        self.x, self.batch_size, self.expected = x, batch_size, []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        layer = self.model.get_layer("kw")
+        features = keras.Model(self.model.inputs[0], self.model.get_layer("hidden").output)
+        start = (batch * self.batch_size) % len(self.x)
+        x = features(self.x[start : start + self.batch_size]).numpy()
+        duty, iterations = layer.duty_cycles.numpy(), int(layer.learning_iterations.numpy())
+        if self.expected:  # the previous step's expectation must have come true
+            np.testing.assert_allclose(duty, self.expected[-1][0], rtol=0, atol=1e-7)
+            assert iterations == self.expected[-1][1]
+        y = _reference_output(layer, x, layer.k, duty)
+        axis = -1
+        self.expected.append(ref.duty_cycle_update(duty, iterations, y, layer.duty_cycle_period, axis))
+
+
+@pytest.mark.parametrize("builder", ["sequential", "functional", "conv"])
+def test_fit_updates_state_exactly_by_the_formula(builder):
+    model = {"sequential": lambda: _dense_net(False), "functional": lambda: _dense_net(True), "conv": _conv_net}[builder]()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48,) + model.input_shape[1:]).astype(np.float32)
+    y = rng.integers(0, 3, size=48)
+    model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    recorder = _RecordReference(x, 8)
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[recorder])
+    layer = model.get_layer("kw")
+    assert len(recorder.expected) == 12
+    np.testing.assert_allclose(layer.duty_cycles.numpy(), recorder.expected[-1][0], rtol=0, atol=1e-7)
+    assert int(layer.learning_iterations.numpy()) == 96
+    assert layer.duty_cycles.numpy().max() > 0
+
+
+def test_predict_and_evaluate_leave_state_unchanged():
+    model = _conv_net()
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(1).normal(size=(32, 6, 6, 2)).astype(np.float32)
+    y = np.zeros(32, int)
+    model.fit(x, y, batch_size=8, verbose=0)
+    state = [w.numpy().copy() for w in model.get_layer("kw").non_trainable_weights]
+    model.predict(x, verbose=0)
+    model.evaluate(x, y, verbose=0)
+    model(x)
+    for before, after in zip(state, model.get_layer("kw").non_trainable_weights):
+        np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_frozen_layer_runs_in_inference_mode():
+    """As BatchNormalization: trainable=False means no state update, k_inference."""
+    layer = ks.KWinners(0.2, k_inference_factor=2.0)
+    x = np.arange(10, dtype=np.float32)[None]
+    layer.build(x.shape)
+    layer.trainable = False
+    np.testing.assert_array_equal(layer(x, training=True).numpy() != 0, layer(x, training=False).numpy() != 0)
+    assert (layer(x, training=True).numpy() != 0).sum() == 4
+    assert int(layer.learning_iterations.numpy()) == 0
+
+
+def test_boost_strength_decays_once_per_epoch():
+    model = _dense_net(False)
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = np.ones((16, 12), np.float32), np.zeros(16, int)
+    history = model.fit(
+        x, y, batch_size=4, epochs=3, verbose=0, callbacks=[UpdateBoostStrength(), DutyCycleEntropy()]
+    )
+    expected = np.float32(1.5)
+    for _ in range(3):
+        expected = expected * np.float32(0.9)
+    assert model.get_layer("kw").boost_strength.numpy() == expected
+    assert model.get_layer("kw").get_config()["boost_strength"] == 1.5  # the initial value
+    assert len(history.history["kw_entropy"]) == 3
+    assert all(0 <= v for v in history.history["kw_entropy"])
+
+
+def test_entropy_metrics_by_hand():
+    h = lambda p: -(p * np.log(p) + (1 - p) * np.log(1 - p))  # noqa: E731
+    duty = np.float32([0.0, 0.1, 0.5, 1.0])
+    np.testing.assert_allclose(ks.metrics.binary_entropy(duty), h(0.1) + h(0.5), rtol=1e-6)
+    np.testing.assert_allclose(ks.metrics.max_entropy(700, 70), 700 * h(0.1), rtol=1e-6)
+    # a layer using every unit evenly reaches the maximum
+    np.testing.assert_allclose(
+        ks.metrics.binary_entropy(np.full(700, 0.1, np.float32)), ks.metrics.max_entropy(700, 70), rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_jit_compile_matches_eager_graph(jit_compile, tmp_path):
+    """Same init, data and order: XLA and the default graph give the same results."""
+    results = []
+    for jit in (False, jit_compile):
+        keras.utils.set_random_seed(5)
+        model = _conv_net()
+        model.compile(
+            keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=jit,
+        )
+        rng = np.random.default_rng(2)
+        x = rng.normal(size=(64, 6, 6, 2)).astype(np.float32)
+        model.fit(x, rng.integers(0, 3, 64), batch_size=16, epochs=2, shuffle=False, verbose=0)
+        results.append((model.predict(x, verbose=0), [w.numpy() for w in model.weights]))
+    (pred_a, weights_a), (pred_b, weights_b) = results
+    np.testing.assert_allclose(pred_a, pred_b, rtol=0, atol=1e-5)
+    for a, b in zip(weights_a, weights_b):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
+def test_mixed_float16_computes_in_float16_and_keeps_state_float32():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = _conv_net()
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=(32, 6, 6, 2)).astype(np.float32)
+        history = model.fit(x, rng.integers(0, 3, 32), batch_size=8, epochs=2, verbose=0)
+        layer = model.get_layer("kw")
+        assert layer.compute_dtype == "float16"
+        assert layer.output.dtype == "float16"
+        assert layer.duty_cycles.dtype == "float32" and layer.boost_strength.dtype == "float32"
+        assert int(layer.learning_iterations.numpy()) == 64
+        assert np.isfinite(history.history["loss"]).all()
+        assert 0 < layer.duty_cycles.numpy().sum()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+BAD_ARGUMENTS = [
+    ("percent_on", 0.0), ("percent_on", 1.0), ("percent_on", -0.1), ("percent_on", float("nan")),
+    ("percent_on", "0.1"), ("k_inference_factor", 0.0), ("k_inference_factor", 20.0),
+    ("boost_strength", -1.0), ("boost_strength_factor", 1.5), ("boost_strength_factor", -0.1),
+    ("duty_cycle_period", 0), ("duty_cycle_period", 10.5), ("duty_cycle_period", True),
+    ("break_ties", 1), ("relu", "yes"),
+]
+
+
+@pytest.mark.parametrize("cls", [ks.KWinners, ks.KWinners2d])
+@pytest.mark.parametrize("name, value", BAD_ARGUMENTS)
+def test_invalid_arguments_raise_value_error_naming_them(cls, name, value):
+    kwargs = {"percent_on": 0.1, name: value}
+    with pytest.raises(ValueError, match=name.split(" ")[0]) as error:
+        cls(**kwargs)
+    assert repr(value) in str(error.value) or str(value) in str(error.value)
+
+
+def test_kwinners2d_specific_arguments():
+    with pytest.raises(ValueError, match="local"):
+        ks.KWinners2d(0.1, local="no")
+    with pytest.raises(ValueError, match="data_format"):
+        ks.KWinners2d(0.1, data_format="NHWC")
+
+
+@pytest.mark.parametrize(
+    "layer, shape, rank",
+    [
+        (ks.KWinners(0.1), (None, 4, 5), "rank 2"),
+        (ks.KWinners(0.1), (None,), "rank 2"),
+        (ks.KWinners2d(0.1), (None, 5, 5), "rank 4"),
+        (ks.KWinners2d(0.1), (None, 5, None, 3), "non-batch dimension"),
+    ],
+)
+def test_wrong_input_shape_at_build(layer, shape, rank):
+    with pytest.raises(ValueError, match=rank):
+        layer.build(shape)
+
+
+def test_wrong_input_shape_in_a_model():
+    with pytest.raises(ValueError, match="rank 4"):
+        keras.Sequential([keras.Input((28, 28)), ks.KWinners2d(0.1)])
+    layer = ks.KWinners(0.1)
+    layer(np.ones((2, 10), np.float32))
+    with pytest.raises(ValueError, match="expected axis -1|incompatible"):
+        layer(np.ones((2, 11), np.float32))
+
+
+def test_nan_inputs_stay_nan_and_do_not_count_as_active():
+    layer = ks.KWinners(0.4)
+    x = np.float32([[np.nan, 1, 2, 3, 4], [5, 4, 3, 2, 1]])
+    y = layer(x, training=True).numpy()
+    np.testing.assert_array_equal(y, np.float32([[np.nan, 0, 0, 3, 4], [5, 4, 0, 0, 0]]))
+    np.testing.assert_array_equal(layer.duty_cycles.numpy(), np.float32([0.5, 0.5, 0, 0.5, 0.5]))
