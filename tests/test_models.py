@@ -1,0 +1,115 @@
+"""The paper's networks (SPEC §4): layer sizes, k values, weight sparsities, training."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_sparse import callbacks, datasets, models
+from keras_sparse.kwinners import KWinners, KWinners2d
+from keras_sparse.sparse_weights import SparseDense
+
+# network -> (conv filters, conv (k, n) or None, hidden units, hidden k, non-zero fraction, input)
+PAPER = {
+    models.mnist_dense_cnn1: ([30], None, 1000, None, 1.0, (28, 28, 1)),
+    models.mnist_dense_cnn2: ([30, 30], None, 1000, None, 1.0, (28, 28, 1)),
+    models.mnist_sparse_cnn1: ([30], [(400, 4320)], 150, 50, 0.3, (28, 28, 1)),
+    models.mnist_sparse_cnn2: ([32, 64], [(400, 4608), (300, 1024)], 700, 100, 0.3, (28, 28, 1)),
+    models.gsc_dense_cnn2: ([64, 64], None, 1000, None, 1.0, (32, 32, 1)),
+    models.gsc_sparse_cnn2: ([64, 64], [(1200, 12544), (200, 1600)], 1000, 100, 0.4, (32, 32, 1)),
+    models.gsc_super_sparse_cnn2: ([64, 64], [(1200, 12544), (200, 1600)], 1500, 100, 0.1, (32, 32, 1)),
+}
+
+
+@pytest.mark.parametrize("builder", list(PAPER), ids=lambda b: b.__name__)
+def test_paper_table(builder):
+    filters, conv_k, hidden, hidden_k, nonzero, input_shape = PAPER[builder]
+    model = builder()
+    assert model.input_shape == (None,) + input_shape
+    assert model.output_shape == (None, 10)
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == filters
+    assert all(c.kernel_size == (5, 5) and c.padding == "valid" for c in convs)
+    assert all(c.kernel_constraint is None for c in convs)  # conv weights dense
+    # order: conv -> [BN] -> pool -> activation
+    names = [l.name for l in model.layers]
+    for i in range(1, len(filters) + 1):
+        act = f"conv{i}_kwinners" if conv_k else f"conv{i}_relu"
+        assert names.index(f"conv{i}") < names.index(f"pool{i}") < names.index(act)
+    kw2d = [l for l in model.layers if isinstance(l, KWinners2d)]
+    kw = [l for l in model.layers if isinstance(l, KWinners)]
+    if conv_k is None:
+        assert not kw2d and not kw
+    else:
+        assert [(l.k, l.n) for l in kw2d] == conv_k
+        assert [l.k for l in kw] == [hidden_k] and kw[0].n == hidden
+        for layer in kw2d + kw:
+            assert layer.k_inference == round(1.5 * layer.k)
+            assert float(layer.boost_strength) == pytest.approx(1.5)
+            assert layer.duty_cycle_period == 1000
+            assert layer.local is False if isinstance(layer, KWinners2d) else True
+        factor = 0.85 if input_shape[0] == 28 else 0.9
+        assert all(l.boost_strength_factor == pytest.approx(factor) for l in kw2d + kw)
+    hidden_layer = model.get_layer("hidden")
+    assert hidden_layer.units == hidden
+    kernel = keras.ops.convert_to_numpy(hidden_layer.kernel)
+    fan_in = kernel.shape[0]
+    assert isinstance(hidden_layer, SparseDense) == (nonzero < 1)
+    if nonzero < 1:
+        mask = hidden_layer.kernel_mask
+        np.testing.assert_array_equal(mask.sum(axis=0), round(nonzero * fan_in))
+        assert not np.any(kernel[~mask])  # zeros outside the mask
+        # (a float32 draw can be exactly 0 by chance, so count the mask, not the kernel)
+        assert (kernel[mask] != 0).mean() > 0.999
+    else:
+        assert hidden_layer.kernel_constraint is None
+        assert (kernel != 0).mean() > 0.999
+    assert model.get_layer("logits").units == 10
+
+
+def test_pytorch_initializer_bounds():
+    model = models.mnist_sparse_cnn2(initializer="pytorch")
+    conv2 = model.get_layer("conv2")
+    bound = 1 / math.sqrt(5 * 5 * 32)
+    for w in (conv2.kernel, conv2.bias):
+        w = keras.ops.convert_to_numpy(w)
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    hidden = model.get_layer("hidden")
+    kernel = keras.ops.convert_to_numpy(hidden.kernel)
+    true_bound = 1 / math.sqrt(round(0.3 * 1024))  # sparse-aware fan-in
+    nz = kernel[kernel != 0]
+    assert np.abs(nz).max() <= true_bound * 1.0001 and np.abs(nz).max() > 0.95 * true_bound
+    assert np.abs(keras.ops.convert_to_numpy(hidden.bias)).max() <= true_bound
+    keras_init = models.mnist_dense_cnn2(initializer="keras")
+    assert not np.any(keras.ops.convert_to_numpy(keras_init.get_layer("conv1").bias))
+
+
+def test_argument_errors():
+    with pytest.raises(ValueError, match="initializer"):
+        models.mnist_dense_cnn2(initializer="torch")
+    with pytest.raises(ValueError, match="network"):
+        models.build_mnist("lenet")
+    with pytest.raises(ValueError, match="conv_k"):
+        models.mnist_sparse_cnn(conv_filters=(32, 64), conv_k=(400,))
+    with pytest.raises(ValueError, match="hidden_k"):
+        models.mnist_sparse_cnn(hidden_k=0)
+
+
+@pytest.mark.parametrize("name", sorted(models.BUILDERS))
+def test_short_fit_on_real_mnist(mnist, name):
+    x = datasets.normalize(datasets.to_unit_interval(mnist["x_train"][:320]))
+    y = mnist["y_train"][:320]
+    model = models.build_mnist(name)
+    cfg = models.MNIST_NETWORKS[name]
+    model.compile(
+        optimizer=keras.optimizers.SGD(cfg["lr"], momentum=cfg["momentum"]),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    history = model.fit(x, y, batch_size=32, epochs=2, verbose=0,
+                        callbacks=[callbacks.UpdateBoostStrength()])
+    loss = history.history["loss"]
+    assert np.isfinite(loss).all() and loss[-1] < loss[0]
+    out = model.predict(x[:8], verbose=0)
+    assert out.shape == (8, 10) and np.isfinite(out).all()

@@ -1,0 +1,115 @@
+"""The paper's noise protocol (SPEC §4) and the MNIST loader."""
+
+import numpy as np
+import pytest
+
+from keras_sparse import datasets, noise
+
+
+def _images(n=50, seed=0):
+    # Values never equal to the noise value, so changed pixels are exactly the noisy ones.
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, 28, 28)) * 0.7).astype(np.float32)
+
+
+def test_levels_and_counts():
+    assert noise.NOISE_LEVELS == (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+    assert [noise.num_noisy_pixels(p) for p in noise.NOISE_LEVELS] == [
+        0, 39, 78, 117, 156, 196, 235, 274, 313, 352, 392]
+    assert noise.NOISE_VALUE == pytest.approx(0.1307 + 2 * 0.3081)
+
+
+@pytest.mark.parametrize("p", noise.NOISE_LEVELS)
+def test_exact_pixels_value_and_untouched(p):
+    x = _images()
+    y = noise.add_noise(x, p, seed=7)
+    assert y.shape == x.shape and y.dtype == np.float32
+    changed = (y != x).reshape(len(x), -1)
+    # exactly int(784 * p) distinct pixels per image ...
+    np.testing.assert_array_equal(changed.sum(1), int(784 * p))
+    # ... all set to the white value, every other pixel untouched.
+    np.testing.assert_array_equal(y[y != x], np.float32(0.1307 + 2 * 0.3081))
+    np.testing.assert_array_equal(y[y == x], x[y == x])
+    np.testing.assert_array_equal(x, _images())  # input not modified
+
+
+def test_pixels_differ_between_images_and_channel_axis():
+    x = _images(20)[..., None]
+    y = noise.add_noise(x, 0.25, seed=1)
+    assert y.shape == (20, 28, 28, 1)
+    masks = (y != x).reshape(20, -1)
+    assert len({m.tobytes() for m in masks}) == 20
+
+
+def test_seed_reproducible():
+    x = _images()
+    np.testing.assert_array_equal(noise.add_noise(x, 0.3, seed=3), noise.add_noise(x, 0.3, seed=3))
+    assert not np.array_equal(noise.add_noise(x, 0.3, seed=3), noise.add_noise(x, 0.3, seed=4))
+    a = [xn for _, xn in noise.noisy_test_sets(x, seed=5)]
+    b = [xn for _, xn in noise.noisy_test_sets(x, seed=5)]
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_noisy_test_sets_are_normalized():
+    x = _images(5)
+    for p, xn in noise.noisy_test_sets(x, seed=0):
+        assert xn.shape == (5, 28, 28, 1)
+        raw = noise.add_noise(x, p, seed=noise._level_seed(0, noise.NOISE_LEVELS.index(p)))
+        np.testing.assert_allclose(xn[..., 0], (raw - 0.1307) / 0.3081, rtol=1e-6)
+
+
+class _BrightnessModel:
+    """Predicts class 1 if the image's mean normalized pixel exceeds a threshold, else 0."""
+
+    def __init__(self, threshold):
+        self.threshold = threshold
+
+    def predict(self, x, batch_size=None, verbose=0):
+        bright = x.reshape(len(x), -1).mean(1) > self.threshold
+        return np.stack([~bright, bright], axis=1).astype(np.float32)
+
+
+def test_noise_score_by_hand():
+    # All-black images: at level p the mean normalized pixel is
+    #   (m * 0.7469 + (784 - m) * 0) / 784 normalized, m = int(784 p),
+    # so the model answers 1 exactly when m / 784 * 0.7469 > 0.1307 + t * 0.3081.
+    x = np.zeros((30, 28, 28), np.float32)
+    labels = np.array([0] * 20 + [1] * 10)
+    threshold = -0.2
+    model = _BrightnessModel(threshold)
+    expected_correct = []
+    for p in noise.NOISE_LEVELS:
+        m = int(784 * p)
+        mean01 = m * (0.1307 + 2 * 0.3081) / 784
+        says_one = (mean01 - 0.1307) / 0.3081 > threshold
+        expected_correct.append(10 if says_one else 20)
+    result = noise.evaluate_noise(model, x, labels, seed=0)
+    assert result["correct"] == expected_correct
+    assert result["noise_score"] == sum(expected_correct)
+    assert 10 in expected_correct and 20 in expected_correct  # both regimes exercised
+    assert result["accuracy"] == [c / 30 for c in expected_correct]
+
+
+def test_argument_errors():
+    with pytest.raises(ValueError, match="p"):
+        noise.add_noise(_images(2), 1.5)
+    with pytest.raises(ValueError, match="seed"):
+        noise.add_noise(_images(2), 0.1, seed=-1)
+    with pytest.raises(ValueError, match="labels"):
+        noise.evaluate_noise(_BrightnessModel(0), _images(3), [0, 1])
+    with pytest.raises(ValueError, match="data_dir"):
+        datasets.load_mnist("/nonexistent/dir")
+    with pytest.raises(ValueError, match="images"):
+        datasets.to_unit_interval(np.zeros((2, 28, 28), np.float32))
+
+
+def test_load_mnist_from_dir(mnist):
+    from tests.conftest import mnist_dir
+
+    (xtr, ytr), (xte, yte) = datasets.load_mnist(mnist_dir())
+    assert xtr.shape == (60000, 28, 28) and xte.shape == (10000, 28, 28)
+    np.testing.assert_array_equal(yte, mnist["y_test"])
+    x = datasets.normalize(datasets.to_unit_interval(xte[:100]))
+    assert x.shape == (100, 28, 28, 1) and x.dtype == np.float32
+    np.testing.assert_allclose(x.min(), -0.1307 / 0.3081, rtol=1e-6)
