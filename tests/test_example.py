@@ -1,0 +1,60 @@
+"""examples/mnist_noise.py end to end on a tiny budget (real MNIST, 1 epoch)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.conftest import REPO, mnist_dir
+
+
+def test_mnist_noise_example_end_to_end(tmp_path, mnist):
+    out = tmp_path / "out"
+    env = dict(os.environ, KERAS_SPARSE_MNIST=str(mnist_dir()), TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, str(REPO / "examples" / "mnist_noise.py"),
+           "--networks", "dense_cnn2", "sparse_cnn2", "--epochs", "1",
+           "--train-samples", "300", "--test-samples", "500", "--out", str(out),
+           "--verbose", "2"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    results = json.loads((out / "results.json").read_text())
+    assert [r["network"] for r in results["runs"]] == ["dense_cnn2", "sparse_cnn2"]
+    for run in results["runs"]:
+        assert run["train_samples"] == 300 and run["test_samples"] == 500
+        assert 0 <= run["test_accuracy"] <= 1
+        assert len(run["noise_accuracy"]) == 11
+        assert run["noise_score"] == round(sum(a * 500 for a in run["noise_accuracy"]))
+        assert 0 <= run["noise_score"] <= 11 * 500
+    assert results["runs"][1]["first_epoch_batch"] == 4
+
+    table = (out / "results.md").read_text().strip().splitlines()
+    assert table[0].startswith("| network |") and len(table) == 4
+    assert "Dense CNN-2" in table[2] and "Sparse CNN-2" in table[3]
+    assert "99.31" in table[2] and "103,764" in table[3]  # paper columns
+
+    png = (out / "noise_curve.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+    import keras
+
+    import keras_sparse  # noqa: F401  (registers the layers for load_model)
+    from ai_edge_litert.interpreter import Interpreter
+    from keras_sparse import datasets
+
+    x = datasets.normalize(datasets.to_unit_interval(mnist["x_test"][:16]))
+    for name in ("dense_cnn2", "sparse_cnn2"):
+        run_dir = out / f"{name}_seed0"
+        assert (run_dir / "saved_model" / "saved_model.pb").exists()
+        model = keras.models.load_model(run_dir / "model.keras")
+        expected = model.predict(x, verbose=0)
+        interpreter = Interpreter(model_path=str(run_dir / "model.tflite"))
+        interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], x.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+        interpreter.invoke()
+        got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+        np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))
