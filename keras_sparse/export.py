@@ -37,8 +37,23 @@ def to_tflite(model, path, sparse_encoding=False):
 
 
 def tflite_op_names(path):
-    """Sorted names of the distinct operators in a `.tflite` file."""
-    from ai_edge_litert.interpreter import Interpreter
+    """Sorted names of the distinct operators in a `.tflite` file.
 
-    details = Interpreter(model_path=str(path))._get_ops_details()
-    return sorted({op["op_name"] for op in details})
+    Builtin operators by their `BuiltinOperator` name (`"TOPK_V2"`); anything
+    else as `"CUSTOM:<code>"` (Flex / Select TF ops are `"CUSTOM:Flex..."`).
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    with open(path, "rb") as f:
+        model = schema.ModelT.InitFromPackedBuf(bytearray(f.read()), 0)
+    builtin_names = {
+        code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")
+    }
+    names = set()
+    for op_code in model.operatorCodes:
+        code = max(op_code.builtinCode, op_code.deprecatedBuiltinCode)
+        if code == schema.BuiltinOperator.CUSTOM:
+            names.add("CUSTOM:" + op_code.customCode.decode())
+        else:
+            names.add(builtin_names[code])
+    return sorted(names)

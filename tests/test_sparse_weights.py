@@ -387,3 +387,36 @@ def test_public_names():
     for cls in (SparseWeights, SparseDense, SparseConv1D, SparseConv2D):
         name = keras.saving.get_registered_name(cls)
         assert name == f"keras_sparse>{cls.__name__}"
+
+
+def test_load_weights_needs_the_same_mask(tmp_path):
+    def build(seed):
+        return keras.Sequential([keras.Input((20,)), SparseDense(8, 0.6, seed=seed, name="sd")])
+
+    source = build(1)
+    source.compile(keras.optimizers.Adam(1e-2), "mse")
+    x = np.random.default_rng(4).normal(size=(64, 20)).astype("float32")
+    source.fit(x, np.ones((64, 8), "float32"), verbose=0)
+    path = str(tmp_path / "w.weights.h5")
+    source.save_weights(path)
+    same = build(1)
+    same.load_weights(path)
+    np.testing.assert_array_equal(same.layers[0].kernel.numpy(), source.layers[0].kernel.numpy())
+    with pytest.raises(ValueError, match=r"outside this layer's sparse mask \(seed=2\)"):
+        build(2).load_weights(path)
+
+
+def test_zeros_survive_xla_compiled_training():
+    model = small_model()
+    model.compile(keras.optimizers.AdamW(1e-2, weight_decay=0.1), "mse", jit_compile=True)
+    rng = np.random.default_rng(5)
+    model.fit(rng.normal(size=(160, 6, 6, 2)), rng.normal(size=(160, 3)), batch_size=8, verbose=0)
+    for layer in kernel_layers(model):
+        assert_masked(layer)
+
+
+def test_mixed_precision_policy():
+    layer = SparseDense(16, 0.7, dtype="mixed_float16")
+    y = layer(np.ones((2, 40), "float32"))
+    assert y.dtype == "float16" and layer.kernel.dtype == "float32"
+    assert np.all(nonzero_per_unit(layer.kernel) == kept(0.7, 40))

@@ -1,0 +1,104 @@
+"""One harness for every keras_sparse layer (larq style): config round trip,
+`.keras` save/load with state, resumed training, SavedModel, TFLite.
+
+Add a layer to `LAYERS` and every test here covers it.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+import keras_sparse as ks
+from keras_sparse.callbacks import UpdateBoostStrength
+from keras_sparse.kwinners import _KWinnersBase
+
+LAYERS = [
+    pytest.param(lambda: ks.KWinners(0.2, boost_strength=1.5), (30,), id="KWinners"),
+    pytest.param(lambda: ks.KWinners(0.3, break_ties=True, relu=True), (30,), id="KWinners-ties-relu"),
+    pytest.param(lambda: ks.KWinners2d(0.15), (6, 6, 4), id="KWinners2d-global"),
+    pytest.param(
+        lambda: ks.KWinners2d(0.25, local=True, break_ties=True, data_format="channels_first"),
+        (4, 6, 6),
+        id="KWinners2d-local-channels_first",
+    ),
+]
+
+
+def _model(make_layer, input_shape):
+    inputs = keras.Input(input_shape)
+    hidden = keras.layers.Dense(input_shape[-1], name="pre")(inputs)
+    outputs = keras.layers.Dense(3, name="head")(keras.layers.Flatten()(make_layer()(hidden)))
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _data(input_shape, n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n,) + input_shape).astype(np.float32), rng.integers(0, 3, n)
+
+
+def _fit(model, x, y):
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[UpdateBoostStrength()])
+
+
+@pytest.mark.parametrize("make_layer, input_shape", LAYERS)
+def test_config_round_trip(make_layer, input_shape):
+    layer = make_layer()
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is type(layer) and restored.get_config() == config
+
+
+@pytest.mark.parametrize("make_layer, input_shape", LAYERS)
+def test_keras_file_round_trip_and_resumed_training(make_layer, input_shape, tmp_path):
+    x, y = _data(input_shape)
+    model = _model(make_layer, input_shape)
+    _fit(model, x, y)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)  # no custom_objects needed
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert [w.path for w in loaded.weights] == [w.path for w in model.weights]
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    # one more epoch on each: same weights, same state
+    _fit(model, x, y)
+    _fit(loaded, x, y)
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+@pytest.mark.parametrize("make_layer, input_shape", LAYERS)
+def test_saved_model_serves_like_predict(make_layer, input_shape, tmp_path):
+    x, y = _data(input_shape)
+    model = _model(make_layer, input_shape)
+    _fit(model, x, y)
+    model.export(tmp_path / "saved", verbose=False)
+    reloaded = tf.saved_model.load(str(tmp_path / "saved"))  # keep it alive while serving
+    served = reloaded.serve(tf.constant(x)).numpy()
+    np.testing.assert_allclose(served, model.predict(x, verbose=0), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("make_layer, input_shape", LAYERS)
+def test_tflite_uses_builtins_and_matches_predict(make_layer, input_shape, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    x, y = _data(input_shape)
+    model = _model(make_layer, input_shape)
+    _fit(model, x, y)
+    path = ks.export.to_tflite(model, tmp_path / "model.tflite")
+    ops = ks.export.tflite_op_names(path)
+    assert not [op for op in ops if op.startswith("CUSTOM")], ops  # no Flex, no custom ops
+    if isinstance(model.layers[2], _KWinnersBase):
+        assert "TOPK_V2" in ops
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=0, atol=1e-5)

@@ -1,0 +1,56 @@
+"""The shipped MNIST models reproduce their JSON numbers on the real test set."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, mnist_dir
+
+SAVED = REPO / "saved_models"
+
+
+def _ship_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "ship_mnist_models", REPO / "examples" / "ship_mnist_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+NAMES = sorted(p.stem for p in SAVED.glob("mnist_*.json"))
+
+
+def test_paper_models_are_shipped():
+    assert {"mnist_dense_cnn2", "mnist_sparse_cnn2"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_saved_model_reproduces_json(name, mnist):
+    import keras
+
+    import keras_sparse  # noqa: F401
+    from ai_edge_litert.interpreter import Interpreter
+    from keras_sparse import datasets
+
+    info = json.loads((SAVED / f"{name}.json").read_text())
+    model = keras.models.load_model(SAVED / f"{name}.keras")
+    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
+    accuracy, noisy = _ship_module().evaluate_saved(model, mnist_dir(), info["noise_seed"])
+    assert accuracy == info["test_accuracy"]
+    assert noisy["noise_score"] == info["noise_score"]
+    assert noisy["correct"] == info["noise_correct"]
+
+    x = datasets.normalize(datasets.to_unit_interval(mnist["x_test"][:64]))
+    interpreter = Interpreter(model_path=str(SAVED / f"{name}.tflite"))
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, x)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))
