@@ -106,6 +106,28 @@ class _SparseKernelMixin:
         """The boolean NumPy mask of the kernel (`True` = kept); layer must be built."""
         return self.kernel_constraint.mask(self.kernel.shape)
 
+    def load_own_variables(self, store):
+        """Loads the weights, then checks the kernel's zeros agree with this mask.
+
+        `load_model` rebuilds the mask from the saved seed, so it always agrees.
+        But `load_weights` into a layer constructed anew with `seed=None` (and no
+        `keras.utils.set_random_seed`) has a different mask; continuing would
+        zero trained weights at the next step, so this raises instead.
+        """
+        super().load_own_variables(store)
+        if not self.built:
+            return
+        kernel = ops.convert_to_numpy(self.kernel)
+        stray = int((kernel[~self.kernel_mask] != 0).sum())
+        if stray:
+            raise ValueError(
+                f"Layer '{self.name}': the loaded kernel has {stray} non-zero "
+                f"weights outside this layer's sparse mask (seed={self.seed}), "
+                "so it was saved with a different mask. Construct the layer "
+                "with the seed it was saved with (see its `get_config()`), or "
+                "use `keras.models.load_model`, which restores the seed."
+            )
+
     def get_config(self):
         config = super().get_config()
         # The mask is fully described by (sparsity, seed): store those, and the
