@@ -59,7 +59,7 @@ def load(path, threads):
 
 
 def block_sparse_dense(sparsity, block=4):
-    """Dense(IN -> OUT) with each unit keeping round((1-s) * IN/block) random runs of `block` inputs."""
+    """Dense(IN -> OUT); each unit keeps round((1 - s) * IN / block) runs of `block` inputs."""
     rng = np.random.default_rng(1)
     model = keras.Sequential([keras.Input((IN,)), keras.layers.Dense(OUT)])
     n_blocks = IN // block
@@ -135,7 +135,8 @@ def main():
           f"interpreter threads: {args.threads}")
     print(f"files in: {out_dir}")
     print("| encoding | file bytes | ops | load ms (median of 20) | "
-          f"batch-1 invoke us (median of {len(latencies['dense'])}) | p10-p90 us | max |tflite - keras| |")
+          f"batch-1 invoke us (median of {len(latencies['dense'])}) | p10-p90 us | "
+          "max |tflite - keras| |")
     print("|---|---|---|---|---|---|---|")
     for name in paths:
         lat = np.array(latencies[name])
