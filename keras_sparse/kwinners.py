@@ -135,8 +135,8 @@ class _KWinnersBase(keras.layers.Layer):
     def _update_duty_cycles(self, outputs):
         active = ops.sum(ops.cast(outputs > 0, "float32"), axis=self._count_axes)
         batch = ops.cast(ops.shape(outputs)[0], "float32")
-        totals = _sum_over_replicas(ops.concatenate([active, ops.reshape(batch, (1,))], axis=0))
-        active, batch = totals[:-1] / self._units_per_channel, totals[-1]
+        active, batch = _sum_over_replicas(active, batch)
+        active = active / self._units_per_channel
         iterations = self.learning_iterations + ops.cast(batch, "int64")
         period = ops.cast(ops.minimum(iterations, self.duty_cycle_period), "float32")
         self.learning_iterations.assign(iterations)
@@ -163,16 +163,19 @@ class _KWinnersBase(keras.layers.Layer):
         return config
 
 
-def _sum_over_replicas(values):
-    """Sums `values` over `tf.distribute` replicas (identity on one device)."""
+def _sum_over_replicas(active, batch):
+    """Sums the active counts and the batch size over `tf.distribute` replicas,
+    so every replica updates its duty cycles with the global batch (one
+    all-reduce); returns them unchanged on a single device."""
     if keras.backend.backend() != "tensorflow":
-        return values
+        return active, batch
     import tensorflow as tf
 
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
-        return values
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
+        return active, batch
+    totals = context.all_reduce(tf.distribute.ReduceOp.SUM, ops.concatenate([active, batch[None]], 0))
+    return totals[:-1], totals[-1]
 
 
 @_serializable
