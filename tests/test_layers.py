@@ -22,6 +22,14 @@ LAYERS = [
         (4, 6, 6),
         id="KWinners2d-local-channels_first",
     ),
+    pytest.param(lambda: ks.layers.SparseDense(8, sparsity=0.6, seed=1), (30,), id="SparseDense"),
+    pytest.param(lambda: ks.layers.SparseConv1D(5, 3, sparsity=0.5, seed=2), (10, 4), id="SparseConv1D"),
+    pytest.param(lambda: ks.layers.SparseConv2D(5, 3, sparsity=0.7, seed=3), (6, 6, 4), id="SparseConv2D"),
+    pytest.param(
+        lambda: ks.layers.SparseConv2D(5, 3, sparsity=0.5, data_format="channels_first"),
+        (4, 6, 6),
+        id="SparseConv2D-channels_first",
+    ),
 ]
 
 
