@@ -43,7 +43,7 @@ try:  # run from a checkout without `pip install -e .`
 except ImportError:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-NETWORK_NAMES = ("dense_cnn1", "dense_cnn2", "sparse_cnn1", "sparse_cnn2")
+NETWORK_NAMES = ("dense_cnn1", "dense_cnn2", "sparse_cnn1", "sparse_cnn2", "sparse_cnn2_wide")
 
 
 def parse_args(argv=None):
@@ -192,12 +192,14 @@ def markdown_table(rows):
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        pa, pa_sd = r["paper_accuracy"]
-        pn, pn_sd = r["paper_noise_score"]
+        paper_acc = paper_noise = "—"
+        if r["paper_accuracy"] is not None:
+            paper_acc = "{:.2f} ± {:.2f}".format(*r["paper_accuracy"])
+            paper_noise = "{:,} ± {:,}".format(*r["paper_noise_score"])
         lines.append(
             f"| {r['title']} | {len(r['seeds'])} | {r['epochs']} | {r['train_samples']} "
-            f"| {pa:.2f} ± {pa_sd:.2f} | {_pm(r['accuracy_mean'], r['accuracy_sd'], '{:.2f}')} "
-            f"| {pn:,} ± {pn_sd:,} | {_pm(r['noise_score_mean'], r['noise_score_sd'], '{:,.0f}')} "
+            f"| {paper_acc} | {_pm(r['accuracy_mean'], r['accuracy_sd'], '{:.2f}')} "
+            f"| {paper_noise} | {_pm(r['noise_score_mean'], r['noise_score_sd'], '{:,.0f}')} "
             f"| {r['train_seconds_mean']:.0f} |"
         )
     return "\n".join(lines) + "\n"
