@@ -65,13 +65,16 @@ def kth_largest(values, k, portable=True):
 
 
 def _nth_element_available():
+    """True on the TensorFlow backend outside XLA compilation."""
     if keras.backend.backend() != "tensorflow":
         return False
     import tensorflow as tf
-    from tensorflow.python.ops import control_flow_util
 
-    graph = tf.compat.v1.get_default_graph()
-    return not control_flow_util.GraphOrParentsInXlaContext(graph)
+    try:  # TF's own test for "inside tf.function(jit_compile=True)"
+        from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
+    except ImportError:  # a future TF without it: stay portable
+        return False
+    return not GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
 def winner_mask(boosted, k, break_ties=False, relu=False, portable=True):

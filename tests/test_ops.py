@@ -220,3 +220,21 @@ def test_float16_inputs_give_float16_outputs():
     y = ops.kwinners(x, NO_BOOST, 2, 1.0)
     assert y.dtype == tf.float16
     np.testing.assert_array_equal(y.numpy(), np.float16([[0, 5, 0, 4, 0]]))
+
+
+def _op_types(fn, *args):
+    graph = tf.function(fn).get_concrete_function(*args).graph
+    return {op.type for op in graph.get_operations()}
+
+
+def test_selection_kernel_by_context():
+    """Training selects with NthElement; portable and XLA graphs use TopKV2."""
+    spec = tf.TensorSpec((None, 50), tf.float32)
+    duty = np.zeros(50, np.float32)
+    fast = _op_types(lambda x: ops.kwinners(x, duty, 5, 1.0, portable=False), spec)
+    portable = _op_types(lambda x: ops.kwinners(x, duty, 5, 1.0, portable=True), spec)
+    assert "NthElement" in fast and "TopKV2" not in fast
+    assert "TopKV2" in portable and "NthElement" not in portable
+    xla = tf.function(lambda x: ops.kwinners(x, duty, 5, 1.0, portable=False), jit_compile=True)
+    x = np.random.default_rng(0).normal(size=(3, 50)).astype(np.float32)
+    np.testing.assert_array_equal(xla(x).numpy(), ref.kwinners(x, duty, 5, 1.0))
