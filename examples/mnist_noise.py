@@ -62,8 +62,10 @@ def parse_args(argv=None):
                    help="evaluate on the first N test images (default: all 10,000)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the noisy test sets (default: 0)")
-    p.add_argument("--initializer", choices=("pytorch", "keras"), default="pytorch",
-                   help="weight initialization (default: pytorch, as the paper's code)")
+    p.add_argument("--initializer", choices=("pytorch", "keras", "pytorch_dense_fan_in"),
+                   default="pytorch",
+                   help="weight initialization (default: pytorch, as the paper's code; "
+                        "see keras_sparse.models)")
     p.add_argument("--first-epoch-batch", type=int, default=None,
                    help="override the first-epoch batch size of every network (paper: 4 sparse, 64 dense)")
     p.add_argument("--out", default="mnist_noise_out", help="output directory (default: mnist_noise_out)")

@@ -38,6 +38,9 @@ Initialization (`initializer=`):
 
   For the sparse hidden layer, `fan_in` is the true fan-in
   `round((1 - sparsity) * fan_in)` (the reference's `normalize_sparse_weights`).
+- `"pytorch_dense_fan_in"`: as `"pytorch"`, but the sparse hidden layer keeps
+  the dense bound `1/sqrt(fan_in)` (its surviving weights are simply masked),
+  i.e. no sparse-aware rescaling; for measuring that detail.
 """
 
 import math
@@ -48,7 +51,7 @@ from keras_sparse import layers as sparse_layers
 from keras_sparse._validation import check_int
 from keras_sparse.kwinners import KWinners, KWinners2d
 
-INITIALIZERS = ("keras", "pytorch")
+INITIALIZERS = ("keras", "pytorch", "pytorch_dense_fan_in")
 
 # The paper's MNIST configurations (SPEC §4) and results (mean ± sd, 10 seeds).
 MNIST_NETWORKS = {
@@ -95,6 +98,7 @@ def _initializers(initializer, fan_in):
     """(kernel_initializer, bias_initializer) for a layer with this (true) fan-in."""
     if initializer == "keras":
         return "glorot_uniform", "zeros"
+    # "pytorch" and "pytorch_dense_fan_in" (identical on dense layers).
     # VarianceScaling(1/3, fan_in, uniform): limit sqrt(3 * (1/3) / fan_in) = 1/sqrt(fan_in).
     bound = 1.0 / math.sqrt(fan_in)
     return (
@@ -121,6 +125,11 @@ def _dense(units, fan_in, initializer, name, sparsity=None):
     true_fan_in = max(1, round((1 - sparsity) * fan_in))
     if initializer == "keras":
         kernel_init, bias_init = "glorot_uniform", "zeros"
+    elif initializer == "pytorch_dense_fan_in":
+        # RandomUniform is not a VarianceScaling: SparseDense only masks it.
+        bound = 1.0 / math.sqrt(fan_in)
+        kernel_init = keras.initializers.RandomUniform(-bound, bound)
+        bias_init = keras.initializers.RandomUniform(-bound, bound)
     else:
         # SparseDense rescales a VarianceScaling initializer from fan_in to the
         # true fan-in itself (bound 1/sqrt(true_fan_in)); the bias uses the
