@@ -5,6 +5,8 @@ most strongly boosted units of every sample and zero the rest;
 `keras_sparse.ops` holds the math, these layers own its state.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -101,10 +103,7 @@ class _KWinnersBase(keras.layers.Layer):
         self.k_inference = min(max(round(self.n * self.percent_on * self.k_inference_factor), 1), self.n)
         channel_axis = self._channel_axis() % len(input_shape)
         channels = input_shape[channel_axis]
-        self._units_per_channel = 1
-        for axis, size in enumerate(input_shape[1:], start=1):
-            if axis != channel_axis:
-                self._units_per_channel *= size
+        self._units_per_channel = math.prod(input_shape[1:]) // channels  # h*w for 2d
         self._count_axes = tuple(a for a in range(len(input_shape)) if a != channel_axis)
         state = dict(trainable=False, autocast=False, aggregation="only_first_replica")
         self.duty_cycles = self.add_weight(
