@@ -68,6 +68,8 @@ def parse_args(argv=None):
                         "see keras_sparse.models)")
     p.add_argument("--first-epoch-batch", type=int, default=None,
                    help="override the first-epoch batch size of every network (paper: 4 sparse, 64 dense)")
+    p.add_argument("--momentum", type=float, default=None,
+                   help="override the SGD momentum of every network (paper: 0.9 dense, 0 sparse)")
     p.add_argument("--out", default="mnist_noise_out", help="output directory (default: mnist_noise_out)")
     p.add_argument("--no-export", action="store_true", help="skip SavedModel/.tflite export")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
@@ -76,6 +78,8 @@ def parse_args(argv=None):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.momentum is not None and not 0 <= args.momentum < 1:
+        p.error(f"--momentum must be in [0, 1), got {args.momentum}")
     if args.noise_seed < 0 or any(s < 0 for s in args.seeds):
         p.error("--seeds and --noise-seed must be non-negative integers")
     return args
@@ -91,12 +95,13 @@ def train_one(network, seed, data, args):
     cfg = models.MNIST_NETWORKS[network]
     epochs = args.epochs or (cfg["epochs"] if args.full else 1)
     first_batch = args.first_epoch_batch or cfg["first_epoch_batch"]
+    momentum = cfg["momentum"] if args.momentum is None else args.momentum
     x_train, y_train, x_test, y_test, x_test01 = data
 
     keras.utils.set_random_seed(seed)
     model = models.build_mnist(network, initializer=args.initializer)
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=cfg["lr"], momentum=cfg["momentum"]),
+        optimizer=keras.optimizers.SGD(learning_rate=cfg["lr"], momentum=momentum),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
@@ -107,7 +112,7 @@ def train_one(network, seed, data, args):
         callbacks.UpdateBoostStrength(),
     ]
     print(f"\n=== {cfg['title']} seed {seed}: {epochs} epoch(s) on {len(x_train)} images, "
-          f"first-epoch batch {first_batch}, lr {base_lr}, momentum {cfg['momentum']}, "
+          f"first-epoch batch {first_batch}, lr {base_lr}, momentum {momentum}, "
           f"init {args.initializer}", flush=True)
     start = time.time()
     epoch_times = []
@@ -140,7 +145,7 @@ def train_one(network, seed, data, args):
     result = {
         "network": network, "title": cfg["title"], "seed": seed, "epochs": epochs,
         "train_samples": int(len(x_train)), "test_samples": int(len(y_test)),
-        "first_epoch_batch": first_batch, "initializer": args.initializer,
+        "first_epoch_batch": first_batch, "initializer": args.initializer, "momentum": momentum,
         "test_accuracy": accuracy, "noise_score": noisy["noise_score"],
         "noise_seed": args.noise_seed, "noise_levels": noisy["levels"],
         "noise_accuracy": noisy["accuracy"], "train_seconds": train_time,
