@@ -110,6 +110,7 @@ def train_one(network, seed, data, args):
         # lr_epoch = lr * 0.8 ** epoch (the reference's StepLR(step_size=1, gamma=0.8))
         keras.callbacks.LearningRateScheduler(lambda epoch: base_lr * models.MNIST_LR_DECAY**epoch),
         callbacks.UpdateBoostStrength(),
+        keras.callbacks.TerminateOnNaN(),
     ]
     print(f"\n=== {cfg['title']} seed {seed}: {epochs} epoch(s) on {len(x_train)} images, "
           f"first-epoch batch {first_batch}, lr {base_lr}, momentum {momentum}, "
