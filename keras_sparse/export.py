@@ -36,6 +36,25 @@ def to_tflite(model, path, sparse_encoding=False):
     return path
 
 
+def run_tflite(path, inputs):
+    """Runs a `.tflite` file on a batch with the LiteRT interpreter.
+
+    Resizes the model's (single) input to `inputs.shape`, invokes once and
+    returns the first output as a NumPy array.
+    """
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    inputs = np.asarray(inputs, np.float32)
+    interpreter = Interpreter(model_path=str(path))
+    input_index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(input_index, list(inputs.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(input_index, inputs)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
 def tflite_op_names(path):
     """Sorted names of the distinct operators in a `.tflite` file.
 

@@ -41,7 +41,7 @@ def test_mnist_noise_example_end_to_end(tmp_path, mnist):
     import keras
 
     import keras_sparse  # noqa: F401  (registers the layers for load_model)
-    from ai_edge_litert.interpreter import Interpreter
+    from keras_sparse.export import run_tflite
     from keras_sparse import datasets
 
     x = datasets.normalize(datasets.to_unit_interval(mnist["x_test"][:16]))
@@ -50,11 +50,6 @@ def test_mnist_noise_example_end_to_end(tmp_path, mnist):
         assert (run_dir / "saved_model" / "saved_model.pb").exists()
         model = keras.models.load_model(run_dir / "model.keras")
         expected = model.predict(x, verbose=0)
-        interpreter = Interpreter(model_path=str(run_dir / "model.tflite"))
-        interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], x.shape)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-        interpreter.invoke()
-        got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        got = run_tflite(run_dir / "model.tflite", x)
         np.testing.assert_allclose(got, expected, atol=1e-4)
         np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))

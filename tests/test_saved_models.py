@@ -32,7 +32,7 @@ def test_saved_model_reproduces_json(name, mnist):
     import keras
 
     import keras_sparse  # noqa: F401
-    from ai_edge_litert.interpreter import Interpreter
+    from keras_sparse.export import run_tflite
     from keras_sparse import datasets
 
     info = json.loads((SAVED / f"{name}.json").read_text())
@@ -44,13 +44,7 @@ def test_saved_model_reproduces_json(name, mnist):
     assert noisy["correct"] == info["noise_correct"]
 
     x = datasets.normalize(datasets.to_unit_interval(mnist["x_test"][:64]))
-    interpreter = Interpreter(model_path=str(SAVED / f"{name}.tflite"))
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index, x.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(index, x)
-    interpreter.invoke()
-    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    got = run_tflite(SAVED / f"{name}.tflite", x)
     expected = model.predict(x, verbose=0)
     np.testing.assert_allclose(got, expected, atol=1e-4)
     np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import keras_sparse
 from keras_sparse.constraints import SparseWeights, sparse_mask
-from keras_sparse.export import tflite_op_names, to_tflite
+from keras_sparse.export import run_tflite, tflite_op_names, to_tflite
 from keras_sparse.layers import SparseConv1D, SparseConv2D, SparseDense
 
 
@@ -309,18 +309,6 @@ def test_model_export_and_tflite_carry_the_zeros(tmp_path):
     assert found == 2
     assert run_tflite(path, x[:8]).shape == (8, 5)
     np.testing.assert_allclose(run_tflite(path, x[:8]), expected, atol=1e-5)
-
-
-def run_tflite(path, x):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path))
-    inp = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(inp["index"], list(x.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(inp["index"], x)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
 
 # --- 4. TFLite sparse encoding ---------------------------------------------------
