@@ -139,11 +139,13 @@ class _RecordReference(keras.callbacks.Callback):
         super().__init__()
         self.x, self.batch_size, self.expected = x, batch_size, []
 
+    def on_train_begin(self, logs=None):
+        self.features = keras.Model(self.model.inputs[0], self.model.get_layer("hidden").output)
+
     def on_train_batch_begin(self, batch, logs=None):
         layer = self.model.get_layer("kw")
-        features = keras.Model(self.model.inputs[0], self.model.get_layer("hidden").output)
         start = (batch * self.batch_size) % len(self.x)
-        x = features(self.x[start : start + self.batch_size]).numpy()
+        x = self.features(self.x[start : start + self.batch_size]).numpy()
         duty, iterations = layer.duty_cycles.numpy(), int(layer.learning_iterations.numpy())
         if self.expected:  # the previous step's expectation must have come true
             np.testing.assert_allclose(duty, self.expected[-1][0], rtol=0, atol=1e-7)

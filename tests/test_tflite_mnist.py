@@ -10,12 +10,13 @@ import numpy as np
 
 import keras
 import keras_sparse as ks
+from keras_sparse import datasets
 from keras_sparse.callbacks import UpdateBoostStrength
 from keras_sparse.kwinners import _KWinnersBase
 
 
 def _normalize(images):
-    return ((images.astype(np.float32) / 255.0 - 0.1307) / 0.3081)[..., None]
+    return datasets.normalize(datasets.to_unit_interval(images))
 
 
 def _sparse_cnn():
