@@ -66,6 +66,9 @@ def parse_args(argv=None):
                    default="pytorch",
                    help="weight initialization (default: pytorch, as the paper's code; "
                         "see keras_sparse.models)")
+    p.add_argument("--k-inference-factor", type=float, default=None,
+                   help="winners at inference = k * this, in every k-winners layer "
+                        "(paper: 1.5; see examples/mnist_k_inference.py)")
     p.add_argument("--first-epoch-batch", type=int, default=None,
                    help="override the first-epoch batch size of every network (paper: 4 sparse, 64 dense)")
     p.add_argument("--momentum", type=float, default=None,
@@ -80,6 +83,8 @@ def parse_args(argv=None):
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.momentum is not None and not 0 <= args.momentum < 1:
         p.error(f"--momentum must be in [0, 1), got {args.momentum}")
+    if args.k_inference_factor is not None and not args.k_inference_factor > 0:
+        p.error(f"--k-inference-factor must be > 0, got {args.k_inference_factor}")
     if args.noise_seed < 0 or any(s < 0 for s in args.seeds):
         p.error("--seeds and --noise-seed must be non-negative integers")
     return args
@@ -99,7 +104,9 @@ def train_one(network, seed, data, args):
     x_train, y_train, x_test, y_test, x_test01 = data
 
     keras.utils.set_random_seed(seed)
-    model = models.build_mnist(network, initializer=args.initializer)
+    k_inference_factor = args.k_inference_factor or models.K_INFERENCE_FACTOR
+    model = models.build_mnist(network, initializer=args.initializer,
+                               k_inference_factor=k_inference_factor)
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=cfg["lr"], momentum=momentum),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -114,7 +121,9 @@ def train_one(network, seed, data, args):
     ]
     print(f"\n=== {cfg['title']} seed {seed}: {epochs} epoch(s) on {len(x_train)} images, "
           f"first-epoch batch {first_batch}, lr {base_lr}, momentum {momentum}, "
-          f"init {args.initializer}", flush=True)
+          f"init {args.initializer}"
+          + (f", k_inference_factor {k_inference_factor}" if network.startswith("sparse") else ""),
+          flush=True)
     start = time.time()
     epoch_times = []
     # Epoch 1 at the network's first-epoch batch size, the rest at 64.
@@ -147,6 +156,7 @@ def train_one(network, seed, data, args):
         "network": network, "title": cfg["title"], "seed": seed, "epochs": epochs,
         "train_samples": int(len(x_train)), "test_samples": int(len(y_test)),
         "first_epoch_batch": first_batch, "initializer": args.initializer, "momentum": momentum,
+        "k_inference_factor": k_inference_factor if network.startswith("sparse") else None,
         "test_accuracy": accuracy, "noise_score": noisy["noise_score"],
         "noise_seed": args.noise_seed, "noise_levels": noisy["levels"],
         "noise_accuracy": noisy["accuracy"], "train_seconds": train_time,

@@ -48,7 +48,8 @@ import math
 import keras
 
 from keras_sparse import layers as sparse_layers
-from keras_sparse._validation import check_int
+from keras_sparse._validation import check_float, check_int
+from keras_sparse.callbacks import kwinners_layers
 from keras_sparse.kwinners import KWinners, KWinners2d
 
 INITIALIZERS = ("keras", "pytorch", "pytorch_dense_fan_in")
@@ -143,17 +144,17 @@ def _dense(units, fan_in, initializer, name, sparsity=None):
     )
 
 
-def _kwinners2d(k, n, boost_strength_factor, name):
+def _kwinners2d(k, n, boost_strength_factor, k_inference_factor, name):
     return KWinners2d(
-        percent_on=k / n, k_inference_factor=K_INFERENCE_FACTOR,
+        percent_on=k / n, k_inference_factor=k_inference_factor,
         boost_strength=BOOST_STRENGTH, boost_strength_factor=boost_strength_factor,
         duty_cycle_period=DUTY_CYCLE_PERIOD, local=False, name=name,
     )
 
 
-def _kwinners(k, n, boost_strength_factor, name):
+def _kwinners(k, n, boost_strength_factor, k_inference_factor, name):
     return KWinners(
-        percent_on=k / n, k_inference_factor=K_INFERENCE_FACTOR,
+        percent_on=k / n, k_inference_factor=k_inference_factor,
         boost_strength=BOOST_STRENGTH, boost_strength_factor=boost_strength_factor,
         duty_cycle_period=DUTY_CYCLE_PERIOD, name=name,
     )
@@ -161,7 +162,8 @@ def _kwinners(k, n, boost_strength_factor, name):
 
 def _cnn(
     name, input_shape, conv_filters, conv_k, hidden_units, hidden_k, hidden_sparsity,
-    initializer, boost_strength_factor, batch_norm, num_classes=10,
+    initializer, boost_strength_factor, batch_norm, k_inference_factor=K_INFERENCE_FACTOR,
+    num_classes=10,
 ):
     """Shared skeleton: (conv -> [BN] -> pool -> act)* -> flatten -> hidden -> [BN] -> act -> logits."""
     _check_initializer(initializer)
@@ -177,7 +179,8 @@ def _cnn(
         if conv_k is None:
             x = keras.layers.ReLU(name=f"conv{i}_relu")(x)
         else:
-            x = _kwinners2d(conv_k[i - 1], h * w * channels, boost_strength_factor, f"conv{i}_kwinners")(x)
+            x = _kwinners2d(conv_k[i - 1], h * w * channels, boost_strength_factor,
+                            k_inference_factor, f"conv{i}_kwinners")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = _dense(hidden_units, h * w * channels, initializer, "hidden", hidden_sparsity)(x)
     if batch_norm:
@@ -185,7 +188,8 @@ def _cnn(
     if hidden_k is None:
         x = keras.layers.ReLU(name="hidden_relu")(x)
     else:
-        x = _kwinners(hidden_k, hidden_units, boost_strength_factor, "hidden_kwinners")(x)
+        x = _kwinners(hidden_k, hidden_units, boost_strength_factor, k_inference_factor,
+                      "hidden_kwinners")(x)
     kernel_init, bias_init = _initializers(initializer, hidden_units)
     outputs = keras.layers.Dense(
         num_classes, kernel_initializer=kernel_init, bias_initializer=bias_init, name="logits"
@@ -205,25 +209,32 @@ def mnist_dense_cnn2(initializer="pytorch"):
                 initializer, MNIST_BOOST_STRENGTH_FACTOR, False)
 
 
-def mnist_sparse_cnn1(initializer="pytorch", boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR):
+def mnist_sparse_cnn1(
+    initializer="pytorch", boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR,
+    k_inference_factor=K_INFERENCE_FACTOR,
+):
     """MNIST Sparse CNN-1: Conv(30) -> pool -> k-winners (400 of 4320) ->
     SparseDense(150, 30% non-zero) -> k-winners (50 of 150) -> Dense(10)."""
     return _cnn("mnist_sparse_cnn1", (28, 28, 1), [30], [400], 150, 50, 0.7,
-                initializer, boost_strength_factor, False)
+                initializer, boost_strength_factor, False, k_inference_factor)
 
 
-def mnist_sparse_cnn2(initializer="pytorch", boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR):
+def mnist_sparse_cnn2(
+    initializer="pytorch", boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR,
+    k_inference_factor=K_INFERENCE_FACTOR,
+):
     """MNIST Sparse CNN-2: Conv(32) -> pool -> k-winners (400 of 4608) -> Conv(64)
     -> pool -> k-winners (300 of 1024) -> SparseDense(700, 30% non-zero)
     -> k-winners (100 of 700) -> Dense(10)."""
     return _cnn("mnist_sparse_cnn2", (28, 28, 1), [32, 64], [400, 300], 700, 100, 0.7,
-                initializer, boost_strength_factor, False)
+                initializer, boost_strength_factor, False, k_inference_factor)
 
 
 def mnist_sparse_cnn(
     conv_filters=(32, 64), conv_k=(400, 300), hidden_units=700, hidden_k=100,
     hidden_sparsity=0.7, initializer="pytorch",
-    boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR, name="mnist_sparse_cnn",
+    boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR, k_inference_factor=K_INFERENCE_FACTOR,
+    name="mnist_sparse_cnn",
 ):
     """A custom MNIST sparse CNN with the paper's layer order (for exploring
     beyond the paper's configurations)."""
@@ -237,7 +248,7 @@ def mnist_sparse_cnn(
     check_int("hidden_units", hidden_units, 1)
     check_int("hidden_k", hidden_k, 1)
     return _cnn(name, (28, 28, 1), conv_filters, conv_k, hidden_units, hidden_k,
-                hidden_sparsity, initializer, boost_strength_factor, False)
+                hidden_sparsity, initializer, boost_strength_factor, False, k_inference_factor)
 
 
 def gsc_dense_cnn2(initializer="pytorch"):
@@ -261,12 +272,15 @@ def gsc_super_sparse_cnn2(initializer="pytorch"):
                 initializer, GSC_BOOST_STRENGTH_FACTOR, True)
 
 
-def mnist_sparse_cnn2_wide(initializer="pytorch", boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR):
+def mnist_sparse_cnn2_wide(
+    initializer="pytorch", boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR,
+    k_inference_factor=K_INFERENCE_FACTOR,
+):
     """Beyond the paper: Conv(64) -> pool -> k-winners (800 of 9216) -> Conv(64)
     -> pool -> k-winners (300 of 1024) -> SparseDense(1000, 30% non-zero)
     -> k-winners (100 of 1000) -> Dense(10)."""
     return _cnn("mnist_sparse_cnn2_wide", (28, 28, 1), [64, 64], [800, 300], 1000, 100, 0.7,
-                initializer, boost_strength_factor, False)
+                initializer, boost_strength_factor, False, k_inference_factor)
 
 
 BUILDERS = {
@@ -278,10 +292,65 @@ BUILDERS = {
 }
 
 
-def build_mnist(network, initializer="pytorch"):
-    """Builds the MNIST network named `network` (a key of `MNIST_NETWORKS`)."""
+def with_k_inference_factor(model, k_inference_factor):
+    """A copy of `model` whose k-winners layers keep more (or fewer) winners at inference.
+
+    Every `KWinners` / `KWinners2d` layer of the copy has
+
+        k_inference = clip(round(n * percent_on * k_inference_factor), 1, n)
+
+    and everything else (architecture, weights, duty cycles, boost strength,
+    learning iterations, training-time `k`) equal to `model`'s. Use it to
+    re-evaluate a trained model at another inference density without
+    retraining: training never uses `k_inference`, so a model trained with any
+    factor is the same model at every factor until `predict` / `evaluate`.
+
+    Args:
+        model: a built Functional or Sequential Keras model.
+        k_inference_factor: `> 0`, with `percent_on * k_inference_factor <= 1`
+            for every k-winners layer (checked by the layers, `ValueError`).
+
+    Returns:
+        A new, uncompiled model.
+    """
+    check_float("k_inference_factor", k_inference_factor, 0, None, low_open=True)
+    if not isinstance(model, keras.Model) or not model.built:
+        raise ValueError(f"`model` must be a built Keras model. Received: model={model!r}")
+    for layer in kwinners_layers(model):
+        if layer.percent_on * k_inference_factor > 1:
+            raise ValueError(
+                f"`k_inference_factor` must keep `percent_on * k_inference_factor <= 1` in "
+                f"every k-winners layer; layer {layer.name!r} has percent_on={layer.percent_on}. "
+                f"Received: k_inference_factor={k_inference_factor!r}"
+            )
+
+    def clone_layer(layer):
+        config = layer.get_config()
+        if isinstance(layer, (KWinners, KWinners2d)):
+            config["k_inference_factor"] = k_inference_factor
+        return type(layer).from_config(config)
+
+    try:
+        copy = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
+    except ValueError as error:
+        raise ValueError(
+            "`model` must be a Functional or Sequential model (a subclassed model cannot be "
+            f"cloned layer by layer). Received: model={model!r}"
+        ) from error
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def build_mnist(network, initializer="pytorch", k_inference_factor=K_INFERENCE_FACTOR):
+    """Builds the MNIST network named `network` (a key of `MNIST_NETWORKS`).
+
+    `k_inference_factor` sets the inference density of the sparse networks'
+    k-winners layers (the dense networks have none and ignore it)."""
     if network not in BUILDERS:
         raise ValueError(
             f"`network` must be one of {sorted(BUILDERS)}. Received: network={network!r}"
         )
+    if network.startswith("sparse"):
+        return BUILDERS[network](initializer=initializer, k_inference_factor=k_inference_factor)
+    check_float("k_inference_factor", k_inference_factor, 0, None, low_open=True)
     return BUILDERS[network](initializer=initializer)

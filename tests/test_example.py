@@ -53,3 +53,39 @@ def test_mnist_noise_example_end_to_end(tmp_path, mnist):
         got = run_tflite(run_dir / "model.tflite", x)
         np.testing.assert_allclose(got, expected, atol=1e-4)
         np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))
+
+
+def test_k_inference_example(tmp_path, mnist):
+    """examples/mnist_k_inference.py: at the model's own factor its numbers equal
+    evaluating the saved model directly; other factors change them."""
+    import keras
+
+    from keras_sparse import callbacks, datasets, models, noise
+
+    keras.utils.set_random_seed(0)
+    model = models.mnist_sparse_cnn1()
+    model.compile(optimizer=keras.optimizers.SGD(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(datasets.normalize(datasets.to_unit_interval(mnist["x_train"][:256])),
+              mnist["y_train"][:256], batch_size=32, epochs=1, verbose=0,
+              callbacks=[callbacks.UpdateBoostStrength()])
+    path = tmp_path / "sparse_cnn1.keras"
+    model.save(path)
+
+    out = tmp_path / "kif.json"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, str(REPO / "examples" / "mnist_k_inference.py"), str(path),
+           "--factors", "1.0", "1.5", "--data-dir", str(mnist_dir()),
+           "--test-samples", "300", "--out", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(out.read_text())["results"]
+    assert [r["k_inference_factor"] for r in results] == [1.0, 1.5]
+
+    x01 = datasets.to_unit_interval(mnist["x_test"][:300])
+    y = mnist["y_test"][:300]
+    direct = noise.evaluate_noise(keras.models.load_model(path), x01, y, seed=0)
+    assert results[1]["noise_score"] == direct["noise_score"]
+    assert results[1]["noise_accuracy"] == direct["accuracy"]
+    assert results[1]["test_accuracy"] == direct["accuracy"][0]  # level 0 is the clean set
+    assert results[0]["noise_accuracy"] != direct["accuracy"]

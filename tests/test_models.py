@@ -1,6 +1,8 @@
 """The paper's networks (SPEC §4): layer sizes, k values, weight sparsities, training."""
 
 import math
+import os
+import tempfile
 
 import keras
 import numpy as np
@@ -113,3 +115,87 @@ def test_short_fit_on_real_mnist(mnist, name):
     assert np.isfinite(loss).all() and loss[-1] < loss[0]
     out = model.predict(x[:8], verbose=0)
     assert out.shape == (8, 10) and np.isfinite(out).all()
+
+
+def test_builders_take_k_inference_factor():
+    model = models.build_mnist("sparse_cnn2", k_inference_factor=1.0)
+    kw = callbacks.kwinners_layers(model)
+    assert [l.k_inference for l in kw] == [l.k for l in kw] == [400, 300, 100]
+    model = models.mnist_sparse_cnn1(k_inference_factor=2.0)
+    assert [l.k_inference for l in callbacks.kwinners_layers(model)] == [800, 100]
+    with pytest.raises(ValueError, match="k_inference_factor"):
+        models.build_mnist("sparse_cnn2", k_inference_factor=4.0)  # 0.29 * 4 > 1
+    with pytest.raises(ValueError, match="k_inference_factor"):
+        models.build_mnist("dense_cnn2", k_inference_factor=0.0)
+
+
+def _trained_sparse_cnn1(mnist):
+    """Sparse CNN-1 after a few steps on real MNIST (non-trivial weights and state)."""
+    x = datasets.normalize(datasets.to_unit_interval(mnist["x_train"][:256]))
+    model = models.mnist_sparse_cnn1()
+    model.compile(optimizer=keras.optimizers.SGD(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, mnist["y_train"][:256], batch_size=32, epochs=1, verbose=0,
+              callbacks=[callbacks.UpdateBoostStrength()])
+    return model, x
+
+
+def test_with_k_inference_factor_keeps_weights_and_state(mnist):
+    model, x = _trained_sparse_cnn1(mnist)
+    same = models.with_k_inference_factor(model, 1.5)
+    np.testing.assert_array_equal(same.predict(x, verbose=0), model.predict(x, verbose=0))
+    for a, b in zip(model.get_weights(), same.get_weights()):
+        np.testing.assert_array_equal(a, b)  # duty cycles, boost, iterations included
+
+    dense_as_trained = models.with_k_inference_factor(model, 1.0)
+    assert [l.k_inference for l in callbacks.kwinners_layers(dense_as_trained)] == [400, 50]
+    assert [l.k_inference for l in callbacks.kwinners_layers(model)] == [600, 75]  # untouched
+    # At factor 1 inference keeps exactly the training-time winners: predicting
+    # equals a forward pass in training mode (minus its state update, which a
+    # copy can absorb).
+    probe = models.with_k_inference_factor(model, 1.0)
+    expected = keras.ops.convert_to_numpy(probe(x, training=True))
+    np.testing.assert_allclose(dense_as_trained.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)
+    changed = dense_as_trained.predict(x, verbose=0)
+    assert np.abs(changed - model.predict(x, verbose=0)).max() > 1e-3
+
+    # The copy saves and reloads with its own factor.
+    path = os.path.join(tempfile.mkdtemp(), "kif1.keras")
+    dense_as_trained.save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(reloaded.predict(x, verbose=0), changed)
+
+
+def test_with_k_inference_factor_sequential():
+    model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(40), KWinners(0.1)])
+    copy = models.with_k_inference_factor(model, 2.0)
+    assert isinstance(copy, keras.Sequential)
+    assert copy.layers[-1].k_inference == 8 and model.layers[-1].k_inference == 6
+    x = np.random.default_rng(0).normal(size=(16, 20)).astype("float32")
+    y = copy.predict(x, verbose=0)
+    np.testing.assert_array_equal((y != 0).sum(1), 8)
+
+
+def test_with_k_inference_factor_errors(mnist):
+    model = models.mnist_sparse_cnn2()
+    with pytest.raises(ValueError, match=r"conv2_kwinners.*k_inference_factor=4\.0"):
+        models.with_k_inference_factor(model, 4.0)
+    with pytest.raises(ValueError, match="k_inference_factor"):
+        models.with_k_inference_factor(model, 0)
+    with pytest.raises(ValueError, match="k_inference_factor"):
+        models.with_k_inference_factor(model, float("nan"))
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.kwinners = KWinners(0.1)
+
+        def call(self, x):
+            return self.kwinners(x)
+
+    subclassed = Subclassed()
+    subclassed(np.zeros((1, 20), "float32"))
+    with pytest.raises(ValueError, match="Functional or Sequential"):
+        models.with_k_inference_factor(subclassed, 1.0)
+    with pytest.raises(ValueError, match="built Keras model"):
+        models.with_k_inference_factor("model.keras", 1.0)
