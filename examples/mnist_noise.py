@@ -73,6 +73,11 @@ def parse_args(argv=None):
                    help="override the first-epoch batch size of every network (paper: 4 sparse, 64 dense)")
     p.add_argument("--momentum", type=float, default=None,
                    help="override the SGD momentum of every network (paper: 0.9 dense, 0 sparse)")
+    p.add_argument("--rezero", choices=("every-step", "every-epoch"), default="every-step",
+                   help="when the sparse hidden layer's masked weights are zeroed: after every "
+                        "optimizer step (default, keras_sparse's constraint), or only at the end of "
+                        "every epoch, as Numenta's public PyTorch MNIST example does (the masked "
+                        "weights then train within an epoch)")
     p.add_argument("--out", default="mnist_noise_out", help="output directory (default: mnist_noise_out)")
     p.add_argument("--no-export", action="store_true", help="skip SavedModel/.tflite export")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
@@ -88,6 +93,29 @@ def parse_args(argv=None):
     if args.noise_seed < 0 or any(s < 0 for s in args.seeds):
         p.error("--seeds and --noise-seed must be non-negative integers")
     return args
+
+
+def _rezero_at_epoch_end(model):
+    """`--rezero every-epoch`: lifts the sparse layers' per-step constraint and
+    returns (a callback zeroing the masked weights after every epoch, and so
+    before evaluation; a function putting the constraint back after training)."""
+    import keras
+
+    from keras_sparse.sparse_weights import _SparseKernelMixin
+
+    sparse = [l for l in model.layers if isinstance(l, _SparseKernelMixin)]
+    for layer in sparse:
+        layer.kernel.constraint = None
+
+    def rezero(epoch, logs=None):
+        for layer in sparse:
+            layer.kernel.assign(layer.kernel_constraint(layer.kernel))
+
+    def restore():
+        for layer in sparse:
+            layer.kernel.constraint = layer.kernel_constraint
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=rezero), restore
 
 
 def train_one(network, seed, data, args):
@@ -107,6 +135,10 @@ def train_one(network, seed, data, args):
     k_inference_factor = args.k_inference_factor or models.K_INFERENCE_FACTOR
     model = models.build_mnist(network, initializer=args.initializer,
                                k_inference_factor=k_inference_factor)
+    rezero_callbacks, restore_constraints = [], None
+    if args.rezero == "every-epoch":
+        rezero_callback, restore_constraints = _rezero_at_epoch_end(model)
+        rezero_callbacks = [rezero_callback]
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=cfg["lr"], momentum=momentum),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -118,11 +150,12 @@ def train_one(network, seed, data, args):
         keras.callbacks.LearningRateScheduler(lambda epoch: base_lr * models.MNIST_LR_DECAY**epoch),
         callbacks.UpdateBoostStrength(),
         keras.callbacks.TerminateOnNaN(),
-    ]
+    ] + rezero_callbacks
     print(f"\n=== {cfg['title']} seed {seed}: {epochs} epoch(s) on {len(x_train)} images, "
           f"first-epoch batch {first_batch}, lr {base_lr}, momentum {momentum}, "
           f"init {args.initializer}"
-          + (f", k_inference_factor {k_inference_factor}" if network.startswith("sparse") else ""),
+          + (f", k_inference_factor {k_inference_factor}, rezero {args.rezero}"
+             if network.startswith("sparse") else ""),
           flush=True)
     start = time.time()
     epoch_times = []
@@ -137,6 +170,8 @@ def train_one(network, seed, data, args):
                   initial_epoch=1, shuffle=True, callbacks=cbs, verbose=args.verbose)
         epoch_times.append(time.time() - t0)
     train_time = time.time() - start
+    if restore_constraints is not None:
+        restore_constraints()
 
     t0 = time.time()
     scores = model.predict(x_test, batch_size=512, verbose=0)
@@ -157,6 +192,7 @@ def train_one(network, seed, data, args):
         "train_samples": int(len(x_train)), "test_samples": int(len(y_test)),
         "first_epoch_batch": first_batch, "initializer": args.initializer, "momentum": momentum,
         "k_inference_factor": k_inference_factor if network.startswith("sparse") else None,
+        "rezero": args.rezero,
         "test_accuracy": accuracy, "noise_score": noisy["noise_score"],
         "noise_seed": args.noise_seed, "noise_levels": noisy["levels"],
         "noise_accuracy": noisy["accuracy"], "train_seconds": train_time,

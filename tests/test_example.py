@@ -89,3 +89,35 @@ def test_k_inference_example(tmp_path, mnist):
     assert results[1]["noise_accuracy"] == direct["accuracy"]
     assert results[1]["test_accuracy"] == direct["accuracy"][0]  # level 0 is the clean set
     assert results[0]["noise_accuracy"] != direct["accuracy"]
+
+
+def test_rezero_every_epoch_lets_masked_weights_train_until_epoch_end(mnist):
+    """`--rezero every-epoch` (the public PyTorch example's protocol): within an
+    epoch the masked weights move; the epoch-end callback zeroes them again."""
+    import importlib.util
+
+    import keras
+
+    from keras_sparse import datasets, models
+
+    spec = importlib.util.spec_from_file_location("mnist_noise", REPO / "examples" / "mnist_noise.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+
+    keras.utils.set_random_seed(0)
+    model = models.mnist_sparse_cnn1()
+    hidden = model.get_layer("hidden")
+    callback, restore = example._rezero_at_epoch_end(model)
+    model.compile(optimizer=keras.optimizers.SGD(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = datasets.normalize(datasets.to_unit_interval(mnist["x_train"][:128]))
+    model.fit(x, mnist["y_train"][:128], batch_size=32, epochs=1, verbose=0)  # no callback yet
+    masked = ~hidden.kernel_mask
+    kernel = keras.ops.convert_to_numpy(hidden.kernel)
+    assert (kernel[masked] != 0).mean() > 0.5  # trained while unconstrained
+    callback.on_epoch_end(0)
+    kernel = keras.ops.convert_to_numpy(hidden.kernel)
+    assert not kernel[masked].any() and (kernel[~masked] != 0).mean() > 0.999
+    assert hidden.kernel.constraint is None
+    restore()
+    assert hidden.kernel.constraint is hidden.kernel_constraint
