@@ -78,10 +78,15 @@ def parse_args(argv=None):
                         "optimizer step (default, keras_sparse's constraint), or only at the end of "
                         "every epoch, as Numenta's public PyTorch MNIST example does (the masked "
                         "weights then train within an epoch)")
+    p.add_argument("--augment-shift", type=int, default=0,
+                   help="train on images shifted by up to this many pixels in x and y "
+                        "(random per image and epoch; default 0: no augmentation, the paper's protocol)")
     p.add_argument("--out", default="mnist_noise_out", help="output directory (default: mnist_noise_out)")
     p.add_argument("--no-export", action="store_true", help="skip SavedModel/.tflite export")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
     args = p.parse_args(argv)
+    if not 0 <= args.augment_shift <= 8:
+        p.error(f"--augment-shift must be in [0, 8] pixels, got {args.augment_shift}")
     for name in ("epochs", "train_samples", "test_samples", "first_epoch_batch"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -116,6 +121,33 @@ def _rezero_at_epoch_end(model):
             layer.kernel.constraint = layer.kernel_constraint
 
     return keras.callbacks.LambdaCallback(on_epoch_end=rezero), restore
+
+
+def _training_data(x, y, batch_size, shift, seed):
+    """`fit` arguments for one training phase: the arrays themselves, or with
+    `shift` a tf.data pipeline that shuffles and translates every image by a
+    random whole number of pixels in [-shift, shift] (the border is filled with
+    the normalized background value)."""
+    if not shift:
+        return dict(x=x, y=y, batch_size=batch_size, shuffle=True)
+    import keras
+    import tensorflow as tf
+
+    from keras_sparse import datasets
+
+    translate = keras.layers.RandomTranslation(
+        shift / 28, shift / 28, fill_mode="constant", interpolation="nearest",
+        fill_value=(0.0 - datasets.MNIST_MEAN) / datasets.MNIST_STD, seed=seed,
+    )
+    ds = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .map(lambda images, labels: (translate(images, training=True), labels),
+             num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return dict(x=ds)
 
 
 def train_one(network, seed, data, args):
@@ -155,19 +187,21 @@ def train_one(network, seed, data, args):
           f"first-epoch batch {first_batch}, lr {base_lr}, momentum {momentum}, "
           f"init {args.initializer}"
           + (f", k_inference_factor {k_inference_factor}, rezero {args.rezero}"
-             if network.startswith("sparse") else ""),
+             if network.startswith("sparse") else "")
+          + (f", augment shift ±{args.augment_shift} px" if args.augment_shift else ""),
           flush=True)
     start = time.time()
     epoch_times = []
     # Epoch 1 at the network's first-epoch batch size, the rest at 64.
     t0 = time.time()
-    model.fit(x_train, y_train, batch_size=first_batch, epochs=1, shuffle=True,
-              callbacks=cbs, verbose=args.verbose)
+    model.fit(**_training_data(x_train, y_train, first_batch, args.augment_shift, seed),
+              epochs=1, callbacks=cbs, verbose=args.verbose)
     epoch_times.append(time.time() - t0)
     if epochs > 1:
         t0 = time.time()
-        model.fit(x_train, y_train, batch_size=models.MNIST_BATCH_SIZE, epochs=epochs,
-                  initial_epoch=1, shuffle=True, callbacks=cbs, verbose=args.verbose)
+        model.fit(**_training_data(x_train, y_train, models.MNIST_BATCH_SIZE,
+                                   args.augment_shift, seed + 1),
+                  epochs=epochs, initial_epoch=1, callbacks=cbs, verbose=args.verbose)
         epoch_times.append(time.time() - t0)
     train_time = time.time() - start
     if restore_constraints is not None:
@@ -192,7 +226,7 @@ def train_one(network, seed, data, args):
         "train_samples": int(len(x_train)), "test_samples": int(len(y_test)),
         "first_epoch_batch": first_batch, "initializer": args.initializer, "momentum": momentum,
         "k_inference_factor": k_inference_factor if network.startswith("sparse") else None,
-        "rezero": args.rezero,
+        "rezero": args.rezero, "augment_shift": args.augment_shift,
         "test_accuracy": accuracy, "noise_score": noisy["noise_score"],
         "noise_seed": args.noise_seed, "noise_levels": noisy["levels"],
         "noise_accuracy": noisy["accuracy"], "train_seconds": train_time,

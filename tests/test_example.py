@@ -91,18 +91,57 @@ def test_k_inference_example(tmp_path, mnist):
     assert results[0]["noise_accuracy"] != direct["accuracy"]
 
 
+def _example_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mnist_noise", REPO / "examples" / "mnist_noise.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _shifted(image, dy, dx, fill):
+    out = np.full_like(image, fill)
+    src = image[max(0, -dy):28 - max(0, dy), max(0, -dx):28 - max(0, dx)]
+    out[max(0, dy):max(0, dy) + src.shape[0], max(0, dx):max(0, dx) + src.shape[1]] = src
+    return out
+
+
+def test_augment_shift_translates_by_whole_pixels(mnist):
+    from keras_sparse import datasets
+
+    x = datasets.normalize(datasets.to_unit_interval(mnist["x_train"][:32]))
+    y = mnist["y_train"][:32]
+    example = _example_module()
+    assert example._training_data(x, y, 8, 0, 0) == dict(x=x, y=y, batch_size=8, shuffle=True)
+
+    ds = example._training_data(x, y, 8, 2, 0)["x"]
+    first = [(a.numpy(), b.numpy()) for a, b in ds]
+    second = np.concatenate([a.numpy() for a, _ in ds])
+    images = np.concatenate([a for a, _ in first])
+    labels = np.concatenate([b for _, b in first])
+    assert images.shape == (32, 28, 28, 1) and sorted(labels) == sorted(y)
+    assert not np.array_equal(images, second)  # new shifts (and order) every epoch
+    fill = np.float32((0 - datasets.MNIST_MEAN) / datasets.MNIST_STD)
+    shifts = range(-2, 3)
+    for image, label in zip(images, labels):
+        matches = [
+            (dy, dx) for i in np.flatnonzero(y == label) for dy in shifts for dx in shifts
+            if np.allclose(image, _shifted(x[i], dy, dx, fill), atol=1e-6)
+        ]
+        assert matches, "every training image is a whole-pixel shift of an original"
+    unshifted = sum(any(np.array_equal(image, original) for original in x) for image in images)
+    assert unshifted < 8  # a shift of (0, 0) has probability 1/25 per image
+
+
 def test_rezero_every_epoch_lets_masked_weights_train_until_epoch_end(mnist):
     """`--rezero every-epoch` (the public PyTorch example's protocol): within an
     epoch the masked weights move; the epoch-end callback zeroes them again."""
-    import importlib.util
-
     import keras
 
     from keras_sparse import datasets, models
 
-    spec = importlib.util.spec_from_file_location("mnist_noise", REPO / "examples" / "mnist_noise.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = _example_module()
 
     keras.utils.set_random_seed(0)
     model = models.mnist_sparse_cnn1()
