@@ -341,6 +341,58 @@ def with_k_inference_factor(model, k_inference_factor):
     return copy
 
 
+def ensemble(members, from_logits=True, name="ensemble"):
+    """One Keras model that averages the class probabilities of `members`:
+
+        p(y | x) = (1/M) * sum_m softmax(f_m(x))     (from_logits=True)
+        p(y | x) = (1/M) * sum_m f_m(x)              (from_logits=False)
+
+    The ensemble calls the members' own layers (no copies: training the
+    ensemble trains the members); each member is wrapped as `"{name}_member_{m}"`, so members
+    built by the same builder (same model name) can be combined. The result
+    saves as `.keras`, exports to SavedModel / TFLite, and works with
+    `with_k_inference_factor`.
+
+    Args:
+        members: two or more distinct built Keras models with equal input and
+            output shapes.
+        from_logits: whether members output logits (the builders here do) or
+            probabilities.
+        name: name of the ensemble model.
+
+    Returns:
+        A Functional model from the members' input to `(batch, classes)`
+        probabilities.
+    """
+    members = list(members) if isinstance(members, (list, tuple)) else members
+    if not isinstance(members, list) or len(members) < 2:
+        raise ValueError(
+            f"`members` must be a list of at least 2 Keras models. Received: members={members!r}"
+        )
+    for i, member in enumerate(members):
+        if not isinstance(member, keras.Model) or not member.built:
+            raise ValueError(
+                f"`members[{i}]` must be a built Keras model. Received: members[{i}]={member!r}"
+            )
+        if any(member is other for other in members[:i]):
+            raise ValueError(f"`members` must be distinct models; members[{i}] repeats an earlier one.")
+        if member.input_shape != members[0].input_shape or member.output_shape != members[0].output_shape:
+            raise ValueError(
+                "`members` must have equal input and output shapes: members[0] maps "
+                f"{members[0].input_shape} -> {members[0].output_shape}, members[{i}] maps "
+                f"{member.input_shape} -> {member.output_shape}."
+            )
+    inputs = keras.Input(members[0].input_shape[1:], name=f"{name}_input")
+    probabilities = []
+    for i, member in enumerate(members):
+        member_input = keras.Input(member.input_shape[1:])
+        wrapped = keras.Model(member_input, member(member_input), name=f"{name}_member_{i}")
+        y = wrapped(inputs)
+        probabilities.append(keras.layers.Softmax(name=f"{name}_softmax_{i}")(y) if from_logits else y)
+    outputs = keras.layers.Average(name=f"{name}_average")(probabilities)
+    return keras.Model(inputs, outputs, name=name)
+
+
 def build_mnist(network, initializer="pytorch", k_inference_factor=K_INFERENCE_FACTOR):
     """Builds the MNIST network named `network` (a key of `MNIST_NETWORKS`).
 

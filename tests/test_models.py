@@ -199,3 +199,54 @@ def test_with_k_inference_factor_errors(mnist):
         models.with_k_inference_factor(subclassed, 1.0)
     with pytest.raises(ValueError, match="built Keras model"):
         models.with_k_inference_factor("model.keras", 1.0)
+
+
+def test_ensemble_averages_member_probabilities(mnist):
+    trained, x = _trained_sparse_cnn1(mnist)
+    fresh = models.mnist_sparse_cnn1()  # same model name as `trained`
+    ensemble = models.ensemble([trained, fresh])
+    assert ensemble.input_shape == (None, 28, 28, 1) and ensemble.output_shape == (None, 10)
+
+    def softmax(z):
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    expected = (softmax(trained.predict(x, verbose=0)) + softmax(fresh.predict(x, verbose=0))) / 2
+    got = ensemble.predict(x, verbose=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(got.sum(1), 1.0, rtol=1e-6)
+
+    # The members' own layers: four k-winners layers, whose inference density
+    # with_k_inference_factor changes in the (nested) copy.
+    assert [l.k_inference for l in callbacks.kwinners_layers(ensemble)] == [75, 600] * 2
+    at_one = models.with_k_inference_factor(ensemble, 1.0)
+    assert [l.k_inference for l in callbacks.kwinners_layers(at_one)] == [50, 400] * 2
+    expected_at_one = (softmax(models.with_k_inference_factor(trained, 1.0).predict(x, verbose=0))
+                       + softmax(models.with_k_inference_factor(fresh, 1.0).predict(x, verbose=0))) / 2
+    np.testing.assert_allclose(at_one.predict(x, verbose=0), expected_at_one, rtol=1e-5, atol=1e-7)
+
+    path = os.path.join(tempfile.mkdtemp(), "ensemble.keras")
+    ensemble.save(path)
+    np.testing.assert_array_equal(keras.models.load_model(path).predict(x, verbose=0), got)
+
+    probabilities = [keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+                     for _ in range(3)]
+    z = np.random.default_rng(1).normal(size=(5, 4)).astype("float32")
+    np.testing.assert_allclose(
+        models.ensemble(probabilities, from_logits=False).predict(z, verbose=0),
+        np.mean([m.predict(z, verbose=0) for m in probabilities], 0), rtol=1e-6)
+
+
+def test_ensemble_errors():
+    a, b = models.mnist_sparse_cnn1(), models.mnist_dense_cnn1()
+    with pytest.raises(ValueError, match="at least 2"):
+        models.ensemble([a])
+    with pytest.raises(ValueError, match="at least 2"):
+        models.ensemble(a)
+    with pytest.raises(ValueError, match="distinct"):
+        models.ensemble([a, a])
+    with pytest.raises(ValueError, match=r"members\[1\]` must be a built"):
+        models.ensemble([a, "b.keras"])
+    with pytest.raises(ValueError, match=r"equal input and output shapes.*\(None, 32, 32, 1\)"):
+        models.ensemble([a, models.gsc_dense_cnn2()])
+    assert models.ensemble([a, b]).output_shape == (None, 10)
