@@ -1,19 +1,25 @@
 """Copy trained MNIST networks from a `mnist_noise.py` run into `saved_models/`.
 
-    python examples/ship_mnist_models.py RUN_DIR [--out saved_models] [--networks ...] [--seed 0]
+    python examples/ship_mnist_models.py RUN_DIR [--out saved_models] [--networks ...]
+        [--seeds 0] [--k-inference-factor F] [--name NAME]
 
-For each network, `RUN_DIR/<network>_seed<seed>/model.keras` is reloaded,
-re-evaluated on the real MNIST test set (clean accuracy and the noise score
-with `--noise-seed`), and written as
+For each network, `RUN_DIR/<network>_seed<seed>/model.keras` is reloaded (with
+several `--seeds`, the seeds' models are combined by
+`keras_sparse.models.ensemble`, mean of the members' softmax; with
+`--k-inference-factor`, re-set by `keras_sparse.models.with_k_inference_factor`),
+re-evaluated on the real MNIST test set (clean accuracy and the noise score with
+`--noise-seed`), and written as
 
-    <out>/mnist_<network>.keras    the Keras model (input (28, 28, 1) float32,
-                                   normalized (x/255 - 0.1307) / 0.3081; 10 logits)
-    <out>/mnist_<network>.tflite   the same model for LiteRT
-    <out>/mnist_<network>.json     test accuracy, noise score, noise seed,
-                                   per-level accuracy and the training run's metadata
+    <out>/<name>.keras    the Keras model (input (28, 28, 1) float32,
+                          normalized (x/255 - 0.1307) / 0.3081; 10 logits, or
+                          10 probabilities for an ensemble)
+    <out>/<name>.tflite   the same model for LiteRT
+    <out>/<name>.json     test accuracy, noise score, noise seed, per-level
+                          accuracy and the training runs' metadata
 
-The numbers in the JSON are those of the reloaded model, so
-`tests/test_saved_models.py` can assert them exactly.
+`<name>` is `mnist_<network>` unless `--name` says otherwise. The numbers in
+the JSON are those of the reloaded model, so `tests/test_saved_models.py` can
+assert them exactly.
 """
 
 import argparse
@@ -43,38 +49,68 @@ def evaluate_saved(model, data_dir=None, noise_seed=0):
     return accuracy, noise.evaluate_noise(model, x01, y_test, seed=noise_seed, batch_size=512)
 
 
+def _k_inference_factor(model):
+    """The k-winners layers' common `k_inference_factor` (None without k-winners)."""
+    from keras_sparse.callbacks import kwinners_layers
+
+    factors = {layer.k_inference_factor for layer in kwinners_layers(model)}
+    if len(factors) > 1:
+        raise ValueError(f"k-winners layers with different k_inference_factor: {sorted(factors)}")
+    return factors.pop() if factors else None
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir")
     p.add_argument("--out", default="saved_models")
     p.add_argument("--networks", nargs="+", default=["dense_cnn2", "sparse_cnn2"])
-    p.add_argument("--seed", type=int, default=0, help="which training seed to ship")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0],
+                   help="training seed(s) to ship; several make an ensemble")
+    p.add_argument("--k-inference-factor", type=float, default=None,
+                   help="re-set every k-winners layer's inference density (default: as trained)")
     p.add_argument("--noise-seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--name", default=None, help="override the shipped name (one network only)")
     args = p.parse_args(argv)
+    if args.name and len(args.networks) > 1:
+        p.error("--name needs exactly one network in --networks")
 
     import keras
 
+    from keras_sparse import models
     from keras_sparse.export import to_tflite
 
     os.makedirs(args.out, exist_ok=True)
     for network in args.networks:
-        src = os.path.join(args.run_dir, f"{network}_seed{args.seed}")
+        sources = [os.path.join(args.run_dir, f"{network}_seed{seed}") for seed in args.seeds]
         name = args.name or f"mnist_{network}"
-        model = keras.models.load_model(os.path.join(src, "model.keras"))
+        members = [keras.models.load_model(os.path.join(src, "model.keras")) for src in sources]
+        if args.k_inference_factor is not None:
+            members = [models.with_k_inference_factor(m, args.k_inference_factor) for m in members]
+        model = members[0] if len(members) == 1 else models.ensemble(members, name=f"{name}_ensemble")
+        keras_path = os.path.join(args.out, f"{name}.keras")
+        if model is members[0] and args.k_inference_factor is None:
+            shutil.copyfile(os.path.join(sources[0], "model.keras"), keras_path)  # bit for bit
+        else:
+            model.save(keras_path)
+        model = keras.models.load_model(keras_path)
         accuracy, noisy = evaluate_saved(model, args.data_dir, args.noise_seed)
-        shutil.copyfile(os.path.join(src, "model.keras"), os.path.join(args.out, f"{name}.keras"))
         to_tflite(model, os.path.join(args.out, f"{name}.tflite"))
-        with open(os.path.join(src, "run.json")) as f:
-            run = json.load(f)
+        runs = []
+        for src in sources:
+            with open(os.path.join(src, "run.json")) as f:
+                run = json.load(f)
+            runs.append({k: run[k] for k in ("seed", "epochs", "train_samples", "first_epoch_batch",
+                                             "initializer", "train_seconds") if k in run})
         info = {
             "network": network, "test_accuracy": accuracy, "noise_score": noisy["noise_score"],
             "noise_seed": args.noise_seed, "noise_levels": noisy["levels"],
-            "noise_correct": noisy["correct"], "training": {
-                k: run[k] for k in ("seed", "epochs", "train_samples", "first_epoch_batch",
-                                    "initializer", "train_seconds") if k in run},
-            "input": "float32 (28, 28, 1), (x/255 - 0.1307) / 0.3081", "output": "10 logits",
+            "noise_correct": noisy["correct"],
+            "k_inference_factor": _k_inference_factor(model),
+            "training": runs[0] if len(runs) == 1 else runs,
+            "input": "float32 (28, 28, 1), (x/255 - 0.1307) / 0.3081",
+            "output": "10 logits" if len(runs) == 1 else
+                      f"10 probabilities, the mean softmax of {len(runs)} members",
         }
         with open(os.path.join(args.out, f"{name}.json"), "w") as f:
             json.dump(info, f, indent=2)

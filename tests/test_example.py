@@ -160,3 +160,43 @@ def test_rezero_every_epoch_lets_masked_weights_train_until_epoch_end(mnist):
     assert hidden.kernel.constraint is None
     restore()
     assert hidden.kernel.constraint is hidden.kernel_constraint
+
+
+def test_ship_script_ensemble(tmp_path, mnist):
+    """examples/ship_mnist_models.py with several seeds ships their ensemble,
+    re-set to `--k-inference-factor`, with the JSON numbers of that model."""
+    import keras
+
+    from keras_sparse import callbacks, datasets, models
+    from keras_sparse.export import run_tflite
+    from tests.test_saved_models import _ship_module
+
+    run_dir, members = tmp_path / "run", []
+    for seed in (0, 1):
+        keras.utils.set_random_seed(seed)
+        member = models.mnist_sparse_cnn1()
+        member.compile(optimizer=keras.optimizers.SGD(0.01),
+                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        member.fit(datasets.normalize(datasets.to_unit_interval(mnist["x_train"][:128])),
+                   mnist["y_train"][:128], batch_size=32, epochs=1, verbose=0)
+        (run_dir / f"sparse_cnn1_seed{seed}").mkdir(parents=True)
+        member.save(run_dir / f"sparse_cnn1_seed{seed}" / "model.keras")
+        (run_dir / f"sparse_cnn1_seed{seed}" / "run.json").write_text(json.dumps({"seed": seed}))
+        members.append(models.with_k_inference_factor(member, 1.0))
+
+    out = tmp_path / "shipped"
+    _ship_module().main([str(run_dir), "--networks", "sparse_cnn1", "--seeds", "0", "1",
+                         "--k-inference-factor", "1.0", "--name", "pair", "--out", str(out),
+                         "--data-dir", str(mnist_dir())])
+    info = json.loads((out / "pair.json").read_text())
+    assert info["k_inference_factor"] == 1.0
+    assert [run["seed"] for run in info["training"]] == [0, 1]
+    assert info["output"] == "10 probabilities, the mean softmax of 2 members"
+
+    shipped = keras.models.load_model(out / "pair.keras")
+    assert sorted(l.k_inference for l in callbacks.kwinners_layers(shipped)) == [50, 50, 400, 400]
+    x = datasets.normalize(datasets.to_unit_interval(mnist["x_test"]))
+    expected = models.ensemble(members).predict(x, batch_size=512, verbose=0)
+    assert info["test_accuracy"] == float(np.mean(expected.argmax(1) == mnist["y_test"]))
+    assert info["noise_correct"][0] == round(info["test_accuracy"] * 10000)
+    np.testing.assert_allclose(run_tflite(out / "pair.tflite", x[:32]), expected[:32], atol=1e-5)
