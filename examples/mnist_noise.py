@@ -29,7 +29,6 @@ MNIST comes from `--data-dir`, else `$KERAS_SPARSE_MNIST`, else
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -238,8 +237,9 @@ def train_one(network, seed, data, args):
 
 
 def _mean_sd(values):
+    """(mean, sample sd); sd is None for a single value (JSON null, not NaN)."""
     values = np.asarray(values, float)
-    sd = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+    sd = float(values.std(ddof=1)) if len(values) > 1 else None
     return float(values.mean()), sd
 
 
@@ -270,7 +270,7 @@ def summarize(runs):
 
 
 def _pm(mean, sd, fmt):
-    return fmt.format(mean) + ("" if math.isnan(sd) else " ± " + fmt.format(sd))
+    return fmt.format(mean) + ("" if sd is None else " ± " + fmt.format(sd))
 
 
 def markdown_table(rows):

@@ -29,11 +29,14 @@ def test_mnist_noise_example_end_to_end(tmp_path, mnist):
         assert run["noise_score"] == round(sum(a * 500 for a in run["noise_accuracy"]))
         assert 0 <= run["noise_score"] <= 11 * 500
     assert results["runs"][1]["first_epoch_batch"] == 4
+    # One seed has no sd: JSON null (strict JSON has no NaN), no "±" in the measured columns.
+    assert [row["accuracy_sd"] for row in results["summary"]] == [None, None]
 
     table = (out / "results.md").read_text().strip().splitlines()
     assert table[0].startswith("| network |") and len(table) == 4
     assert "Dense CNN-2" in table[2] and "Sparse CNN-2" in table[3]
     assert "99.31" in table[2] and "103,764" in table[3]  # paper columns
+    assert table[2].count("±") == table[3].count("±") == 2  # paper's sd only
 
     png = (out / "noise_curve.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
