@@ -203,3 +203,37 @@ def test_ship_script_ensemble(tmp_path, mnist):
     assert info["test_accuracy"] == float(np.mean(expected.argmax(1) == mnist["y_test"]))
     assert info["noise_correct"][0] == round(info["test_accuracy"] * 10000)
     np.testing.assert_allclose(run_tflite(out / "pair.tflite", x[:32]), expected[:32], atol=1e-5)
+
+
+def test_torch_weight_export_layout():
+    """export_keras_weights.py: the PyTorch-layout weights compute the same
+    hidden pre-activations and conv outputs as the Keras layers."""
+    import importlib.util
+
+    import keras
+
+    from keras_sparse import models
+
+    spec = importlib.util.spec_from_file_location(
+        "export_keras_weights", REPO / "examples" / "torch_crosscheck" / "export_keras_weights.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    keras.utils.set_random_seed(3)
+    model = models.mnist_sparse_cnn2()
+    weights = module.torch_layout(model)
+    assert weights["conv1.weight"].shape == (32, 1, 5, 5) and weights["fc1.weight"].shape == (700, 1024)
+    assert weights["kw3.duty"].shape == (700,) and float(weights["kw1.boost_strength"]) == 1.5
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(3, 4, 4, 64)).astype("float32")  # conv2_kwinners output, (h, w, c)
+    kernel, bias = model.get_layer("hidden").get_weights()[:2]
+    keras_hidden = features.reshape(3, -1) @ kernel + bias
+    torch_hidden = features.transpose(0, 3, 1, 2).reshape(3, -1) @ weights["fc1.weight"].T + weights["fc1.bias"]
+    np.testing.assert_allclose(torch_hidden, keras_hidden, rtol=1e-5, atol=1e-5)
+
+    image = rng.normal(size=(1, 28, 28, 1)).astype("float32")
+    keras_conv = keras.ops.convert_to_numpy(model.get_layer("conv1")(image))[0, 0, 0]
+    patch = image[0, :5, :5, 0]  # the output at (0, 0), one value per filter
+    torch_conv = (weights["conv1.weight"][:, 0] * patch).sum((1, 2)) + weights["conv1.bias"]
+    np.testing.assert_allclose(torch_conv, keras_conv, rtol=1e-5, atol=1e-5)

@@ -22,6 +22,17 @@ torch is NOT a dependency of keras_sparse; use a separate environment:
         --seed 0 --out torch_sparse_cnn2_seed0.json
 
 Quick smoke test: add ``--train-samples 2000 --epochs 1 --test-samples 1000``.
+
+Weight swap (are the two inference paths the same function?): export a trained
+keras_sparse Sparse CNN-2 with ``export_keras_weights.py`` (in the Keras
+environment) and evaluate it here without training:
+
+    python examples/torch_crosscheck/export_keras_weights.py model.keras weights.npz
+    /work/venv-torch/bin/python examples/torch_crosscheck/mnist_sparse_cnn2_torch.py \
+        --weights weights.npz --out torch_eval.json
+
+Clean test accuracy then equals keras_sparse's at every k_inference_factor
+(the noisy sets differ: this script draws its own noise).
 """
 import argparse
 import json
@@ -125,6 +136,24 @@ class SparseCNN2(nn.Module):
             kw.k_inference = round(kw.k * f)
 
 
+def load_weights(model, path):
+    """Weights, masks, duty cycles and current boost strengths from an `.npz`
+    written by export_keras_weights.py (PyTorch layouts)."""
+    w = np.load(path)
+    state = model.state_dict()
+    for key in ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
+                "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"):
+        if tuple(w[key].shape) != tuple(state[key].shape):
+            raise ValueError(f"{path}: {key} has shape {w[key].shape}, expected {tuple(state[key].shape)}")
+        state[key] = torch.from_numpy(w[key].astype(np.float32))
+    state["fc1.mask"] = (state["fc1.weight"] != 0).float()
+    for i, kw in enumerate(model.kws, 1):
+        state[f"kw{i}.duty"] = torch.from_numpy(w[f"kw{i}.duty"].astype(np.float32))
+    model.load_state_dict(state)
+    for i, kw in enumerate(model.kws, 1):
+        kw.boost_strength = float(w[f"kw{i}.boost_strength"])
+
+
 def normalize(x01):
     return ((x01 - MEAN) / STD).astype(np.float32).reshape(-1, 1, 28, 28)
 
@@ -159,8 +188,12 @@ def main():
     # 1 thread by default: on the shared 2-core machine, 2 OpenMP threads measured
     # ~50x slower per step (324 vs 6 ms at batch 4) because of spin-waiting under load.
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--weights", default=None,
+                    help="evaluate these weights (export_keras_weights.py) instead of training")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    if a.weights:
+        a.epochs = 0
     out = a.out or f"torch_sparse_cnn2_seed{a.seed}.json"
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -176,6 +209,8 @@ def main():
 
     g = torch.Generator().manual_seed(a.seed)
     model = SparseCNN2(g)
+    if a.weights:
+        load_weights(model, a.weights)
     opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.0)
     history = []
     for epoch in range(a.epochs):
@@ -228,7 +263,7 @@ def main():
               f"noise score {results[str(f)]['noise_score']} / {11 * len(yte)}", flush=True)
     wall = time.time() - t0
     print(f"wall time {wall:.0f} s")
-    rec = dict(seed=a.seed, noise_seed=a.noise_seed, torch_version=torch.__version__,
+    rec = dict(weights=a.weights, seed=a.seed, noise_seed=a.noise_seed, torch_version=torch.__version__,
                command=" ".join([sys.executable] + sys.argv), args=vars(a), history=history,
                results=results, duty_cycles_mean=[kw.duty.mean().item() for kw in model.kws],
                wall_time_s=wall)
