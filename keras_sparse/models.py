@@ -348,14 +348,14 @@ def ensemble(members, from_logits=True, name="ensemble"):
         p(y | x) = (1/M) * sum_m f_m(x)              (from_logits=False)
 
     The ensemble calls the members' own layers (no copies: training the
-    ensemble trains the members); each member is wrapped as `"{name}_member_{m}"`, so members
-    built by the same builder (same model name) can be combined. The result
-    saves as `.keras`, exports to SavedModel / TFLite, and works with
-    `with_k_inference_factor`.
+    ensemble trains the members); each member is wrapped as
+    `"{name}_member_{m}"`, so members built by the same builder (same model
+    name) can be combined. The result saves as `.keras`, exports to
+    SavedModel / TFLite, and works with `with_k_inference_factor`.
 
     Args:
-        members: two or more distinct built Keras models with equal input and
-            output shapes.
+        members: two or more distinct built Keras models with one input and
+            one output each, of equal shapes.
         from_logits: whether members output logits (the builders here do) or
             probabilities.
         name: name of the ensemble model.
@@ -364,6 +364,10 @@ def ensemble(members, from_logits=True, name="ensemble"):
         A Functional model from the members' input to `(batch, classes)`
         probabilities.
     """
+    if not isinstance(from_logits, bool):
+        raise ValueError(f"`from_logits` must be True or False. Received: from_logits={from_logits!r}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"`name` must be a non-empty string. Received: name={name!r}")
     members = list(members) if isinstance(members, (list, tuple)) else members
     if not isinstance(members, list) or len(members) < 2:
         raise ValueError(
@@ -373,6 +377,11 @@ def ensemble(members, from_logits=True, name="ensemble"):
         if not isinstance(member, keras.Model) or not member.built:
             raise ValueError(
                 f"`members[{i}]` must be a built Keras model. Received: members[{i}]={member!r}"
+            )
+        if len(member.inputs) != 1 or len(member.outputs) != 1:
+            raise ValueError(
+                f"`members[{i}]` must have one input and one output; it has "
+                f"{len(member.inputs)} and {len(member.outputs)}."
             )
         if any(member is other for other in members[:i]):
             raise ValueError(f"`members` must be distinct models; members[{i}] repeats an earlier one.")

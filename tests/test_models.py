@@ -249,4 +249,11 @@ def test_ensemble_errors():
         models.ensemble([a, "b.keras"])
     with pytest.raises(ValueError, match=r"equal input and output shapes.*\(None, 32, 32, 1\)"):
         models.ensemble([a, models.gsc_dense_cnn2()])
+    with pytest.raises(ValueError, match="from_logits.*'yes'"):
+        models.ensemble([a, b], from_logits="yes")
+    with pytest.raises(ValueError, match="name"):
+        models.ensemble([a, b], name="")
+    two_outputs = keras.Model(a.inputs, [a.outputs[0], a.outputs[0]])
+    with pytest.raises(ValueError, match=r"members\[1\]` must have one input and one output"):
+        models.ensemble([b, two_outputs])
     assert models.ensemble([a, b]).output_shape == (None, 10)
