@@ -146,7 +146,7 @@ def _training_data(x, y, batch_size, shift, seed):
              num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
-    return dict(x=ds)
+    return dict(x=ds, shuffle=False)  # the pipeline shuffles; fit would only warn
 
 
 def train_one(network, seed, data, args):
