@@ -1,8 +1,6 @@
 """The paper's networks (SPEC §4): layer sizes, k values, weight sparsities, training."""
 
 import math
-import os
-import tempfile
 
 import keras
 import numpy as np
@@ -140,7 +138,7 @@ def _trained_sparse_cnn1(mnist):
     return model, x
 
 
-def test_with_k_inference_factor_keeps_weights_and_state(mnist):
+def test_with_k_inference_factor_keeps_weights_and_state(mnist, tmp_path):
     model, x = _trained_sparse_cnn1(mnist)
     same = models.with_k_inference_factor(model, 1.5)
     np.testing.assert_array_equal(same.predict(x, verbose=0), model.predict(x, verbose=0))
@@ -160,7 +158,7 @@ def test_with_k_inference_factor_keeps_weights_and_state(mnist):
     assert np.abs(changed - model.predict(x, verbose=0)).max() > 1e-3
 
     # The copy saves and reloads with its own factor.
-    path = os.path.join(tempfile.mkdtemp(), "kif1.keras")
+    path = tmp_path / "kif1.keras"
     dense_as_trained.save(path)
     reloaded = keras.models.load_model(path)
     np.testing.assert_array_equal(reloaded.predict(x, verbose=0), changed)
@@ -201,7 +199,7 @@ def test_with_k_inference_factor_errors(mnist):
         models.with_k_inference_factor("model.keras", 1.0)
 
 
-def test_ensemble_averages_member_probabilities(mnist):
+def test_ensemble_averages_member_probabilities(mnist, tmp_path):
     trained, x = _trained_sparse_cnn1(mnist)
     fresh = models.mnist_sparse_cnn1()  # same model name as `trained`
     ensemble = models.ensemble([trained, fresh])
@@ -225,7 +223,7 @@ def test_ensemble_averages_member_probabilities(mnist):
                        + softmax(models.with_k_inference_factor(fresh, 1.0).predict(x, verbose=0))) / 2
     np.testing.assert_allclose(at_one.predict(x, verbose=0), expected_at_one, rtol=1e-5, atol=1e-7)
 
-    path = os.path.join(tempfile.mkdtemp(), "ensemble.keras")
+    path = tmp_path / "ensemble.keras"
     ensemble.save(path)
     np.testing.assert_array_equal(keras.models.load_model(path).predict(x, verbose=0), got)
 
