@@ -44,3 +44,14 @@ def check_float(name, value, low=None, high=None, low_open=False, high_open=Fals
             f"`{name}` must be in {interval}. Received: {name}={value!r}"
         )
     return float(value)
+
+
+def check_inference_density(percent_on, k_inference_factor, layer_name):
+    """Raises `ValueError` unless `percent_on * k_inference_factor <= 1`
+    (inference cannot keep more winners than there are units)."""
+    if percent_on * k_inference_factor > 1:
+        raise ValueError(
+            "`percent_on * k_inference_factor` must be in (0, 1] (inference cannot keep "
+            f"more than every unit) in layer {layer_name!r}. Received: percent_on={percent_on!r}, "
+            f"k_inference_factor={k_inference_factor!r}"
+        )

@@ -11,7 +11,7 @@ import keras
 from keras import ops
 
 from keras_sparse import ops as sparse_ops
-from keras_sparse._validation import check_bool, check_float, check_int
+from keras_sparse._validation import check_bool, check_float, check_inference_density, check_int
 
 _serializable = keras.saving.register_keras_serializable(package="keras_sparse")
 
@@ -59,12 +59,7 @@ class _KWinnersBase(keras.layers.Layer):
         self.k_inference_factor = check_float(
             "k_inference_factor", k_inference_factor, 0, None, True
         )
-        if self.percent_on * self.k_inference_factor > 1:
-            raise ValueError(
-                "`percent_on * k_inference_factor` must be in (0, 1] (inference cannot keep "
-                f"more than every unit). Received: percent_on={percent_on!r}, "
-                f"k_inference_factor={k_inference_factor!r}"
-            )
+        check_inference_density(self.percent_on, self.k_inference_factor, self.name)
         self.initial_boost_strength = check_float("boost_strength", boost_strength, 0)
         self.boost_strength_factor = check_float(
             "boost_strength_factor", boost_strength_factor, 0, 1

@@ -48,7 +48,7 @@ import math
 import keras
 
 from keras_sparse import layers as sparse_layers
-from keras_sparse._validation import check_float, check_int
+from keras_sparse._validation import check_float, check_inference_density, check_int
 from keras_sparse.callbacks import kwinners_layers
 from keras_sparse.kwinners import KWinners, KWinners2d
 
@@ -308,7 +308,7 @@ def with_k_inference_factor(model, k_inference_factor):
     Args:
         model: a built Functional or Sequential Keras model.
         k_inference_factor: `> 0`, with `percent_on * k_inference_factor <= 1`
-            for every k-winners layer (checked by the layers, `ValueError`).
+            for every k-winners layer (else `ValueError` naming the layer).
 
     Returns:
         A new, uncompiled model.
@@ -316,13 +316,8 @@ def with_k_inference_factor(model, k_inference_factor):
     check_float("k_inference_factor", k_inference_factor, 0, None, low_open=True)
     if not isinstance(model, keras.Model) or not model.built:
         raise ValueError(f"`model` must be a built Keras model. Received: model={model!r}")
-    for layer in kwinners_layers(model):
-        if layer.percent_on * k_inference_factor > 1:
-            raise ValueError(
-                f"`k_inference_factor` must keep `percent_on * k_inference_factor <= 1` in "
-                f"every k-winners layer; layer {layer.name!r} has percent_on={layer.percent_on}. "
-                f"Received: k_inference_factor={k_inference_factor!r}"
-            )
+    for layer in kwinners_layers(model):  # before cloning, which would hide the layer's error
+        check_inference_density(layer.percent_on, k_inference_factor, layer.name)
 
     def clone_layer(layer):
         config = layer.get_config()
