@@ -32,3 +32,32 @@ def _fresh_keras_session():
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
     yield
+
+
+def load_example(relative_path):
+    """A script under `examples/` imported as a module (examples are not a package)."""
+    import importlib.util
+
+    path = REPO / "examples" / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def trained_sparse_cnn1(mnist, samples=256, seed=0):
+    """Sparse CNN-1 after one epoch on `samples` real MNIST training images
+    (SGD 0.01, batch 32, boost decay): non-trivial weights and k-winners state.
+    Returns `(model, the normalized training images)`."""
+    import keras
+
+    from keras_sparse import callbacks, datasets, models
+
+    keras.utils.set_random_seed(seed)
+    x = datasets.normalize(datasets.to_unit_interval(mnist["x_train"][:samples]))
+    model = models.mnist_sparse_cnn1()
+    model.compile(optimizer=keras.optimizers.SGD(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, mnist["y_train"][:samples], batch_size=32, epochs=1, verbose=0,
+              callbacks=[callbacks.UpdateBoostStrength()])
+    return model, x

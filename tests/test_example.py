@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from tests.conftest import REPO, mnist_dir
+from tests.conftest import REPO, load_example, mnist_dir, trained_sparse_cnn1
 
 
 def test_mnist_noise_example_end_to_end(tmp_path, mnist):
@@ -63,15 +63,9 @@ def test_k_inference_example(tmp_path, mnist):
     evaluating the saved model directly; other factors change them."""
     import keras
 
-    from keras_sparse import callbacks, datasets, models, noise
+    from keras_sparse import datasets, noise
 
-    keras.utils.set_random_seed(0)
-    model = models.mnist_sparse_cnn1()
-    model.compile(optimizer=keras.optimizers.SGD(0.01),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(datasets.normalize(datasets.to_unit_interval(mnist["x_train"][:256])),
-              mnist["y_train"][:256], batch_size=32, epochs=1, verbose=0,
-              callbacks=[callbacks.UpdateBoostStrength()])
+    model, _ = trained_sparse_cnn1(mnist)
     path = tmp_path / "sparse_cnn1.keras"
     model.save(path)
 
@@ -94,15 +88,6 @@ def test_k_inference_example(tmp_path, mnist):
     assert results[0]["noise_accuracy"] != direct["accuracy"]
 
 
-def _example_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("mnist_noise", REPO / "examples" / "mnist_noise.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _shifted(image, dy, dx, fill):
     out = np.full_like(image, fill)
     src = image[max(0, -dy):28 - max(0, dy), max(0, -dx):28 - max(0, dx)]
@@ -115,7 +100,7 @@ def test_augment_shift_translates_by_whole_pixels(mnist):
 
     x = datasets.normalize(datasets.to_unit_interval(mnist["x_train"][:32]))
     y = mnist["y_train"][:32]
-    example = _example_module()
+    example = load_example("mnist_noise.py")
     assert example._training_data(x, y, 8, 0, 0) == dict(x=x, y=y, batch_size=8, shuffle=True)
 
     ds = example._training_data(x, y, 8, 2, 0)["x"]
@@ -144,7 +129,7 @@ def test_rezero_every_epoch_lets_masked_weights_train_until_epoch_end(mnist):
 
     from keras_sparse import datasets, models
 
-    example = _example_module()
+    example = load_example("mnist_noise.py")
 
     keras.utils.set_random_seed(0)
     model = models.mnist_sparse_cnn1()
@@ -172,23 +157,17 @@ def test_ship_script_ensemble(tmp_path, mnist):
 
     from keras_sparse import callbacks, datasets, models
     from keras_sparse.export import run_tflite
-    from tests.test_saved_models import _ship_module
 
     run_dir, members = tmp_path / "run", []
     for seed in (0, 1):
-        keras.utils.set_random_seed(seed)
-        member = models.mnist_sparse_cnn1()
-        member.compile(optimizer=keras.optimizers.SGD(0.01),
-                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        member.fit(datasets.normalize(datasets.to_unit_interval(mnist["x_train"][:128])),
-                   mnist["y_train"][:128], batch_size=32, epochs=1, verbose=0)
+        member, _ = trained_sparse_cnn1(mnist, samples=128, seed=seed)
         (run_dir / f"sparse_cnn1_seed{seed}").mkdir(parents=True)
         member.save(run_dir / f"sparse_cnn1_seed{seed}" / "model.keras")
         (run_dir / f"sparse_cnn1_seed{seed}" / "run.json").write_text(json.dumps({"seed": seed}))
         members.append(models.with_k_inference_factor(member, 1.0))
 
     out = tmp_path / "shipped"
-    _ship_module().main([str(run_dir), "--networks", "sparse_cnn1", "--seeds", "0", "1",
+    load_example("ship_mnist_models.py").main([str(run_dir), "--networks", "sparse_cnn1", "--seeds", "0", "1",
                          "--k-inference-factor", "1.0", "--name", "pair", "--out", str(out),
                          "--data-dir", str(mnist_dir())])
     info = json.loads((out / "pair.json").read_text())
@@ -208,17 +187,11 @@ def test_ship_script_ensemble(tmp_path, mnist):
 def test_torch_weight_export_layout():
     """export_keras_weights.py: the PyTorch-layout weights compute the same
     hidden pre-activations and conv outputs as the Keras layers."""
-    import importlib.util
-
     import keras
 
     from keras_sparse import models
 
-    spec = importlib.util.spec_from_file_location(
-        "export_keras_weights", REPO / "examples" / "torch_crosscheck" / "export_keras_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-
+    module = load_example("torch_crosscheck/export_keras_weights.py")
     keras.utils.set_random_seed(3)
     model = models.mnist_sparse_cnn2()
     weights = module.torch_layout(model)

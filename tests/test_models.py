@@ -9,6 +9,7 @@ import pytest
 from keras_sparse import callbacks, datasets, models
 from keras_sparse.kwinners import KWinners, KWinners2d
 from keras_sparse.sparse_weights import SparseDense
+from tests.conftest import trained_sparse_cnn1
 
 # network -> (conv filters, conv (k, n) or None, hidden units, hidden k, non-zero fraction, input)
 PAPER = {
@@ -127,19 +128,8 @@ def test_builders_take_k_inference_factor():
         models.build_mnist("dense_cnn2", k_inference_factor=0.0)
 
 
-def _trained_sparse_cnn1(mnist):
-    """Sparse CNN-1 after a few steps on real MNIST (non-trivial weights and state)."""
-    x = datasets.normalize(datasets.to_unit_interval(mnist["x_train"][:256]))
-    model = models.mnist_sparse_cnn1()
-    model.compile(optimizer=keras.optimizers.SGD(0.01),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, mnist["y_train"][:256], batch_size=32, epochs=1, verbose=0,
-              callbacks=[callbacks.UpdateBoostStrength()])
-    return model, x
-
-
 def test_with_k_inference_factor_keeps_weights_and_state(mnist, tmp_path):
-    model, x = _trained_sparse_cnn1(mnist)
+    model, x = trained_sparse_cnn1(mnist)
     same = models.with_k_inference_factor(model, 1.5)
     np.testing.assert_array_equal(same.predict(x, verbose=0), model.predict(x, verbose=0))
     for a, b in zip(model.get_weights(), same.get_weights()):
@@ -200,7 +190,7 @@ def test_with_k_inference_factor_errors(mnist):
 
 
 def test_ensemble_averages_member_probabilities(mnist, tmp_path):
-    trained, x = _trained_sparse_cnn1(mnist)
+    trained, x = trained_sparse_cnn1(mnist)
     fresh = models.mnist_sparse_cnn1()  # same model name as `trained`
     ensemble = models.ensemble([trained, fresh])
     assert ensemble.input_shape == (None, 28, 28, 1) and ensemble.output_shape == (None, 10)

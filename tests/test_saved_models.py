@@ -5,19 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, mnist_dir
+from tests.conftest import REPO, load_example, mnist_dir
 
 SAVED = REPO / "saved_models"
-
-
-def _ship_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "ship_mnist_models", REPO / "examples" / "ship_mnist_models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 NAMES = sorted(p.stem for p in SAVED.glob("mnist_*.json"))
@@ -38,7 +28,8 @@ def test_saved_model_reproduces_json(name, mnist):
     info = json.loads((SAVED / f"{name}.json").read_text())
     model = keras.models.load_model(SAVED / f"{name}.keras")
     assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
-    accuracy, noisy = _ship_module().evaluate_saved(model, mnist_dir(), info["noise_seed"])
+    ship = load_example("ship_mnist_models.py")
+    accuracy, noisy = ship.evaluate_saved(model, mnist_dir(), info["noise_seed"])
     assert accuracy == info["test_accuracy"]
     assert noisy["noise_score"] == info["noise_score"]
     assert noisy["correct"] == info["noise_correct"]
