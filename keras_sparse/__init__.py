@@ -1,6 +1,8 @@
 """keras_sparse: highly sparse networks for Keras 3 (Ahmad & Scheinkman, 2019)."""
 
-from keras_sparse import callbacks, constraints, datasets, export, layers, metrics, models, noise, ops
+from keras_sparse import (
+    audio, callbacks, constraints, datasets, export, layers, metrics, models, noise, ops,
+)
 from keras_sparse.layers import KWinners, KWinners2d
 
 __version__ = "0.1.0"

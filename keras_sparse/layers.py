@@ -3,7 +3,9 @@
 - Sparse activations (`keras_sparse.kwinners`): `KWinners`, `KWinners2d`.
 - Sparse weights (`keras_sparse.sparse_weights`): `SparseDense`, `SparseConv1D`,
   `SparseConv2D`.
+- Audio features (`keras_sparse.audio`): `LogMelSpectrogram`.
 """
 
+from keras_sparse.audio import LogMelSpectrogram  # noqa: F401
 from keras_sparse.kwinners import KWinners, KWinners2d  # noqa: F401
 from keras_sparse.sparse_weights import SparseConv1D, SparseConv2D, SparseDense  # noqa: F401
