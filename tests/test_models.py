@@ -245,3 +245,63 @@ def test_ensemble_errors():
     with pytest.raises(ValueError, match=r"members\[1\]` must have one input and one output"):
         models.ensemble([b, two_outputs])
     assert models.ensemble([a, b]).output_shape == (None, 10)
+
+
+# ---------------------------------------------------------------- speech networks
+
+
+def test_speech_weight_decay_is_pytorch_style():
+    """Every kernel and bias carries L2(wd / 2): the loss gains (wd / 2) * sum ||w||^2,
+    whose gradient wd * w is PyTorch SGD's coupled `weight_decay` term."""
+    import tensorflow as tf
+
+    model = models.gsc_sparse_cnn2(weight_decay=0.01)
+    params = [v for layer in model.layers for v in layer.trainable_weights]
+    assert len(params) == 8  # conv1, conv2, hidden, logits: kernel + bias (BN has no affine)
+    expected = 0.005 * sum(float(np.sum(np.square(v.numpy()))) for v in params)
+    np.testing.assert_allclose(float(sum(model.losses)), expected, rtol=1e-5)
+    with tf.GradientTape() as tape:
+        reg = tf.add_n(model.losses)
+    grads = tape.gradient(reg, [v.value for v in params])
+    for v, g in zip(params, grads):
+        np.testing.assert_allclose(g.numpy(), 0.01 * v.numpy(), rtol=1e-5, atol=1e-12)
+    assert models.gsc_dense_cnn2(weight_decay=0.0).losses == []
+
+
+def test_build_speech_configs_and_errors():
+    assert set(models.SPEECH_NETWORKS) == set(models.SPEECH_BUILDERS) == {
+        "dense_cnn2", "sparse_cnn2", "super_sparse_cnn2"}
+    cfg = models.SPEECH_NETWORKS["sparse_cnn2"]
+    assert (cfg["lr"], cfg["lr_decay"], cfg["momentum"], cfg["batch_size"], cfg["epochs"]) == (
+        0.01, 0.9, 0.0, 16, 30)
+    assert models.SPEECH_NETWORKS["super_sparse_cnn2"]["epochs"] == 25
+    dense = models.SPEECH_NETWORKS["dense_cnn2"]
+    assert (dense["lr_decay"], dense["momentum"], dense["batch_size"], dense["epochs"]) == (0.8, 0.9, 64, 20)
+    model = models.build_speech("super_sparse_cnn2", k_inference_factor=1.0)
+    kwinners = [l for l in model.layers if isinstance(l, (KWinners, KWinners2d))]
+    assert [l.k_inference_factor for l in kwinners] == [1.0, 1.0, 1.0]
+    assert all(l.boost_strength_factor == 0.9 for l in kwinners)
+    with pytest.raises(ValueError, match="network"):
+        models.build_speech("sparse_cnn3")
+    with pytest.raises(ValueError, match="k_inference_factor"):
+        models.build_speech("dense_cnn2", k_inference_factor=0.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        models.build_speech("sparse_cnn2", weight_decay=-0.1)
+
+
+def test_waveform_model_puts_the_features_inside(tmp_path):
+    from keras_sparse import audio
+
+    spectrogram_model = models.gsc_sparse_cnn2()
+    raw = models.waveform_model(spectrogram_model)
+    assert raw.input_shape == (None, 16000) and raw.output_shape == (None, 10)
+    clips = np.random.default_rng(0).uniform(-0.5, 0.5, (4, 16000)).astype(np.float32)
+    expected = spectrogram_model.predict(np.asarray(audio.log_mel_spectrogram(clips)), verbose=0)
+    np.testing.assert_allclose(raw.predict(clips, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    raw.save(tmp_path / "raw.keras")
+    reloaded = keras.models.load_model(tmp_path / "raw.keras")
+    np.testing.assert_array_equal(reloaded.predict(clips, verbose=0), raw.predict(clips, verbose=0))
+    with pytest.raises(ValueError, match="spectrogram_model"):
+        models.waveform_model(models.mnist_dense_cnn2())
+    with pytest.raises(ValueError, match="spectrogram_model"):
+        models.waveform_model("model")

@@ -1,0 +1,114 @@
+"""The paper's speech networks (Table 2: Google Speech Commands, ten digit words),
+input a `(32, 32, 1)` log-mel spectrogram (`keras_sparse.audio.LogMelSpectrogram`):
+
+    [Conv2D(64, 5x5) -> BatchNorm(no affine) -> MaxPool2D(2x2) -> activation] x 2
+    -> Flatten -> Dense(hidden) -> BatchNorm(no affine) -> activation -> Dense(10)
+
+| network            | conv activation               | hidden (activation) | hidden weights |
+|--------------------|-------------------------------|---------------------|----------------|
+| Dense CNN-2        | ReLU, ReLU                    | 1000 (ReLU)         | dense          |
+| Sparse CNN-2       | k = 1200 of 12,544, 200/1,600 | 1000 (k = 100)      | 40% non-zero   |
+| Super-Sparse CNN-2 | k = 1200 of 12,544, 200/1,600 | 1500 (k = 100)      | 10% non-zero   |
+
+Every kernel and bias carries the paper's PyTorch-style weight decay 0.01
+(`keras_sparse.models._cnn`); the boost strength decays by 0.9 per epoch.
+`waveform_model` puts the features inside a model, so that it takes raw audio.
+"""
+
+import keras
+
+from keras_sparse._validation import check_float
+from keras_sparse.models._cnn import K_INFERENCE_FACTOR, cnn
+
+# The reference configuration (SPEC §4) and the paper's results (mean ± sd, 10 seeds,
+# on GSC's 2,552 test clips: noise scores out of 11 * 2,552 = 28,072).
+SPEECH_NETWORKS = {
+    "dense_cnn2": dict(
+        title="Dense CNN-2", lr=0.01, lr_decay=0.8, momentum=0.9, batch_size=64, epochs=20,
+        paper_accuracy=(96.37, 0.37), paper_noise_score=(8730, 471),
+    ),
+    "sparse_cnn2": dict(
+        title="Sparse CNN-2", lr=0.01, lr_decay=0.9, momentum=0.0, batch_size=16, epochs=30,
+        paper_accuracy=(96.65, 0.21), paper_noise_score=(11233, 1013),
+    ),
+    "super_sparse_cnn2": dict(
+        title="Super-Sparse CNN-2", lr=0.01, lr_decay=0.9, momentum=0.0, batch_size=16, epochs=25,
+        paper_accuracy=(96.57, 0.16), paper_noise_score=(10752, 942),
+    ),
+}
+SPEECH_WEIGHT_DECAY = 0.01
+SPEECH_BOOST_STRENGTH_FACTOR = 0.9
+SPEECH_INPUT_SHAPE = (32, 32, 1)
+WAVEFORM_SAMPLES = 16000  # 1 s at 16 kHz
+
+
+def gsc_dense_cnn2(initializer="pytorch", weight_decay=SPEECH_WEIGHT_DECAY):
+    """Speech Dense CNN-2: 2 x [Conv(64) -> BN -> pool -> ReLU]
+    -> Dense(1000) -> BN -> ReLU -> Dense(10)."""
+    return cnn("gsc_dense_cnn2", SPEECH_INPUT_SHAPE, [64, 64], None, 1000, None, None,
+               initializer, SPEECH_BOOST_STRENGTH_FACTOR, True, weight_decay=weight_decay)
+
+
+def gsc_sparse_cnn2(initializer="pytorch", k_inference_factor=K_INFERENCE_FACTOR,
+                    weight_decay=SPEECH_WEIGHT_DECAY):
+    """Speech Sparse CNN-2: k = 1200 of 12,544 and 200 of 1,600 after the convs;
+    SparseDense(1000, 40% non-zero) -> BN -> k-winners (100 of 1000) -> Dense(10)."""
+    return cnn("gsc_sparse_cnn2", SPEECH_INPUT_SHAPE, [64, 64], [1200, 200], 1000, 100, 0.6,
+               initializer, SPEECH_BOOST_STRENGTH_FACTOR, True, k_inference_factor,
+               weight_decay=weight_decay)
+
+
+def gsc_super_sparse_cnn2(initializer="pytorch", k_inference_factor=K_INFERENCE_FACTOR,
+                          weight_decay=SPEECH_WEIGHT_DECAY):
+    """Speech Super-Sparse CNN-2: as Sparse CNN-2 with SparseDense(1500, 10% non-zero)
+    -> BN -> k-winners (100 of 1500)."""
+    return cnn("gsc_super_sparse_cnn2", SPEECH_INPUT_SHAPE, [64, 64], [1200, 200], 1500, 100,
+               0.9, initializer, SPEECH_BOOST_STRENGTH_FACTOR, True, k_inference_factor,
+               weight_decay=weight_decay)
+
+
+SPEECH_BUILDERS = {
+    "dense_cnn2": gsc_dense_cnn2,
+    "sparse_cnn2": gsc_sparse_cnn2,
+    "super_sparse_cnn2": gsc_super_sparse_cnn2,
+}
+
+
+def build_speech(network, initializer="pytorch", k_inference_factor=K_INFERENCE_FACTOR,
+                 weight_decay=SPEECH_WEIGHT_DECAY):
+    """Builds the speech network named `network` (a key of `SPEECH_NETWORKS`);
+    the dense network has no k-winners layer and ignores `k_inference_factor`."""
+    if network not in SPEECH_BUILDERS:
+        raise ValueError(
+            f"`network` must be one of {sorted(SPEECH_BUILDERS)}. Received: network={network!r}"
+        )
+    if network.startswith("dense"):
+        check_float("k_inference_factor", k_inference_factor, 0, None, low_open=True)
+        return gsc_dense_cnn2(initializer, weight_decay)
+    return SPEECH_BUILDERS[network](initializer, k_inference_factor, weight_decay)
+
+
+def waveform_model(spectrogram_model, name=None):
+    """`spectrogram_model` behind the paper's features: one model from raw audio,
+
+        waveform (batch, 16000), 16 kHz in [-1, 1]
+          -> LogMelSpectrogram() -> (batch, 32, 32, 1) dB -> spectrogram_model
+
+    sharing `spectrogram_model`'s layers (weights and k-winners state); it
+    saves as `.keras` and exports like any Keras model.
+    """
+    from keras_sparse.audio import LogMelSpectrogram
+
+    if not isinstance(spectrogram_model, keras.Model) or not spectrogram_model.built:
+        raise ValueError(
+            f"`spectrogram_model` must be a built Keras model. Received: {spectrogram_model!r}"
+        )
+    if tuple(spectrogram_model.input_shape[1:]) != SPEECH_INPUT_SHAPE:
+        raise ValueError(
+            f"`spectrogram_model` must take {SPEECH_INPUT_SHAPE} spectrograms. "
+            f"Received a model with input shape {spectrogram_model.input_shape}"
+        )
+    features = LogMelSpectrogram(name="log_mel_spectrogram")
+    waveform = keras.Input((WAVEFORM_SAMPLES,), name="waveform")
+    outputs = spectrogram_model(features(waveform))
+    return keras.Model(waveform, outputs, name=name or f"{spectrogram_model.name}_waveform")
