@@ -1,8 +1,10 @@
-"""Callbacks for k-winners layers: boost-strength decay and entropy logging."""
+"""Callbacks: boost-strength decay and entropy logging for k-winners layers,
+and the paper's per-epoch test-set evaluation."""
 
 import keras
 
-from keras_sparse import metrics
+from keras_sparse import metrics, noise
+from keras_sparse._validation import check_int
 from keras_sparse.kwinners import _KWinnersBase
 
 
@@ -46,3 +48,41 @@ class DutyCycleEntropy(keras.callbacks.Callback):
                 m, m * layer.k / layer.n
             )
             logs[f"{layer.name}_entropy"] = float(ratio)
+
+
+class EpochNoiseScore(keras.callbacks.Callback):
+    """Scores the model after every epoch on fixed noisy test sets, as the
+    paper's code did (it evaluated the test set after every epoch and kept,
+    per seed, the epoch of highest test accuracy; `keras_sparse.noise.select_epoch`).
+
+    Each epoch appends `keras_sparse.noise.score_levels(model, noisy_sets,
+    labels)` with its 1-based `epoch` to `self.records`, and logs
+    `test_accuracy` (the clean level 0.0 when present) and `noise_score`.
+    One instance may serve several `fit` calls (e.g. a first epoch at another
+    batch size): the records carry on.
+
+    Args:
+        noisy_sets: `(level, model inputs)` pairs, e.g.
+            `list(keras_sparse.noise.noisy_test_sets(images01, seed=0))`;
+            kept in memory, so every epoch sees the same noise.
+        labels: int labels `(N,)`.
+        batch_size: prediction batch size.
+    """
+
+    def __init__(self, noisy_sets, labels, batch_size=512):
+        super().__init__()
+        self.noisy_sets = list(noisy_sets)
+        if not self.noisy_sets:
+            raise ValueError("`noisy_sets` must hold at least one (level, inputs) pair.")
+        self.labels = labels
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.records = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = noise.score_levels(self.model, self.noisy_sets, self.labels, self.batch_size)
+        record["epoch"] = epoch + 1
+        self.records.append(record)
+        if logs is not None:
+            if 0.0 in record["levels"]:
+                logs["test_accuracy"] = record["accuracy"][record["levels"].index(0.0)]
+            logs["noise_score"] = record["noise_score"]

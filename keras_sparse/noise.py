@@ -1,18 +1,25 @@
-"""The paper's noise-robustness protocol for MNIST (SPEC §4).
+"""The paper's noise-robustness protocols (SPEC §4), MNIST and speech, and the
+per-epoch records its numbers were selected from.
 
-For each test image (pixels in [0, 1], before normalization) and each noise
-level `p` in `NOISE_LEVELS = (0.00, 0.05, ..., 0.50)`:
+MNIST: for each test image (pixels in [0, 1], before normalization) and each
+noise level `p` in `NOISE_LEVELS = (0.00, 0.05, ..., 0.50)`:
 
     m = int(784 * p)                        # e.g. p = 0.10 -> 78 pixels
     choose m DISTINCT pixel positions uniformly at random
     x01[those positions] = 0.1307 + 2 * 0.3081 = 0.7469    # the "white" value
     x = (x01 - 0.1307) / 0.3081             # then the usual normalization
 
-The **noise score** is the number of correct classifications summed over the
-11 levels (at most `11 * n_test` = 110,000 for MNIST).
+Speech: for each test clip (samples in [-1, 1], after the length fix, before
+the features) and each level `a` in the same `NOISE_LEVELS`:
 
-Everything is vectorized (one `argpartition` of a random matrix per level) and
-driven by a seed: the same seed gives the same noisy pixels on any machine.
+    x' = (1 - a) * x + a * u,   u ~ U(-1, 1) per sample
+
+The **noise score** is the number of correct classifications summed over the
+11 levels (at most `11 * n_test`, e.g. 110,000 for MNIST).
+
+Everything is vectorized and driven by a seed: level `i` uses the random
+stream `SeedSequence([seed, i])`, so the same seed gives the same noise on any
+machine, and each level is reproducible on its own.
 """
 
 import numpy as np
@@ -84,19 +91,97 @@ def _as_rng(seed):
     return np.random.default_rng(seed)
 
 
-def noisy_test_sets(images01, levels=NOISE_LEVELS, seed=0):
-    """Yields `(p, normalized noisy images (N, 28, 28, 1))` for every level.
+def add_audio_noise(waveforms, a, seed=0):
+    """Returns `(1 - a) * waveforms + a * u`, `u ~ U(-1, 1)` drawn per sample.
 
-    Level `i` uses the random stream `SeedSequence([seed, i])`, so each level
-    is reproducible on its own and independent of the others.
+    Args:
+        waveforms: float array `(N, samples)` in [-1, 1] (after the length fix).
+        a: noise level, `0 <= a <= 1`; 0 returns an exact copy.
+        seed: non-negative int, `numpy.random.SeedSequence` or `Generator`.
+
+    Raises `ValueError` for NaN/inf samples or samples outside [-1, 1] (int16
+    PCM not divided by 32768, say), which would give a wrong noise score.
     """
+    x = np.array(waveforms, dtype=np.float32, copy=True)
+    if x.ndim != 2:
+        raise ValueError(f"`waveforms` must have shape (N, samples). Received shape={x.shape}")
+    check_float("a", a, 0, 1)
+    if not np.all(np.isfinite(x)) or np.any(np.abs(x) > 1):
+        raise ValueError(
+            "`waveforms` must be finite samples in [-1, 1] (e.g. int16 PCM / 32768). "
+            f"Received values in [{np.nanmin(x) if x.size else 0}, {np.nanmax(x) if x.size else 0}]"
+            + (" with NaN/inf" if not np.all(np.isfinite(x)) else "")
+        )
+    if a == 0:
+        return x
+    u = _as_rng(seed).uniform(-1.0, 1.0, size=x.shape).astype(np.float32)
+    return (np.float32(1 - a) * x + np.float32(a) * u).astype(np.float32)
+
+
+def noisy_test_sets(images01, levels=NOISE_LEVELS, seed=0):
+    """Yields `(p, normalized noisy images (N, 28, 28, 1))` for every MNIST level."""
     check_int("seed", seed, 0)
     for i, p in enumerate(levels):
         yield p, normalize(add_noise(images01, p, seed=_level_seed(seed, i)))
 
 
+def noisy_audio_sets(waveforms, levels=NOISE_LEVELS, seed=0, features=None):
+    """Yields `(a, noisy clips)` for every speech level, passed through
+    `features` (e.g. `keras_sparse.audio.log_mel_spectrogram`) when given."""
+    check_int("seed", seed, 0)
+    for i, a in enumerate(levels):
+        noisy = add_audio_noise(waveforms, a, seed=_level_seed(seed, i))
+        yield a, noisy if features is None else np.asarray(features(noisy))
+
+
+def score_levels(model, noisy_sets, labels, batch_size=512):
+    """Accuracy of `model` at every level of `noisy_sets`, and the noise score.
+
+    Args:
+        model: a Keras model (or anything with `.predict`) returning class
+            scores (logits or probabilities) for the inputs of `noisy_sets`.
+        noisy_sets: iterable of `(level, model inputs)`, e.g. the output of
+            `noisy_test_sets` / `noisy_audio_sets`, or a list of them kept to
+            score a model after every epoch.
+        labels: int labels `(N,)`, one per input.
+
+    Returns:
+        dict with `levels`, `correct` (per level), `accuracy` (per level,
+        `correct / N`), `noise_score = sum(correct)` and `num_images`.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    check_int("batch_size", batch_size, 1)
+    levels, correct = [], []
+    for level, inputs in noisy_sets:
+        if len(inputs) != len(labels):
+            raise ValueError(
+                f"`labels` must have one entry per input: {len(inputs)} inputs at level "
+                f"{level}, received labels of shape {labels.shape}"
+            )
+        scores = model.predict(inputs, batch_size=batch_size, verbose=0)
+        levels.append(float(level))
+        correct.append(int(np.sum(np.argmax(scores, axis=-1) == labels)))
+    n = int(labels.shape[0])
+    return {
+        "levels": levels,
+        "correct": correct,
+        "accuracy": [c / n for c in correct],
+        "noise_score": int(sum(correct)),
+        "num_images": n,
+    }
+
+
+def _check_levels(levels):
+    levels = tuple(levels)
+    if not levels:
+        raise ValueError("`levels` must contain at least one noise level in [0, 1].")
+    for p in levels:
+        check_float("levels[i]", p, 0, 1)
+    return levels
+
+
 def evaluate_noise(model, images01, labels, levels=NOISE_LEVELS, seed=0, batch_size=512):
-    """Accuracy of `model` on the noisy test set at every level, and the noise score.
+    """MNIST: accuracy of `model` on the noisy test set at every level, and the noise score.
 
     Args:
         model: a Keras model (or any callable with `.predict`) taking normalized
@@ -110,8 +195,7 @@ def evaluate_noise(model, images01, labels, levels=NOISE_LEVELS, seed=0, batch_s
         batch_size: prediction batch size.
 
     Returns:
-        dict with `levels`, `correct` (per level), `accuracy` (per level,
-        `correct / N`), `noise_score = sum(correct)`, `seed` and `num_images`.
+        `score_levels`' dict, plus `seed`.
     """
     labels = np.asarray(labels).reshape(-1)
     images01 = np.asarray(images01)
@@ -120,22 +204,59 @@ def evaluate_noise(model, images01, labels, levels=NOISE_LEVELS, seed=0, batch_s
             f"`labels` must have one entry per image: {images01.shape[0]} images, "
             f"received labels of shape {labels.shape}"
         )
-    check_int("batch_size", batch_size, 1)
-    levels = tuple(levels)
-    if not levels:
-        raise ValueError("`levels` must contain at least one noise level in [0, 1].")
-    for p in levels:
-        check_float("levels[i]", p, 0, 1)
-    correct = []
-    for _, x in noisy_test_sets(images01, levels, seed):
-        scores = model.predict(x, batch_size=batch_size, verbose=0)
-        correct.append(int(np.sum(np.argmax(scores, axis=-1) == labels)))
-    n = int(labels.shape[0])
-    return {
-        "levels": [float(p) for p in levels],
-        "correct": correct,
-        "accuracy": [c / n for c in correct],
-        "noise_score": int(sum(correct)),
-        "seed": int(seed),
-        "num_images": n,
-    }
+    levels = _check_levels(levels)
+    result = score_levels(model, noisy_test_sets(images01, levels, seed), labels, batch_size)
+    return dict(result, seed=int(seed))
+
+
+def evaluate_audio_noise(model, waveforms, labels, levels=NOISE_LEVELS, seed=0, batch_size=512,
+                         features=None):
+    """Speech: accuracy of `model` on the noisy test clips at every level, and the noise score.
+
+    Args:
+        model: a Keras model taking raw `(N, 16000)` waveforms (e.g.
+            `keras_sparse.models.waveform_model`), or spectrograms if
+            `features` is given.
+        waveforms: test clips `(N, 16000)` float32 in [-1, 1].
+        labels: int labels `(N,)`.
+        levels, seed, batch_size: as `evaluate_noise`.
+        features: optional function from waveforms to the model's input
+            (`keras_sparse.audio.log_mel_spectrogram`), applied after the noise.
+
+    Returns:
+        `score_levels`' dict, plus `seed`.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    if np.shape(waveforms)[0] != labels.shape[0]:
+        raise ValueError(
+            f"`labels` must have one entry per clip: {np.shape(waveforms)[0]} clips, "
+            f"received labels of shape {labels.shape}"
+        )
+    levels = _check_levels(levels)
+    noisy = noisy_audio_sets(waveforms, levels, seed, features)
+    return dict(score_levels(model, noisy, labels, batch_size), seed=int(seed))
+
+
+SELECTION_RULES = ("paper", "last")
+
+
+def select_epoch(records, rule):
+    """The epoch a reproduction reports, from per-epoch `score_levels` records
+    (each with an `epoch` key), by `rule`:
+
+    - `"paper"`: the epoch with the highest clean test accuracy (level 0; the
+      first such epoch on a tie), as the paper's code picked every seed's row.
+      Optimistic: the test set chooses the epoch.
+    - `"last"`: the last epoch, the honest number.
+    """
+    if rule not in SELECTION_RULES:
+        raise ValueError(f"`rule` must be one of {SELECTION_RULES}. Received: rule={rule!r}")
+    records = list(records)
+    if not records:
+        raise ValueError("`records` must hold at least one epoch's evaluation.")
+    if rule == "last":
+        return records[-1]
+    if any(0.0 not in r["levels"] for r in records):
+        raise ValueError("`records` must include the clean level 0.0 for the paper's rule.")
+    clean = [r["accuracy"][r["levels"].index(0.0)] for r in records]
+    return records[int(np.argmax(clean))]

@@ -113,3 +113,123 @@ def test_load_mnist_from_dir(mnist):
     x = datasets.normalize(datasets.to_unit_interval(xte[:100]))
     assert x.shape == (100, 28, 28, 1) and x.dtype == np.float32
     np.testing.assert_allclose(x.min(), -0.1307 / 0.3081, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- speech noise
+
+
+def _clips(n=6, samples=400, seed=0):
+    return np.random.default_rng(seed).uniform(-0.9, 0.9, (n, samples)).astype(np.float32)
+
+
+@pytest.mark.parametrize("a", noise.NOISE_LEVELS)
+def test_audio_noise_is_the_exact_blend(a):
+    x = _clips()
+    seed = np.random.SeedSequence([3, 1])
+    u = np.random.default_rng(seed).uniform(-1.0, 1.0, x.shape).astype(np.float32)
+    y = noise.add_audio_noise(x, a, seed=np.random.SeedSequence([3, 1]))
+    expected = x if a == 0 else np.float32(1 - a) * x + np.float32(a) * u
+    np.testing.assert_array_equal(y, expected)
+    assert y.dtype == np.float32 and np.all(np.abs(y) <= 1)
+    np.testing.assert_array_equal(x, _clips())  # input not modified
+
+
+def test_audio_noise_seeded_and_independent_per_level():
+    x = _clips()
+    np.testing.assert_array_equal(noise.add_audio_noise(x, 0.3, seed=4), noise.add_audio_noise(x, 0.3, seed=4))
+    assert not np.array_equal(noise.add_audio_noise(x, 0.3, seed=4), noise.add_audio_noise(x, 0.3, seed=5))
+    sets = list(noise.noisy_audio_sets(x, seed=2))
+    assert [a for a, _ in sets] == list(noise.NOISE_LEVELS)
+    for i, (a, noisy) in enumerate(sets):
+        np.testing.assert_array_equal(noisy, noise.add_audio_noise(x, a, seed=noise._level_seed(2, i)))
+    # features are applied after the noise
+    featured = list(noise.noisy_audio_sets(x, seed=2, features=lambda w: w.sum(1, keepdims=True)))
+    for (_, noisy), (_, f) in zip(sets, featured):
+        np.testing.assert_allclose(f, noisy.sum(1, keepdims=True), rtol=1e-6)
+
+
+class _LoudnessModel:
+    """Class 1 when a clip's mean |sample| exceeds `threshold`, else 0."""
+
+    def __init__(self, threshold):
+        self.threshold = threshold
+
+    def predict(self, x, batch_size=None, verbose=0):
+        loud = np.abs(x).mean(1) > self.threshold
+        return np.stack([~loud, loud], axis=1).astype(np.float32)
+
+
+def test_audio_noise_score_by_hand():
+    # Silent clips: at level a the clip is a * u, with mean |a * u| ~= a / 2 (1e5 samples:
+    # sd of the mean ~ 0.29 a / sqrt(1e5) < 0.001 a). With threshold 0.11 the model says
+    # "loud" exactly from a = 0.25 on (mean 0.125 > 0.11 > 0.1 at a = 0.2).
+    x = np.zeros((4, 100_000), np.float32)
+    labels = np.array([0, 0, 0, 1])
+    result = noise.evaluate_audio_noise(_LoudnessModel(0.11), x, labels, seed=0)
+    expected = [3 if a < 0.25 else 1 for a in noise.NOISE_LEVELS]
+    assert result["correct"] == expected
+    assert result["noise_score"] == 5 * 3 + 6 * 1 == sum(expected)
+    assert result["seed"] == 0 and result["num_images"] == 4
+
+
+def test_audio_noise_errors():
+    with pytest.raises(ValueError, match="a"):
+        noise.add_audio_noise(_clips(), 1.5)
+    with pytest.raises(ValueError, match="waveforms"):
+        noise.add_audio_noise(_clips()[0], 0.1)  # no batch axis
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        noise.add_audio_noise(_clips() * 32768, 0.1)  # int16 scale, not divided
+    bad = _clips()
+    bad[1, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        noise.add_audio_noise(bad, 0.1)
+    with pytest.raises(ValueError, match="labels"):
+        noise.evaluate_audio_noise(_LoudnessModel(0), _clips(3), [0, 1])
+    with pytest.raises(ValueError, match="levels"):
+        noise.evaluate_audio_noise(_LoudnessModel(0), _clips(2), [0, 1], levels=[])
+
+
+# ---------------------------------------------------------------- selection rules
+
+
+def _record(epoch, clean, score):
+    return {"epoch": epoch, "levels": [0.0, 0.5], "accuracy": [clean, 0.1], "noise_score": score}
+
+
+def test_select_epoch_rules():
+    records = [_record(1, 0.90, 10), _record(2, 0.95, 12), _record(3, 0.95, 15), _record(4, 0.93, 20)]
+    assert noise.select_epoch(records, "paper")["epoch"] == 2  # highest clean accuracy, first on a tie
+    assert noise.select_epoch(records, "last")["epoch"] == 4
+    with pytest.raises(ValueError, match="rule"):
+        noise.select_epoch(records, "best")
+    with pytest.raises(ValueError, match="records"):
+        noise.select_epoch([], "last")
+    with pytest.raises(ValueError, match="0.0"):
+        noise.select_epoch([{"epoch": 1, "levels": [0.5], "accuracy": [0.1]}], "paper")
+
+
+def test_epoch_noise_score_callback_records_every_epoch(mnist):
+    """The callback scores the model on fixed noisy sets after every epoch, across
+    two `fit` calls, and equals `evaluate_noise` on the trained model."""
+    import keras
+
+    from keras_sparse import callbacks, models
+
+    x01 = datasets.to_unit_interval(mnist["x_test"][:200])
+    y = mnist["y_test"][:200]
+    sets = list(noise.noisy_test_sets(x01, levels=(0.0, 0.2), seed=1))
+    scorer = callbacks.EpochNoiseScore(sets, y, batch_size=64)
+    model = models.mnist_sparse_cnn1()
+    model.compile(keras.optimizers.SGD(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x_train = datasets.normalize(datasets.to_unit_interval(mnist["x_train"][:128]))
+    history = model.fit(x_train, mnist["y_train"][:128], batch_size=32, epochs=2, verbose=0,
+                        callbacks=[scorer])
+    model.fit(x_train, mnist["y_train"][:128], batch_size=32, epochs=3, initial_epoch=2,
+              verbose=0, callbacks=[scorer])
+    assert [r["epoch"] for r in scorer.records] == [1, 2, 3]
+    assert history.history["noise_score"] == [r["noise_score"] for r in scorer.records[:2]]
+    assert history.history["test_accuracy"] == [r["accuracy"][0] for r in scorer.records[:2]]
+    direct = noise.evaluate_noise(model, x01, y, levels=(0.0, 0.2), seed=1)
+    assert scorer.records[-1]["correct"] == direct["correct"]
+    with pytest.raises(ValueError, match="noisy_sets"):
+        callbacks.EpochNoiseScore([], y)
