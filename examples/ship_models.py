@@ -1,23 +1,22 @@
-"""Copy trained MNIST networks from a `mnist_noise.py` run into `saved_models/`.
+"""Copy trained networks from a `mnist_noise.py` or `speech_noise.py` run into `saved_models/`.
 
-    python examples/ship_mnist_models.py RUN_DIR [--out saved_models] [--networks ...]
-        [--seeds 0] [--k-inference-factor F] [--name NAME]
+    python examples/ship_models.py RUN_DIR [--task mnist|fsdd] [--out saved_models]
+        [--networks ...] [--seeds 0] [--k-inference-factor F] [--name NAME]
 
 For each network, `RUN_DIR/<network>_seed<seed>/model.keras` is reloaded (with
 several `--seeds`, the seeds' models are combined by
 `keras_sparse.models.ensemble`, mean of the members' softmax; with
 `--k-inference-factor`, re-set by `keras_sparse.models.with_k_inference_factor`),
-re-evaluated on the real MNIST test set (clean accuracy and the noise score with
-`--noise-seed`), and written as
+re-evaluated on the task's real test set (clean accuracy and the noise score
+with `--noise-seed`), and written as
 
-    <out>/<name>.keras    the Keras model (input (28, 28, 1) float32,
-                          normalized (x/255 - 0.1307) / 0.3081; 10 logits, or
+    <out>/<name>.keras    the Keras model (input: `INPUTS[task]`; 10 logits, or
                           10 probabilities for an ensemble)
     <out>/<name>.tflite   the same model for LiteRT
     <out>/<name>.json     test accuracy, noise score, noise seed, per-level
-                          accuracy and the training runs' metadata
+                          correct answers, the input and the training runs' metadata
 
-`<name>` is `mnist_<network>` unless `--name` says otherwise. The numbers in
+`<name>` is `<task>_<network>` unless `--name` says otherwise. The numbers in
 the JSON are those of the reloaded model, so `tests/test_saved_models.py` can
 assert them exactly.
 """
@@ -36,15 +35,31 @@ except ImportError:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def evaluate_saved(model, data_dir=None, noise_seed=0):
-    """(test accuracy, noise result dict) of `model` on the full MNIST test set.
+INPUTS = {
+    "mnist": "float32 (28, 28, 1), (x/255 - 0.1307) / 0.3081",
+    "fsdd": "float32 (16000,) raw waveform at 16 kHz in [-1, 1] (features inside the model); "
+            "an FSDD clip is read as int16 / 32768, resampled 8 -> 16 kHz by "
+            "scipy.signal.resample_poly(x, 2, 1), clipped to [-1, 1], then cut to its first "
+            "16,000 samples or zero-padded at the end (keras_sparse.audio.load_fsdd)",
+}
+
+
+def evaluate_saved(model, task="mnist", data_dir=None, noise_seed=0):
+    """(test accuracy, noise result dict) of `model` on the task's full test set
+    (MNIST's 10,000 images, FSDD's 300 official test clips).
 
     The test accuracy is the noise evaluation's level 0.0, the clean test set."""
-    from keras_sparse import datasets, noise
+    from keras_sparse import audio, datasets, noise
 
-    _, (x_test, y_test) = datasets.load_mnist(data_dir)
-    noisy = noise.evaluate_noise(model, datasets.to_unit_interval(x_test), y_test,
-                                 seed=noise_seed, batch_size=512)
+    if task == "mnist":
+        _, (x_test, y_test) = datasets.load_mnist(data_dir)
+        noisy = noise.evaluate_noise(model, datasets.to_unit_interval(x_test), y_test,
+                                     seed=noise_seed, batch_size=512)
+    elif task == "fsdd":
+        waveforms, labels, _ = audio.load_fsdd(data_dir)["test"]
+        noisy = noise.evaluate_audio_noise(model, waveforms, labels, seed=noise_seed, batch_size=512)
+    else:
+        raise ValueError(f"`task` must be one of {sorted(INPUTS)}. Received: task={task!r}")
     return noisy["accuracy"][noisy["levels"].index(0.0)], noisy
 
 
@@ -61,6 +76,8 @@ def _k_inference_factor(model):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir")
+    p.add_argument("--task", choices=sorted(INPUTS), default="mnist",
+                   help="the run's task: mnist (mnist_noise.py) or fsdd (speech_noise.py)")
     p.add_argument("--out", default="saved_models")
     p.add_argument("--networks", nargs="+", default=["dense_cnn2", "sparse_cnn2"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0],
@@ -82,7 +99,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     for network in args.networks:
         sources = [os.path.join(args.run_dir, f"{network}_seed{seed}") for seed in args.seeds]
-        name = args.name or f"mnist_{network}"
+        name = args.name or f"{args.task}_{network}"
         keras_path = os.path.join(args.out, f"{name}.keras")
         if len(sources) == 1 and args.k_inference_factor is None:
             shutil.copyfile(os.path.join(sources[0], "model.keras"), keras_path)  # bit for bit
@@ -93,21 +110,23 @@ def main(argv=None):
             model = members[0] if len(members) == 1 else models.ensemble(members, name=f"{name}_ensemble")
             model.save(keras_path)
         model = keras.models.load_model(keras_path)  # the numbers are the shipped file's
-        accuracy, noisy = evaluate_saved(model, args.data_dir, args.noise_seed)
+        accuracy, noisy = evaluate_saved(model, args.task, args.data_dir, args.noise_seed)
         to_tflite(model, os.path.join(args.out, f"{name}.tflite"))
         runs = []
         for src in sources:
             with open(os.path.join(src, "run.json")) as f:
                 run = json.load(f)
             runs.append({k: run[k] for k in ("seed", "epochs", "train_samples", "first_epoch_batch",
-                                             "initializer", "train_seconds") if k in run})
+                                             "batch_size", "lr", "lr_decay", "momentum",
+                                             "weight_decay", "initializer", "train_seconds")
+                         if k in run})
         info = {
             "network": network, "test_accuracy": accuracy, "noise_score": noisy["noise_score"],
             "noise_seed": args.noise_seed, "noise_levels": noisy["levels"],
             "noise_correct": noisy["correct"],
             "k_inference_factor": _k_inference_factor(model),
             "training": runs[0] if len(runs) == 1 else runs,
-            "input": "float32 (28, 28, 1), (x/255 - 0.1307) / 0.3081",
+            "input": INPUTS[args.task],
             "output": "10 logits" if len(runs) == 1 else
                       f"10 probabilities, the mean softmax of {len(runs)} members",
         }

@@ -35,10 +35,14 @@ def _fresh_keras_session():
 
 
 def load_example(relative_path):
-    """A script under `examples/` imported as a module (examples are not a package)."""
+    """A script under `examples/` imported as a module (examples are not a package;
+    their sibling modules, e.g. `experiment_report`, are found as when run)."""
     import importlib.util
+    import sys
 
     path = REPO / "examples" / relative_path
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -30,13 +30,15 @@ def test_mnist_noise_example_end_to_end(tmp_path, mnist):
         assert 0 <= run["noise_score"] <= 11 * 500
     assert results["runs"][1]["first_epoch_batch"] == 4
     # One seed has no sd: JSON null (strict JSON has no NaN), no "±" in the measured columns.
-    assert [row["accuracy_sd"] for row in results["summary"]] == [None, None]
+    assert [row["last"]["accuracy_sd"] for row in results["summary"]] == [None, None]
+    assert all("paper" not in run["selected"] for run in results["runs"])  # no --per-epoch-eval
 
     table = (out / "results.md").read_text().strip().splitlines()
     assert table[0].startswith("| network |") and len(table) == 4
     assert "Dense CNN-2" in table[2] and "Sparse CNN-2" in table[3]
     assert "99.31" in table[2] and "103,764" in table[3]  # paper columns
     assert table[2].count("±") == table[3].count("±") == 2  # paper's sd only
+    assert table[2].count("| — |") == 2  # no paper's-selection columns without --per-epoch-eval
 
     png = (out / "noise_curve.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
@@ -151,7 +153,7 @@ def test_rezero_every_epoch_lets_masked_weights_train_until_epoch_end(mnist):
 
 
 def test_ship_script_ensemble(tmp_path, mnist):
-    """examples/ship_mnist_models.py with several seeds ships their ensemble,
+    """examples/ship_models.py with several seeds ships their ensemble,
     re-set to `--k-inference-factor`, with the JSON numbers of that model."""
     import keras
 
@@ -167,9 +169,9 @@ def test_ship_script_ensemble(tmp_path, mnist):
         members.append(models.with_k_inference_factor(member, 1.0))
 
     out = tmp_path / "shipped"
-    load_example("ship_mnist_models.py").main([str(run_dir), "--networks", "sparse_cnn1", "--seeds", "0", "1",
-                         "--k-inference-factor", "1.0", "--name", "pair", "--out", str(out),
-                         "--data-dir", str(mnist_dir())])
+    load_example("ship_models.py").main([
+        str(run_dir), "--networks", "sparse_cnn1", "--seeds", "0", "1", "--k-inference-factor", "1.0",
+        "--name", "pair", "--out", str(out), "--data-dir", str(mnist_dir())])
     info = json.loads((out / "pair.json").read_text())
     assert info["k_inference_factor"] == 1.0
     assert [run["seed"] for run in info["training"]] == [0, 1]

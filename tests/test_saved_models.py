@@ -1,4 +1,4 @@
-"""The shipped MNIST models reproduce their JSON numbers on the real test set."""
+"""The shipped models (MNIST and FSDD) reproduce their JSON numbers on the real test sets."""
 
 import json
 
@@ -28,8 +28,8 @@ def test_saved_model_reproduces_json(name, mnist):
     info = json.loads((SAVED / f"{name}.json").read_text())
     model = keras.models.load_model(SAVED / f"{name}.keras")
     assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
-    ship = load_example("ship_mnist_models.py")
-    accuracy, noisy = ship.evaluate_saved(model, mnist_dir(), info["noise_seed"])
+    ship = load_example("ship_models.py")
+    accuracy, noisy = ship.evaluate_saved(model, "mnist", mnist_dir(), info["noise_seed"])
     assert accuracy == info["test_accuracy"]
     assert noisy["noise_score"] == info["noise_score"]
     assert noisy["correct"] == info["noise_correct"]

@@ -1,0 +1,141 @@
+"""What the experiment scripts (`mnist_noise.py`, `speech_noise.py`) share:
+per-epoch evaluation, the two selection rules, results tables and the noise plot.
+
+Selection rules (`keras_sparse.noise.select_epoch`), reported side by side:
+
+- `last`: the model after its last epoch (honest; what the scripts save).
+- `paper`: per seed, the epoch with the highest clean test accuracy, as the
+  paper's code chose every row it reported (the test set picks the epoch).
+"""
+
+import json
+import os
+
+import numpy as np
+
+
+def selected_results(records, per_epoch):
+    """`{"last": ..., "paper": ...}` from a run's per-epoch `EpochNoiseScore`
+    records; only `last` when the run was evaluated once, after training."""
+    from keras_sparse import noise
+
+    rules = noise.SELECTION_RULES if per_epoch else ("last",)
+    selected = {}
+    for rule in rules:
+        record = noise.select_epoch(records, rule)
+        selected[rule] = {
+            "epoch": record.get("epoch"),
+            "test_accuracy": record["accuracy"][record["levels"].index(0.0)],
+            "noise_score": record["noise_score"],
+            "noise_accuracy": record["accuracy"],
+        }
+    return selected
+
+
+def mean_sd(values):
+    """(mean, sample sd); sd is None for a single value (JSON null, not NaN)."""
+    values = np.asarray(values, float)
+    sd = float(values.std(ddof=1)) if len(values) > 1 else None
+    return float(values.mean()), sd
+
+
+def summarize(runs, networks):
+    """Per network (in the order of `networks`, a name -> config dict with
+    `title`, `paper_accuracy`, `paper_noise_score`): mean ± sd over seeds of
+    accuracy and noise score under each selection rule the runs carry."""
+    rows = []
+    for network, cfg in networks.items():
+        mine = [r for r in runs if r["network"] == network]
+        if not mine:
+            continue
+        row = {
+            "network": network, "title": cfg["title"], "seeds": [r["seed"] for r in mine],
+            "epochs": mine[0]["epochs"], "train_samples": mine[0]["train_samples"],
+            "test_samples": mine[0]["test_samples"],
+            "paper_accuracy": cfg["paper_accuracy"], "paper_noise_score": cfg["paper_noise_score"],
+            "train_seconds_mean": float(np.mean([r["train_seconds"] for r in mine])),
+            "noise_levels": mine[0]["noise_levels"],
+        }
+        for rule in ("last", "paper"):
+            if not all(rule in r["selected"] for r in mine):
+                continue
+            picks = [r["selected"][rule] for r in mine]
+            acc, acc_sd = mean_sd([100 * p["test_accuracy"] for p in picks])
+            score, score_sd = mean_sd([p["noise_score"] for p in picks])
+            row[rule] = {
+                "accuracy_mean": acc, "accuracy_sd": acc_sd,
+                "noise_score_mean": score, "noise_score_sd": score_sd,
+                "epochs": [p["epoch"] for p in picks],
+                "noise_accuracy_mean": np.mean([p["noise_accuracy"] for p in picks], 0).tolist(),
+            }
+        rows.append(row)
+    return rows
+
+
+def _pm(mean, sd, fmt):
+    return fmt.format(mean) + ("" if sd is None else " ± " + fmt.format(sd))
+
+
+def markdown_table(rows):
+    """Paper vs measured, both selection rules side by side (— where a run
+    was not evaluated after every epoch)."""
+    lines = [
+        "| network | seeds | epochs | train samples | paper accuracy % | accuracy %, last epoch "
+        "| accuracy %, paper's selection | paper noise score | noise score, last epoch "
+        "| noise score, paper's selection | wall time / run (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        paper_acc = paper_noise = "—"
+        if r["paper_accuracy"] is not None:
+            paper_acc = "{:.2f} ± {:.2f}".format(*r["paper_accuracy"])
+            paper_noise = "{:,} ± {:,}".format(*r["paper_noise_score"])
+        cells = {}
+        for rule in ("last", "paper"):
+            s = r.get(rule)
+            cells[rule] = ("—", "—") if s is None else (
+                _pm(s["accuracy_mean"], s["accuracy_sd"], "{:.2f}"),
+                _pm(s["noise_score_mean"], s["noise_score_sd"], "{:,.0f}"),
+            )
+        lines.append(
+            f"| {r['title']} | {len(r['seeds'])} | {r['epochs']} | {r['train_samples']} "
+            f"| {paper_acc} | {cells['last'][0]} | {cells['paper'][0]} "
+            f"| {paper_noise} | {cells['last'][1]} | {cells['paper'][1]} "
+            f"| {r['train_seconds_mean']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_noise_curves(rows, path, title, xlabel):
+    """Accuracy vs noise level, one line per network (last epoch, mean over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in rows:
+        last = r["last"]
+        style = "--" if r["network"].startswith("dense") else "-"
+        ax.plot(r["noise_levels"], [100 * a for a in last["noise_accuracy_mean"]], style,
+                marker="o", label=f"{r['title']} (score {last['noise_score_mean']:,.0f})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_results(out, command, runs, networks, plot_title, plot_xlabel):
+    """Writes `results.json`, `results.md` and `noise_curve.png` into `out`
+    (called after every run, so partial results survive); returns the rows."""
+    rows = summarize(runs, networks)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"command": command, "runs": runs, "summary": rows}, f, indent=2)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(markdown_table(rows))
+    plot_noise_curves(rows, os.path.join(out, "noise_curve.png"), plot_title, plot_xlabel)
+    return rows

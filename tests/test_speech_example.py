@@ -1,0 +1,64 @@
+"""examples/speech_noise.py end to end on a tiny budget (real FSDD clips, 1 epoch)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.conftest import REPO
+
+FSDD = os.environ.get("KERAS_SPARSE_FSDD", str(REPO.parent / "shared" / "datasets" / "fsdd"))
+
+
+def test_speech_noise_example_end_to_end(tmp_path):
+    out = tmp_path / "out"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, str(REPO / "examples" / "speech_noise.py"), "--data-dir", FSDD,
+           "--epochs", "2", "--train-samples", "48", "--test-samples", "24", "--out", str(out),
+           "--verbose", "0"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    results = json.loads((out / "results.json").read_text())
+    names = ["dense_cnn2", "sparse_cnn2", "super_sparse_cnn2"]
+    assert [r["network"] for r in results["runs"]] == names
+    for run in results["runs"]:
+        assert run["train_samples"] == 48 and run["test_samples"] == 24 and run["epochs"] == 2
+        assert run["weight_decay"] == 0.01
+        records = run["epoch_records"]
+        assert [r["epoch"] for r in records] == [1, 2]
+        for record in records:
+            assert record["noise_score"] == sum(record["correct"]) and len(record["correct"]) == 11
+        clean = [r["accuracy"][0] for r in records]
+        paper = run["selected"]["paper"]
+        assert paper["epoch"] == 1 + int(np.argmax(clean))  # the paper's rule
+        assert paper["noise_score"] == records[paper["epoch"] - 1]["noise_score"]
+        assert run["selected"]["last"]["noise_score"] == records[-1]["noise_score"] == run["noise_score"]
+    assert [r["batch_size"] for r in results["runs"]] == [64, 16, 16]
+
+    table = (out / "results.md").read_text().strip().splitlines()
+    assert len(table) == 5 and "Super-Sparse CNN-2" in table[4]
+    assert "96.65 ± 0.21" in table[3] and "11,233 ± 1,013" in table[3]  # the paper's Table 2
+    assert "—" not in table[3]  # both selection rules filled
+    png = (out / "noise_curve.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+    import keras
+
+    import keras_sparse  # noqa: F401  (registers the layers for load_model)
+    from keras_sparse import audio
+    from keras_sparse.export import run_tflite, tflite_op_names
+
+    clips = audio.load_fsdd(FSDD)["test"][0][:16]
+    for name in names:
+        run_dir = out / f"{name}_seed0"
+        assert (run_dir / "saved_model" / "saved_model.pb").exists()
+        model = keras.models.load_model(run_dir / "model.keras")
+        assert model.input_shape == (None, 16000) and model.output_shape == (None, 10)
+        expected = model.predict(clips, verbose=0)
+        got = run_tflite(run_dir / "model.tflite", clips)
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+        np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))
+        assert not any(op.startswith("CUSTOM") for op in tflite_op_names(run_dir / "model.tflite"))
