@@ -71,7 +71,7 @@ def parse_args(argv=None):
                         "see keras_sparse.models)")
     p.add_argument("--k-inference-factor", type=float, default=None,
                    help="winners at inference = k * this, in every k-winners layer "
-                        "(paper: 1.5; see examples/mnist_k_inference.py)")
+                        "(paper: 1.5; see examples/k_inference.py)")
     p.add_argument("--first-epoch-batch", type=int, default=None,
                    help="override the first-epoch batch size of every network (paper: 4 sparse, 64 dense)")
     p.add_argument("--momentum", type=float, default=None,

@@ -44,20 +44,23 @@ INPUTS = {
 }
 
 
-def evaluate_saved(model, task="mnist", data_dir=None, noise_seed=0):
-    """(test accuracy, noise result dict) of `model` on the task's full test set
-    (MNIST's 10,000 images, FSDD's 300 official test clips).
+def evaluate_saved(model, task="mnist", data_dir=None, noise_seed=0, test_samples=None):
+    """(test accuracy, noise result dict) of `model` on the task's test set
+    (MNIST's 10,000 images, FSDD's 300 official test clips; the first
+    `test_samples` of them if given).
 
     The test accuracy is the noise evaluation's level 0.0, the clean test set."""
     from keras_sparse import audio, datasets, noise
 
+    n = test_samples
     if task == "mnist":
         _, (x_test, y_test) = datasets.load_mnist(data_dir)
-        noisy = noise.evaluate_noise(model, datasets.to_unit_interval(x_test), y_test,
+        noisy = noise.evaluate_noise(model, datasets.to_unit_interval(x_test[:n]), y_test[:n],
                                      seed=noise_seed, batch_size=512)
     elif task == "fsdd":
         waveforms, labels, _ = audio.load_fsdd(data_dir)["test"]
-        noisy = noise.evaluate_audio_noise(model, waveforms, labels, seed=noise_seed, batch_size=512)
+        noisy = noise.evaluate_audio_noise(model, waveforms[:n], labels[:n], seed=noise_seed,
+                                           batch_size=512)
     else:
         raise ValueError(f"`task` must be one of {sorted(INPUTS)}. Received: task={task!r}")
     return noisy["accuracy"][noisy["levels"].index(0.0)], noisy

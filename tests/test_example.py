@@ -61,7 +61,7 @@ def test_mnist_noise_example_end_to_end(tmp_path, mnist):
 
 
 def test_k_inference_example(tmp_path, mnist):
-    """examples/mnist_k_inference.py: at the model's own factor its numbers equal
+    """examples/k_inference.py: at the model's own factor its numbers equal
     evaluating the saved model directly; other factors change them."""
     import keras
 
@@ -73,7 +73,7 @@ def test_k_inference_example(tmp_path, mnist):
 
     out = tmp_path / "kif.json"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    cmd = [sys.executable, str(REPO / "examples" / "mnist_k_inference.py"), str(path),
+    cmd = [sys.executable, str(REPO / "examples" / "k_inference.py"), str(path),
            "--factors", "1.0", "1.5", "--data-dir", str(mnist_dir()),
            "--test-samples", "300", "--out", str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)

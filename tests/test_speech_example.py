@@ -62,3 +62,20 @@ def test_speech_noise_example_end_to_end(tmp_path):
         np.testing.assert_allclose(got, expected, atol=1e-5)
         np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))
         assert not any(op.startswith("CUSTOM") for op in tflite_op_names(run_dir / "model.tflite"))
+
+    # k_inference.py --task fsdd: at the model's own factor (1.5) its numbers are the
+    # saved raw-audio model's; at 1.0 the k-winners keep fewer units and answer differently.
+    from keras_sparse import noise
+
+    kif_out = tmp_path / "kif.json"
+    path = out / "sparse_cnn2_seed0" / "model.keras"
+    cmd = [sys.executable, str(REPO / "examples" / "k_inference.py"), "--task", "fsdd", str(path),
+           "--factors", "1.0", "1.5", "--data-dir", FSDD, "--test-samples", "60", "--out", str(kif_out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(kif_out.read_text())["results"]
+    waveforms, labels, _ = audio.load_fsdd(FSDD)["test"]
+    direct = noise.evaluate_audio_noise(keras.models.load_model(path), waveforms[:60], labels[:60])
+    assert [r["k_inference_factor"] for r in results] == [1.0, 1.5]
+    assert results[1]["noise_accuracy"] == direct["accuracy"] and results[1]["test_samples"] == 60
+    assert results[0]["noise_accuracy"] != direct["accuracy"]

@@ -1,4 +1,4 @@
-"""Re-evaluate trained MNIST models at other inference densities.
+"""Re-evaluate trained models (MNIST or FSDD) at other inference densities.
 
 A k-winners layer keeps `k` winners in training and
 `k_inference = round(k * k_inference_factor)` at inference (the paper: 1.5).
@@ -7,8 +7,10 @@ every factor without retraining: this script loads each `model.keras`, makes a
 copy per factor with `keras_sparse.models.with_k_inference_factor`, and
 reports clean test accuracy and the noise score (SPEC §4) of each copy.
 
-    python examples/mnist_k_inference.py runs/full/sparse_cnn2_seed0/model.keras \\
+    python examples/k_inference.py runs/full/sparse_cnn2_seed0/model.keras \\
         --factors 1.0 1.25 1.5 --data-dir ../shared/datasets/mnist --out kif.json
+    python examples/k_inference.py --task fsdd runs/speech/sparse_cnn2_seed0/model.keras \\
+        --data-dir ../shared/datasets/fsdd
 """
 
 import argparse
@@ -27,11 +29,13 @@ except ImportError:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("models", nargs="+", help="trained .keras files")
+    p.add_argument("--task", choices=("mnist", "fsdd"), default="mnist",
+                   help="the models' task: mnist (mnist_noise.py) or fsdd (speech_noise.py, raw-audio models)")
     p.add_argument("--factors", type=float, nargs="+", default=[1.0, 1.25, 1.5],
                    help="k_inference_factor values to measure (default: 1.0 1.25 1.5)")
     p.add_argument("--data-dir", default=None,
-                   help="directory with mnist.npz (default: $KERAS_SPARSE_MNIST, else download)")
-    p.add_argument("--test-samples", type=int, default=None, help="first N test images (default: all)")
+                   help="the task's data (default: $KERAS_SPARSE_MNIST / $KERAS_SPARSE_FSDD, else download)")
+    p.add_argument("--test-samples", type=int, default=None, help="first N test items (default: all)")
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the noisy test sets (default: 0)")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     args = p.parse_args(argv)
@@ -46,24 +50,23 @@ def main(argv=None):
     args = parse_args(argv)
     import keras
 
-    from keras_sparse import datasets, models, noise
+    from keras_sparse import models
 
-    _, (x_test, y_test) = datasets.load_mnist(args.data_dir)
-    if args.test_samples:
-        x_test, y_test = x_test[: args.test_samples], y_test[: args.test_samples]
-    x_test01 = datasets.to_unit_interval(x_test)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from ship_models import evaluate_saved  # the shipped models' evaluation, beside this script
 
     results = []
     for path in args.models:
         trained = keras.models.load_model(path, compile=False)
         for factor in args.factors:
             model = models.with_k_inference_factor(trained, factor)
-            noisy = noise.evaluate_noise(model, x_test01, y_test, seed=args.noise_seed)
-            accuracy = noisy["accuracy"][noisy["levels"].index(0.0)]  # the clean test set
+            accuracy, noisy = evaluate_saved(model, args.task, args.data_dir, args.noise_seed,
+                                             args.test_samples)
             results.append({
-                "model": path, "k_inference_factor": factor, "test_accuracy": accuracy,
-                "noise_score": noisy["noise_score"], "noise_seed": args.noise_seed,
-                "noise_accuracy": noisy["accuracy"], "test_samples": int(len(y_test)),
+                "model": path, "task": args.task, "k_inference_factor": factor,
+                "test_accuracy": accuracy, "noise_score": noisy["noise_score"],
+                "noise_seed": args.noise_seed, "noise_accuracy": noisy["accuracy"],
+                "test_samples": noisy["num_images"],
             })
             print(f"{path}  k_inference_factor {factor:g}: test accuracy {100 * accuracy:.2f}%, "
                   f"noise score {noisy['noise_score']:,}", flush=True)
