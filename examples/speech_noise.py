@@ -42,6 +42,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 try:  # run from a checkout without `pip install -e .`
@@ -75,6 +76,9 @@ def parse_args(argv=None):
                    help="winners at inference = k * this in every k-winners layer (paper: 1.5)")
     p.add_argument("--weight-decay", type=float, default=None,
                    help="PyTorch-style weight decay (paper: 0.01)")
+    p.add_argument("--augment", action="store_true",
+                   help="the paper's training augmentation, afresh every epoch (amplitude, speed/pitch, "
+                        "spectrogram stretch and time shift; see augment_clips); default: none")
     p.add_argument("--initializer", choices=("pytorch", "keras", "pytorch_dense_fan_in"),
                    default="pytorch", help="weight initialization (default: pytorch, as the paper's code)")
     p.add_argument("--out", default="speech_noise_out", help="output directory (default: speech_noise_out)")
@@ -103,6 +107,82 @@ def features(waveforms):
     return np.concatenate(parts).astype(np.float32)
 
 
+def augment_clips(waveforms, rng):
+    """The paper's training augmentation on `(N, 16000)` clips, each step applied
+    to a clip with probability 1/2, as the reference's transforms are:
+
+    - amplitude: `x *= U(0.7, 1.1)` (the features' 0 dB reference is each
+      clip's own maximum, so this changes them only through `amin`),
+    - speed and pitch: resampled by linear interpolation at a rate `U(0.8, 1.2)`,
+      then padded or cut to 1 s.
+
+    Returns float32 clips in [-1, 1] (amplitude after resampling is clipped).
+    """
+    out = np.empty_like(waveforms)
+    n = waveforms.shape[1]
+    for i, clip in enumerate(waveforms):
+        if rng.random() < 0.5:
+            clip = clip * rng.uniform(0.7, 1.1)
+        if rng.random() < 0.5:
+            rate = rng.uniform(0.8, 1.2)
+            positions = np.arange(0, n, rate)
+            clip = np.interp(positions, np.arange(n), clip)[:n]
+            clip = np.pad(clip, (0, n - len(clip)))
+        out[i] = np.clip(clip, -1, 1)
+    return out
+
+
+def augment_spectrograms(spectrograms, rng, floor=-80.0):
+    """The paper's spectrogram augmentation on `(N, 32, 32, 1)` dB features, each
+    step with probability 1/2:
+
+    - stretch in time by `U(0.8, 1.2)` (the reference stretches the STFT; here
+      the log-mel frames are linearly interpolated), kept at 32 frames,
+    - time shift by a whole number of frames in [-8, 8] (our bound), the
+      vacated frames at the `floor` (-80 dB, the features' silence).
+    """
+    out = spectrograms.copy()
+    frames = out.shape[2]
+    for i in range(len(out)):
+        if rng.random() < 0.5:
+            rate = rng.uniform(0.8, 1.2)
+            src = np.arange(frames) * rate
+            inside = src <= frames - 1
+            for m in range(out.shape[1]):
+                row = np.interp(src, np.arange(frames), spectrograms[i, m, :, 0])
+                out[i, m, :, 0] = np.where(inside, row, floor)
+        if rng.random() < 0.5:
+            shift = int(rng.integers(-8, 9))
+            out[i] = np.roll(out[i], shift, axis=1)
+            if shift > 0:
+                out[i, :, :shift] = floor
+            elif shift < 0:
+                out[i, :, shift:] = floor
+    return out
+
+
+class AugmentedClips(keras.utils.PyDataset):
+    """`fit` data that applies the paper's augmentation afresh every epoch:
+    shuffled batches of augmented clips' augmented features."""
+
+    def __init__(self, waveforms, labels, batch_size, seed):
+        super().__init__()
+        self.waveforms, self.labels, self.batch_size = waveforms, labels, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.on_epoch_end()
+
+    def __len__(self):
+        return -(-len(self.labels) // self.batch_size)
+
+    def __getitem__(self, index):
+        batch = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        clips = augment_clips(self.waveforms[batch], self.rng)
+        return augment_spectrograms(features(clips), self.rng), self.labels[batch]
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.labels))
+
+
 def _subsample(split, n):
     waveforms, labels, paths = split
     if n is None or n >= len(labels):
@@ -126,8 +206,6 @@ def load_data(args):
 
 def train_one(network, seed, data, args):
     """Builds, trains and evaluates one network; returns its result dict."""
-    import keras
-
     from keras_sparse import callbacks, models
     from keras_sparse.export import to_tflite
 
@@ -135,7 +213,7 @@ def train_one(network, seed, data, args):
     epochs = args.epochs or cfg["epochs"]
     k_inference_factor = args.k_inference_factor or models.K_INFERENCE_FACTOR
     weight_decay = models.SPEECH_WEIGHT_DECAY if args.weight_decay is None else args.weight_decay
-    x_train, y_train, y_test, noisy_sets = data
+    x_train, y_train, train_waveforms, y_test, noisy_sets = data
     sparse = not network.startswith("dense")
 
     keras.utils.set_random_seed(seed)
@@ -155,10 +233,14 @@ def train_one(network, seed, data, args):
     print(f"\n=== {cfg['title']} seed {seed}: {epochs} epoch(s) on {len(x_train)} clips, batch "
           f"{cfg['batch_size']}, lr {cfg['lr']} x{cfg['lr_decay']}/epoch, momentum {cfg['momentum']}, "
           f"weight decay {weight_decay}, init {args.initializer}"
-          + (f", k_inference_factor {k_inference_factor}" if sparse else ""), flush=True)
+          + (f", k_inference_factor {k_inference_factor}" if sparse else "")
+          + (", the paper's augmentation" if args.augment else ""), flush=True)
     start = time.time()
-    model.fit(x_train, y_train, batch_size=cfg["batch_size"], epochs=epochs, shuffle=True,
-              callbacks=cbs, verbose=args.verbose)
+    if args.augment:
+        training = dict(x=AugmentedClips(train_waveforms, y_train, cfg["batch_size"], seed))
+    else:
+        training = dict(x=x_train, y=y_train, batch_size=cfg["batch_size"], shuffle=True)
+    model.fit(**training, epochs=epochs, callbacks=cbs, verbose=args.verbose)
     train_time = time.time() - start  # includes the per-epoch evaluation
 
     selected = experiment_report.selected_results(scorer.records, per_epoch=True)
@@ -180,7 +262,7 @@ def train_one(network, seed, data, args):
         "epochs": epochs, "train_samples": int(len(x_train)), "test_samples": int(len(y_test)),
         "batch_size": cfg["batch_size"], "lr": cfg["lr"], "lr_decay": cfg["lr_decay"],
         "momentum": cfg["momentum"], "weight_decay": weight_decay, "initializer": args.initializer,
-        "k_inference_factor": k_inference_factor if sparse else None,
+        "k_inference_factor": k_inference_factor if sparse else None, "augment": args.augment,
         "test_accuracy": last["test_accuracy"], "noise_score": last["noise_score"],
         "noise_seed": args.noise_seed, "noise_levels": scorer.records[-1]["levels"],
         "noise_accuracy": last["noise_accuracy"], "selected": selected,
@@ -198,7 +280,7 @@ def main(argv=None):
     x_train, y_train, x_test, y_test, _ = load_data(args)
     t0 = time.time()
     # Features once; the noisy test sets once (every run and epoch sees the same noise).
-    data = (features(x_train), y_train, y_test,
+    data = (features(x_train), y_train, x_train, y_test,
             list(noise.noisy_audio_sets(x_test, seed=args.noise_seed, features=features)))
     print(f"{args.data}: {len(y_train)} training and {len(y_test)} test clips; features and "
           f"11 noisy test sets in {time.time() - t0:.1f} s", flush=True)

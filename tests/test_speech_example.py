@@ -79,3 +79,41 @@ def test_speech_noise_example_end_to_end(tmp_path):
     assert [r["k_inference_factor"] for r in results] == [1.0, 1.5]
     assert results[1]["noise_accuracy"] == direct["accuracy"] and results[1]["test_samples"] == 60
     assert results[0]["noise_accuracy"] != direct["accuracy"]
+
+
+class _ScriptedRng:
+    """Stands in for a numpy Generator: every coin says 'apply', fixed draws."""
+
+    def __init__(self, uniform, shift):
+        self.uniform_value, self.shift = uniform, shift
+
+    def random(self):
+        return 0.0
+
+    def uniform(self, low, high):
+        assert low <= self.uniform_value <= high
+        return self.uniform_value
+
+    def integers(self, low, high):
+        return self.shift
+
+
+def test_paper_augmentation_steps():
+    from tests.conftest import load_example
+
+    example = load_example("speech_noise.py")
+    clip = np.linspace(-0.5, 0.5, 16000, dtype=np.float32)[None]
+    out = example.augment_clips(clip, _ScriptedRng(0.8, 0))  # amplitude x0.8, then speed 0.8
+    positions = np.arange(0, 16000, 0.8)[:16000]  # slower: 16,000 samples of 12,800 stretched
+    np.testing.assert_allclose(out[0], np.interp(positions, np.arange(16000), clip[0] * 0.8), rtol=1e-6)
+    fast = example.augment_clips(clip, _ScriptedRng(1.0, 0))[0]
+    np.testing.assert_allclose(fast, clip[0], rtol=1e-6)  # rate 1, gain 1: unchanged
+    assert out.dtype == np.float32 and np.abs(out).max() <= 1
+
+    spectrogram = np.arange(32, dtype=np.float32)[None, None, :, None] - 40 + np.zeros((1, 32, 32, 1), np.float32)
+    shifted = example.augment_spectrograms(spectrogram, _ScriptedRng(1.0, 3))  # stretch 1.0, shift +3
+    np.testing.assert_array_equal(shifted[0, :, 3:], spectrogram[0, :, :-3])
+    np.testing.assert_array_equal(shifted[0, :, :3], -80.0)
+    stretched = example.augment_spectrograms(spectrogram, _ScriptedRng(1.2, 0))[0, 0, :, 0]
+    expected = np.where(np.arange(32) * 1.2 <= 31, np.arange(32) * 1.2 - 40, -80)
+    np.testing.assert_allclose(stretched, expected, rtol=1e-6)
