@@ -108,15 +108,15 @@ def features(waveforms):
 
 
 def augment_clips(waveforms, rng):
-    """The paper's training augmentation on `(N, 16000)` clips, each step applied
-    to a clip with probability 1/2, as the reference's transforms are:
+    """The paper's training augmentation on `(N, 16000)` clips (SPEC §4 gives
+    the steps and ranges; applying each to a clip with probability 1/2 is ours):
 
     - amplitude: `x *= U(0.7, 1.1)` (the features' 0 dB reference is each
       clip's own maximum, so this changes them only through `amin`),
     - speed and pitch: resampled by linear interpolation at a rate `U(0.8, 1.2)`,
       then padded or cut to 1 s.
 
-    Returns float32 clips in [-1, 1] (amplitude after resampling is clipped).
+    Returns float32 clips, clipped to [-1, 1].
     """
     out = np.empty_like(waveforms)
     n = waveforms.shape[1]
@@ -134,7 +134,7 @@ def augment_clips(waveforms, rng):
 
 def augment_spectrograms(spectrograms, rng, floor=-80.0):
     """The paper's spectrogram augmentation on `(N, 32, 32, 1)` dB features, each
-    step with probability 1/2:
+    step with probability 1/2 (ours, as in `augment_clips`):
 
     - stretch in time by `U(0.8, 1.2)` (the reference stretches the STFT; here
       the log-mel frames are linearly interpolated), kept at 32 frames,

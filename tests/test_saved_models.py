@@ -1,6 +1,7 @@
 """The shipped models (MNIST and FSDD) reproduce their JSON numbers on the real test sets."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -8,13 +9,20 @@ import pytest
 from tests.conftest import REPO, load_example, mnist_dir
 
 SAVED = REPO / "saved_models"
-
-
-NAMES = sorted(p.stem for p in SAVED.glob("mnist_*.json"))
+FSDD = os.environ.get("KERAS_SPARSE_FSDD", str(REPO.parent / "shared" / "datasets" / "fsdd"))
+NAMES = sorted(p.stem for p in SAVED.glob("*.json"))
 
 
 def test_paper_models_are_shipped():
-    assert {"mnist_dense_cnn2", "mnist_sparse_cnn2"} <= set(NAMES)
+    assert {"mnist_dense_cnn2", "mnist_sparse_cnn2", "fsdd_dense_cnn2", "fsdd_sparse_cnn2"} <= set(NAMES)
+
+
+def _test_inputs(task, mnist):
+    from keras_sparse import audio, datasets
+
+    if task == "mnist":
+        return datasets.normalize(datasets.to_unit_interval(mnist["x_test"][:64]))
+    return audio.load_fsdd(FSDD)["test"][0][:64]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -23,19 +31,22 @@ def test_saved_model_reproduces_json(name, mnist):
 
     import keras_sparse  # noqa: F401
     from keras_sparse.export import run_tflite
-    from keras_sparse import datasets
 
+    task = name.split("_")[0]
     info = json.loads((SAVED / f"{name}.json").read_text())
     model = keras.models.load_model(SAVED / f"{name}.keras")
-    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
+    input_shape = {"mnist": (None, 28, 28, 1), "fsdd": (None, 16000)}[task]
+    assert model.input_shape == input_shape and model.output_shape == (None, 10)
     ship = load_example("ship_models.py")
-    accuracy, noisy = ship.evaluate_saved(model, "mnist", mnist_dir(), info["noise_seed"])
+    assert info["input"] == ship.INPUTS[task]
+    data_dir = mnist_dir() if task == "mnist" else FSDD
+    accuracy, noisy = ship.evaluate_saved(model, task, data_dir, info["noise_seed"])
     assert accuracy == info["test_accuracy"]
     assert noisy["noise_score"] == info["noise_score"]
     assert noisy["correct"] == info["noise_correct"]
 
-    x = datasets.normalize(datasets.to_unit_interval(mnist["x_test"][:64]))
+    x = _test_inputs(task, mnist)
     got = run_tflite(SAVED / f"{name}.tflite", x)
     expected = model.predict(x, verbose=0)
-    np.testing.assert_allclose(got, expected, atol=1e-4)
+    np.testing.assert_allclose(got, expected, atol={"mnist": 1e-4, "fsdd": 1e-5}[task])
     np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))
