@@ -218,8 +218,9 @@ def train_one(network, seed, data, args):
         restore_constraints()
 
     t0 = time.time()
-    if not args.per_epoch_eval:
-        scorer.on_epoch_end(epochs - 1)  # once, after training
+    if not args.per_epoch_eval:  # once, after training
+        scorer.set_model(model)
+        scorer.on_epoch_end(epochs - 1)
     selected = experiment_report.selected_results(scorer.records, args.per_epoch_eval)
     last = selected["last"]
     eval_time = time.time() - t0

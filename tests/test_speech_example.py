@@ -117,3 +117,25 @@ def test_paper_augmentation_steps():
     stretched = example.augment_spectrograms(spectrogram, _ScriptedRng(1.2, 0))[0, 0, :, 0]
     expected = np.where(np.arange(32) * 1.2 <= 31, np.arange(32) * 1.2 - 40, -80)
     np.testing.assert_allclose(stretched, expected, rtol=1e-6)
+
+
+def test_speech_noise_on_the_gsc_v001_layout(tmp_path):
+    """`--data gsc-v0.01` reads the paper's folder layout: digit folders and split lists."""
+    import shutil
+
+    from tests.conftest import load_example
+
+    sample = REPO.parent / "shared" / "datasets" / "speech_commands_sample"
+    clips = sorted(sample.glob("yes/*.wav"))[:12]  # real 1-s clips, filed under digit words
+    root = tmp_path / "gsc"
+    for i, clip in enumerate(clips):
+        (root / ("zero", "one", "two")[i % 3]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, root / ("zero", "one", "two")[i % 3] / f"c{i}_nohash_0.wav")
+    (root / "testing_list.txt").write_text("zero/c0_nohash_0.wav\none/c1_nohash_0.wav\ntwo/c2_nohash_0.wav\n")
+    (root / "validation_list.txt").write_text("zero/c3_nohash_0.wav\n")
+    runs = load_example("speech_noise.py").main([
+        "--data", "gsc-v0.01", "--data-dir", str(root), "--networks", "sparse_cnn2",
+        "--epochs", "1", "--no-export", "--verbose", "0", "--out", str(tmp_path / "out")])
+    assert runs[0]["data"] == "gsc-v0.01"
+    assert (runs[0]["train_samples"], runs[0]["test_samples"]) == (8, 3)
+    assert (tmp_path / "out" / "sparse_cnn2_seed0" / "model.keras").exists()
