@@ -24,7 +24,6 @@ assert them exactly.
 import argparse
 import json
 import os
-import shutil
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -66,6 +65,18 @@ def evaluate_saved(model, task="mnist", data_dir=None, noise_seed=0, test_sample
     return noisy["accuracy"][noisy["levels"].index(0.0)], noisy
 
 
+def _load_for_inference(path, task):
+    """The model at `path` without optimizer state. A speech run's raw-audio
+    model is rebuilt around its spectrogram model (`waveform_model`), which
+    leaves the nested model's SGD momentum behind."""
+    import keras
+
+    from keras_sparse import models
+
+    model = keras.models.load_model(path, compile=False)
+    return models.waveform_model(model.layers[-1], name=model.name) if task == "fsdd" else model
+
+
 def _k_inference_factor(model):
     """The k-winners layers' common `k_inference_factor` (None without k-winners)."""
     from keras_sparse.callbacks import kwinners_layers
@@ -89,6 +100,8 @@ def main(argv=None):
                    help="re-set every k-winners layer's inference density (default: as trained)")
     p.add_argument("--noise-seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--sparse-encoding", action="store_true",
+                   help="store mostly-zero kernels of the .tflite in TFLite's sparse encoding (smaller file)")
     p.add_argument("--name", default=None, help="override the shipped name (one network only)")
     args = p.parse_args(argv)
     if args.name and len(args.networks) > 1:
@@ -104,17 +117,14 @@ def main(argv=None):
         sources = [os.path.join(args.run_dir, f"{network}_seed{seed}") for seed in args.seeds]
         name = args.name or f"{args.task}_{network}"
         keras_path = os.path.join(args.out, f"{name}.keras")
-        if len(sources) == 1 and args.k_inference_factor is None:
-            shutil.copyfile(os.path.join(sources[0], "model.keras"), keras_path)  # bit for bit
-        else:
-            members = [keras.models.load_model(os.path.join(src, "model.keras")) for src in sources]
-            if args.k_inference_factor is not None:
-                members = [models.with_k_inference_factor(m, args.k_inference_factor) for m in members]
-            model = members[0] if len(members) == 1 else models.ensemble(members, name=f"{name}_ensemble")
-            model.save(keras_path)
+        members = [_load_for_inference(os.path.join(src, "model.keras"), args.task) for src in sources]
+        if args.k_inference_factor is not None:
+            members = [models.with_k_inference_factor(m, args.k_inference_factor) for m in members]
+        model = members[0] if len(members) == 1 else models.ensemble(members, name=f"{name}_ensemble")
+        model.save(keras_path)
         model = keras.models.load_model(keras_path)  # the numbers are the shipped file's
         accuracy, noisy = evaluate_saved(model, args.task, args.data_dir, args.noise_seed)
-        to_tflite(model, os.path.join(args.out, f"{name}.tflite"))
+        to_tflite(model, os.path.join(args.out, f"{name}.tflite"), sparse_encoding=args.sparse_encoding)
         runs = []
         for src in sources:
             with open(os.path.join(src, "run.json")) as f:
@@ -128,6 +138,7 @@ def main(argv=None):
             "noise_seed": args.noise_seed, "noise_levels": noisy["levels"],
             "noise_correct": noisy["correct"],
             "k_inference_factor": _k_inference_factor(model),
+            "tflite_sparse_encoding": args.sparse_encoding,
             "training": runs[0] if len(runs) == 1 else runs,
             "input": INPUTS[args.task],
             "output": "10 logits" if len(runs) == 1 else

@@ -293,7 +293,10 @@ def test_waveform_model_puts_the_features_inside(tmp_path):
     from keras_sparse import audio
 
     spectrogram_model = models.gsc_sparse_cnn2()
+    spectrogram_model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "mse")
     raw = models.waveform_model(spectrogram_model)
+    inner = raw.layers[-1]
+    assert not inner.compiled and inner.layers[1] is spectrogram_model.layers[1]  # same layers, no optimizer
     assert raw.input_shape == (None, 16000) and raw.output_shape == (None, 10)
     clips = np.random.default_rng(0).uniform(-0.5, 0.5, (4, 16000)).astype(np.float32)
     expected = spectrogram_model.predict(np.asarray(audio.log_mel_spectrogram(clips)), verbose=0)

@@ -48,5 +48,7 @@ def test_saved_model_reproduces_json(name, mnist):
     x = _test_inputs(task, mnist)
     got = run_tflite(SAVED / f"{name}.tflite", x)
     expected = model.predict(x, verbose=0)
-    np.testing.assert_allclose(got, expected, atol={"mnist": 1e-4, "fsdd": 1e-5}[task])
+    # FSDD logits reach ~12: float32 rounding of the raw-audio path allows 1e-6 of that.
+    tolerance = {"mnist": dict(atol=1e-4), "fsdd": dict(atol=1e-5, rtol=1e-6)}[task]
+    np.testing.assert_allclose(got, expected, **tolerance)
     np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))

@@ -94,8 +94,9 @@ def waveform_model(spectrogram_model, name=None):
         waveform (batch, 16000), 16 kHz in [-1, 1]
           -> LogMelSpectrogram() -> (batch, 32, 32, 1) dB -> spectrogram_model
 
-    sharing `spectrogram_model`'s layers (weights and k-winners state); it
-    saves as `.keras` and exports like any Keras model.
+    sharing `spectrogram_model`'s layers (weights and k-winners state), not
+    its compiled optimizer; it saves as `.keras` and exports like any Keras
+    model.
     """
     from keras_sparse.audio import LogMelSpectrogram
 
@@ -108,6 +109,11 @@ def waveform_model(spectrogram_model, name=None):
             f"`spectrogram_model` must take {SPEECH_INPUT_SHAPE} spectrograms. "
             f"Received a model with input shape {spectrogram_model.input_shape}"
         )
+    if getattr(spectrogram_model, "inputs", None):
+        # A new graph over the same layers: the optimizer of a compiled
+        # `spectrogram_model` stays out of the raw-audio model and its files.
+        spectrogram_model = keras.Model(spectrogram_model.inputs, spectrogram_model.outputs,
+                                        name=spectrogram_model.name)
     features = LogMelSpectrogram(name="log_mel_spectrogram")
     waveform = keras.Input((WAVEFORM_SAMPLES,), name="waveform")
     outputs = spectrogram_model(features(waveform))
