@@ -79,6 +79,9 @@ def parse_args(argv=None):
     p.add_argument("--augment", action="store_true",
                    help="the paper's training augmentation, afresh every epoch (amplitude, speed/pitch, "
                         "spectrogram stretch and time shift; see augment_clips); default: none")
+    p.add_argument("--normalize-features", action="store_true",
+                   help="standardize the dB features with the training set's mean and sd before the "
+                        "network (default: none, as the paper: dB in [-80, 0])")
     p.add_argument("--initializer", choices=("pytorch", "keras", "pytorch_dense_fan_in"),
                    default="pytorch", help="weight initialization (default: pytorch, as the paper's code)")
     p.add_argument("--out", default="speech_noise_out", help="output directory (default: speech_noise_out)")
@@ -183,6 +186,15 @@ class AugmentedClips(keras.utils.PyDataset):
         self.order = self.rng.permutation(len(self.labels))
 
 
+def standardized(model, spectrograms):
+    """`model` behind one `Normalization` layer, `(x - mean) / std` with the
+    training spectrograms' mean and standard deviation (scalars, in dB)."""
+    mean, variance = float(spectrograms.mean()), float(spectrograms.var())
+    inputs = keras.Input(model.input_shape[1:], name="spectrogram")
+    scaled = keras.layers.Normalization(mean=mean, variance=variance, name="standardize")(inputs)
+    return keras.Model(inputs, model(scaled), name=model.name)
+
+
 def _subsample(split, n):
     waveforms, labels, paths = split
     if n is None or n >= len(labels):
@@ -218,6 +230,8 @@ def train_one(network, seed, data, args):
 
     keras.utils.set_random_seed(seed)
     model = models.build_speech(network, args.initializer, k_inference_factor, weight_decay)
+    if args.normalize_features:
+        model = standardized(model, x_train)
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=cfg["lr"], momentum=cfg["momentum"]),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -234,7 +248,8 @@ def train_one(network, seed, data, args):
           f"{cfg['batch_size']}, lr {cfg['lr']} x{cfg['lr_decay']}/epoch, momentum {cfg['momentum']}, "
           f"weight decay {weight_decay}, init {args.initializer}"
           + (f", k_inference_factor {k_inference_factor}" if sparse else "")
-          + (", the paper's augmentation" if args.augment else ""), flush=True)
+          + (", the paper's augmentation" if args.augment else "")
+          + (", standardized features" if args.normalize_features else ""), flush=True)
     start = time.time()
     if args.augment:
         training = dict(x=AugmentedClips(train_waveforms, y_train, cfg["batch_size"], seed))
@@ -263,6 +278,7 @@ def train_one(network, seed, data, args):
         "batch_size": cfg["batch_size"], "lr": cfg["lr"], "lr_decay": cfg["lr_decay"],
         "momentum": cfg["momentum"], "weight_decay": weight_decay, "initializer": args.initializer,
         "k_inference_factor": k_inference_factor if sparse else None, "augment": args.augment,
+        "normalize_features": args.normalize_features,
         "test_accuracy": last["test_accuracy"], "noise_score": last["noise_score"],
         "noise_seed": args.noise_seed, "noise_levels": scorer.records[-1]["levels"],
         "noise_accuracy": last["noise_accuracy"], "selected": selected,
