@@ -10,6 +10,7 @@ Selection rules (`keras_sparse.noise.select_epoch`), reported side by side:
 
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -139,3 +140,18 @@ def write_results(out, command, runs, networks, plot_title, plot_xlabel):
         f.write(markdown_table(rows))
     plot_noise_curves(rows, os.path.join(out, "noise_curve.png"), plot_title, plot_xlabel)
     return rows
+
+
+def run_all(args, train_one, data, networks, plot_title, plot_xlabel):
+    """Runs `train_one(network, seed, data, args)` for every network and seed
+    of `args`, rewriting the results in `args.out` after each run (partial
+    results survive), prints the table and returns the runs."""
+    os.makedirs(args.out, exist_ok=True)
+    runs, rows = [], []
+    for network in args.networks:
+        for seed in args.seeds:
+            runs.append(train_one(network, seed, data, args))
+            rows = write_results(args.out, " ".join(sys.argv), runs, networks, plot_title, plot_xlabel)
+    print("\n" + markdown_table(rows))
+    print(f"outputs in {os.path.abspath(args.out)}")
+    return runs

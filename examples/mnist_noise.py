@@ -268,18 +268,9 @@ def main(argv=None):
     noisy_sets = list(noise.noisy_test_sets(datasets.to_unit_interval(x_test), seed=args.noise_seed))
     data = (datasets.normalize(datasets.to_unit_interval(x_train)), y_train, y_test, noisy_sets)
 
-    os.makedirs(args.out, exist_ok=True)
-    runs = []
-    for network in args.networks:
-        for seed in args.seeds:
-            runs.append(train_one(network, seed, data, args))
-            rows = experiment_report.write_results(  # after every run: partial results survive
-                args.out, " ".join(sys.argv), runs, models.MNIST_NETWORKS,
-                "MNIST accuracy vs noise: dense vs sparse",
-                "noise level (fraction of pixels set to white)")
-    print("\n" + experiment_report.markdown_table(rows))
-    print(f"outputs in {os.path.abspath(args.out)}")
-    return runs
+    return experiment_report.run_all(args, train_one, data, models.MNIST_NETWORKS,
+                                     "MNIST accuracy vs noise: dense vs sparse",
+                                     "noise level (fraction of pixels set to white)")
 
 
 if __name__ == "__main__":

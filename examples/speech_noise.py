@@ -301,18 +301,9 @@ def main(argv=None):
     print(f"{args.data}: {len(y_train)} training and {len(y_test)} test clips; features and "
           f"11 noisy test sets in {time.time() - t0:.1f} s", flush=True)
 
-    os.makedirs(args.out, exist_ok=True)
-    runs, rows = [], []
-    for network in args.networks:
-        for seed in args.seeds:
-            runs.append(train_one(network, seed, data, args))
-            rows = experiment_report.write_results(  # after every run: partial results survive
-                args.out, " ".join(sys.argv), runs, models.SPEECH_NETWORKS,
-                f"Spoken digits ({args.data}): accuracy vs noise",
-                "noise level a: (1 - a) x + a u, u ~ U(-1, 1)")
-    print("\n" + experiment_report.markdown_table(rows))
-    print(f"outputs in {os.path.abspath(args.out)}")
-    return runs
+    return experiment_report.run_all(args, train_one, data, models.SPEECH_NETWORKS,
+                                     f"Spoken digits ({args.data}): accuracy vs noise",
+                                     "noise level a: (1 - a) x + a u, u ~ U(-1, 1)")
 
 
 if __name__ == "__main__":
