@@ -5,7 +5,7 @@ A k-winners layer keeps `k` winners in training and
 Training never looks at `k_inference`, so one trained model can be measured at
 every factor without retraining: this script loads each `model.keras`, makes a
 copy per factor with `keras_sparse.models.with_k_inference_factor`, and
-reports clean test accuracy and the noise score (SPEC §4) of each copy.
+reports clean test accuracy and the noise score (SPEC §4, or at `--levels`) of each copy.
 
     python examples/k_inference.py runs/full/sparse_cnn2_seed0/model.keras \\
         --factors 1.0 1.25 1.5 --data-dir ../shared/datasets/mnist --out kif.json
@@ -36,11 +36,15 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None,
                    help="the task's data (default: $KERAS_SPARSE_MNIST / $KERAS_SPARSE_FSDD, else download)")
     p.add_argument("--test-samples", type=int, default=None, help="first N test items (default: all)")
+    p.add_argument("--levels", type=float, nargs="+", default=None,
+                   help="noise levels, 0.0 first (default: the paper's 0.0, 0.05, ..., 0.5)")
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the noisy test sets (default: 0)")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     args = p.parse_args(argv)
     if any(f <= 0 for f in args.factors):
         p.error(f"--factors must be > 0, got {args.factors}")
+    if args.levels is not None and (args.levels[0] != 0.0 or not all(0 <= a <= 1 for a in args.levels)):
+        p.error(f"--levels must start with 0.0 (the clean test set) and lie in [0, 1], got {args.levels}")
     if args.test_samples is not None and args.test_samples < 1:
         p.error(f"--test-samples must be >= 1, got {args.test_samples}")
     return args
@@ -61,11 +65,12 @@ def main(argv=None):
         for factor in args.factors:
             model = models.with_k_inference_factor(trained, factor)
             accuracy, noisy = evaluate_saved(model, args.task, args.data_dir, args.noise_seed,
-                                             args.test_samples)
+                                             args.test_samples, args.levels)
             results.append({
                 "model": path, "task": args.task, "k_inference_factor": factor,
                 "test_accuracy": accuracy, "noise_score": noisy["noise_score"],
-                "noise_seed": args.noise_seed, "noise_accuracy": noisy["accuracy"],
+                "noise_seed": args.noise_seed, "noise_levels": noisy["levels"],
+                "noise_accuracy": noisy["accuracy"],
                 "test_samples": noisy["num_images"],
             })
             print(f"{path}  k_inference_factor {factor:g}: test accuracy {100 * accuracy:.2f}%, "

@@ -43,23 +43,25 @@ INPUTS = {
 }
 
 
-def evaluate_saved(model, task="mnist", data_dir=None, noise_seed=0, test_samples=None):
+def evaluate_saved(model, task="mnist", data_dir=None, noise_seed=0, test_samples=None,
+                   levels=None):
     """(test accuracy, noise result dict) of `model` on the task's test set
     (MNIST's 10,000 images, FSDD's 300 official test clips; the first
-    `test_samples` of them if given).
+    `test_samples` of them if given), at the paper's 11 noise levels or `levels`.
 
     The test accuracy is the noise evaluation's level 0.0, the clean test set."""
     from keras_sparse import audio, datasets, noise
 
     n = test_samples
+    levels = noise.NOISE_LEVELS if levels is None else levels
     if task == "mnist":
         _, (x_test, y_test) = datasets.load_mnist(data_dir)
         noisy = noise.evaluate_noise(model, datasets.to_unit_interval(x_test[:n]), y_test[:n],
-                                     seed=noise_seed, batch_size=512)
+                                     levels, seed=noise_seed, batch_size=512)
     elif task == "fsdd":
         waveforms, labels, _ = audio.load_fsdd(data_dir)["test"]
-        noisy = noise.evaluate_audio_noise(model, waveforms[:n], labels[:n], seed=noise_seed,
-                                           batch_size=512)
+        noisy = noise.evaluate_audio_noise(model, waveforms[:n], labels[:n], levels,
+                                           seed=noise_seed, batch_size=512)
     else:
         raise ValueError(f"`task` must be one of {sorted(INPUTS)}. Received: task={task!r}")
     return noisy["accuracy"][noisy["levels"].index(0.0)], noisy
