@@ -79,6 +79,15 @@ def test_speech_noise_example_end_to_end(tmp_path):
     assert [r["k_inference_factor"] for r in results] == [1.0, 1.5]
     assert results[1]["noise_accuracy"] == direct["accuracy"] and results[1]["test_samples"] == 60
     assert results[0]["noise_accuracy"] != direct["accuracy"]
+    # --levels: other noise levels, the same evaluation
+    from tests.conftest import load_example
+
+    low = load_example("k_inference.py").main([
+        "--task", "fsdd", str(path), "--factors", "1.5", "--data-dir", FSDD, "--test-samples", "60",
+        "--levels", "0.0", "0.02"])
+    direct = noise.evaluate_audio_noise(keras.models.load_model(path), waveforms[:60], labels[:60],
+                                        levels=(0.0, 0.02))
+    assert low[0]["noise_levels"] == [0.0, 0.02] and low[0]["noise_accuracy"] == direct["accuracy"]
 
 
 class _ScriptedRng:
