@@ -304,6 +304,8 @@ def test_waveform_model_puts_the_features_inside(tmp_path):
     raw.save(tmp_path / "raw.keras")
     reloaded = keras.models.load_model(tmp_path / "raw.keras")
     np.testing.assert_array_equal(reloaded.predict(clips, verbose=0), raw.predict(clips, verbose=0))
+    pair = models.ensemble([raw, models.waveform_model(models.gsc_dense_cnn2())])
+    assert pair.output_shape == (None, 10) and pair.predict(clips, verbose=0).shape == (4, 10)
     with pytest.raises(ValueError, match="spectrogram_model"):
         models.waveform_model(models.mnist_dense_cnn2())
     with pytest.raises(ValueError, match="spectrogram_model"):

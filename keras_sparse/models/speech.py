@@ -112,7 +112,7 @@ def waveform_model(spectrogram_model, name=None):
     if getattr(spectrogram_model, "inputs", None):
         # A new graph over the same layers: the optimizer of a compiled
         # `spectrogram_model` stays out of the raw-audio model and its files.
-        spectrogram_model = keras.Model(spectrogram_model.inputs, spectrogram_model.outputs,
+        spectrogram_model = keras.Model(spectrogram_model.input, spectrogram_model.output,
                                         name=spectrogram_model.name)
     features = LogMelSpectrogram(name="log_mel_spectrogram")
     waveform = keras.Input((WAVEFORM_SAMPLES,), name="waveform")
