@@ -148,3 +148,14 @@ def test_speech_noise_on_the_gsc_v001_layout(tmp_path):
     assert runs[0]["data"] == "gsc-v0.01"
     assert (runs[0]["train_samples"], runs[0]["test_samples"]) == (8, 3)
     assert (tmp_path / "out" / "sparse_cnn2_seed0" / "model.keras").exists()
+
+
+def test_loudness_by_hand():
+    from tests.conftest import load_example
+
+    clip = np.zeros((1, 16000), np.float32)
+    clip[0, :1600] = 0.5  # 100 ms at 0.5, the rest digital silence
+    stats = load_example("speech_loudness.py").loudness(np.concatenate([clip, clip]))
+    assert stats["clips"] == 2 and stats["peak"] == 0.5
+    np.testing.assert_allclose(stats["rms"], np.sqrt(0.25 / 10))
+    assert stats["zero_fraction"] == 0.9 and stats["quietest_100ms_rms"] == 0.0
