@@ -268,6 +268,21 @@ def test_speech_weight_decay_is_pytorch_style():
     assert models.gsc_dense_cnn2(weight_decay=0.0).losses == []
 
 
+def test_speech_batch_norm_is_pytorchs():
+    """BatchNorm(affine=False) with PyTorch's defaults: eps 1e-5, running stats
+    0.9 * running + 0.1 * batch."""
+    model = models.gsc_dense_cnn2()
+    norms = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert [l.name for l in norms] == ["conv1_bn", "conv2_bn", "hidden_bn"]
+    for layer in norms:
+        assert (layer.momentum, layer.epsilon, layer.center, layer.scale) == (0.9, 1e-5, False, False)
+    x = np.random.default_rng(0).normal(3.0, 2.0, (8, 1000)).astype(np.float32)
+    hidden_bn = norms[-1]
+    hidden_bn(x, training=True)
+    np.testing.assert_allclose(hidden_bn.moving_mean.numpy(), 0.1 * x.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(hidden_bn.moving_variance.numpy(), 0.9 + 0.1 * x.var(0), rtol=1e-4)
+
+
 def test_build_speech_configs_and_errors():
     assert set(models.SPEECH_NETWORKS) == set(models.SPEECH_BUILDERS) == {
         "dense_cnn2", "sparse_cnn2", "super_sparse_cnn2"}
