@@ -142,16 +142,20 @@ def write_results(out, command, runs, networks, plot_title, plot_xlabel):
     return rows
 
 
-def run_all(args, train_one, data, networks, plot_title, plot_xlabel):
+def run_all(args, argv, train_one, data, networks, plot_title, plot_xlabel):
     """Runs `train_one(network, seed, data, args)` for every network and seed
     of `args`, rewriting the results in `args.out` after each run (partial
-    results survive), prints the table and returns the runs."""
+    results survive), prints the table and returns the runs. The results
+    record the command: the script and `argv` (its arguments, None for
+    `sys.argv`'s)."""
+    command = " ".join([os.path.basename(sys.argv[0]) if argv is None else "main"]
+                       + list(sys.argv[1:] if argv is None else argv))
     os.makedirs(args.out, exist_ok=True)
     runs, rows = [], []
     for network in args.networks:
         for seed in args.seeds:
             runs.append(train_one(network, seed, data, args))
-            rows = write_results(args.out, " ".join(sys.argv), runs, networks, plot_title, plot_xlabel)
+            rows = write_results(args.out, command, runs, networks, plot_title, plot_xlabel)
     print("\n" + markdown_table(rows))
     print(f"outputs in {os.path.abspath(args.out)}")
     return runs

@@ -38,7 +38,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
 try:  # run from a checkout without `pip install -e .`
     import keras_sparse  # noqa: F401
 except ImportError:
@@ -268,7 +267,7 @@ def main(argv=None):
     noisy_sets = list(noise.noisy_test_sets(datasets.to_unit_interval(x_test), seed=args.noise_seed))
     data = (datasets.normalize(datasets.to_unit_interval(x_train)), y_train, y_test, noisy_sets)
 
-    return experiment_report.run_all(args, train_one, data, models.MNIST_NETWORKS,
+    return experiment_report.run_all(args, argv, train_one, data, models.MNIST_NETWORKS,
                                      "MNIST accuracy vs noise: dense vs sparse",
                                      "noise level (fraction of pixels set to white)")
 

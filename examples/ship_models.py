@@ -22,6 +22,7 @@ assert them exactly.
 """
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -43,6 +44,14 @@ INPUTS = {
 }
 
 
+@functools.lru_cache(maxsize=2)
+def _fsdd_test_split(data_dir):
+    """FSDD's test split, read and resampled once per process (one call per model and factor)."""
+    from keras_sparse import audio
+
+    return audio.load_fsdd(data_dir)["test"]
+
+
 def evaluate_saved(model, task="mnist", data_dir=None, noise_seed=0, test_samples=None,
                    levels=None):
     """(test accuracy, noise result dict) of `model` on the task's test set
@@ -50,7 +59,7 @@ def evaluate_saved(model, task="mnist", data_dir=None, noise_seed=0, test_sample
     `test_samples` of them if given), at the paper's 11 noise levels or `levels`.
 
     The test accuracy is the noise evaluation's level 0.0, the clean test set."""
-    from keras_sparse import audio, datasets, noise
+    from keras_sparse import datasets, noise
 
     n = test_samples
     levels = noise.NOISE_LEVELS if levels is None else levels
@@ -59,7 +68,7 @@ def evaluate_saved(model, task="mnist", data_dir=None, noise_seed=0, test_sample
         noisy = noise.evaluate_noise(model, datasets.to_unit_interval(x_test[:n]), y_test[:n],
                                      levels, seed=noise_seed, batch_size=512)
     elif task == "fsdd":
-        waveforms, labels, _ = audio.load_fsdd(data_dir)["test"]
+        waveforms, labels, _ = _fsdd_test_split(data_dir)
         noisy = noise.evaluate_audio_noise(model, waveforms[:n], labels[:n], levels,
                                            seed=noise_seed, batch_size=512)
     else:

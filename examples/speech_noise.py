@@ -51,8 +51,9 @@ except ImportError:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import experiment_report  # noqa: E402  (examples/experiment_report.py, beside this script)
+from keras_sparse.models import SPEECH_NETWORKS  # noqa: E402
 
-NETWORK_NAMES = ("dense_cnn2", "sparse_cnn2", "super_sparse_cnn2")
+NETWORK_NAMES = tuple(SPEECH_NETWORKS)
 FEATURE_BATCH = 256  # clips per feature computation (bounds memory)
 
 
@@ -301,7 +302,7 @@ def main(argv=None):
     print(f"{args.data}: {len(y_train)} training and {len(y_test)} test clips; features and "
           f"11 noisy test sets in {time.time() - t0:.1f} s", flush=True)
 
-    return experiment_report.run_all(args, train_one, data, models.SPEECH_NETWORKS,
+    return experiment_report.run_all(args, argv, train_one, data, models.SPEECH_NETWORKS,
                                      f"Spoken digits ({args.data}): accuracy vs noise",
                                      "noise level a: (1 - a) x + a u, u ~ U(-1, 1)")
 

@@ -14,7 +14,7 @@ This is librosa 0.6's `power_to_db(melspectrogram(y, sr=16000, n_fft=2048,
 hop_length=512, n_mels=32), ref=np.max, amin=1e-10, top_db=80)`. librosa >= 0.10
 pads with zeros by default: compare with `melspectrogram(..., pad_mode="reflect")`.
 Measured against librosa in float64 on the 3,000 FSDD and 440 Speech Commands
-clips: at most 6.2e-4 dB apart in float32 (in bands ~80 dB below a clip's
+clips: at most ~6e-4 dB apart in float32 (in bands ~80 dB below a clip's
 peak), 5e-7 dB in float64; the TFLite conversion within 2e-5 dB of Keras.
 
 Data: loaders for the Free Spoken Digit Dataset (FSDD, 8 kHz, resampled to
@@ -398,8 +398,9 @@ def load_speech_commands_v001(data_dir=None, words=DIGITS):
                          f"Received: words={words!r}")
     data_dir = data_dir if data_dir is not None else os.environ.get(SPEECH_COMMANDS_ENV_VAR) or None
     if data_dir is None:  # pragma: no cover - needs the network
-        data_dir = keras.utils.get_file("speech_commands_v0.01.tar.gz", SPEECH_COMMANDS_V001_URL,
-                                        extract=True)
+        path = keras.utils.get_file("speech_commands_v0.01.tar.gz", SPEECH_COMMANDS_V001_URL,
+                                    extract=True)
+        data_dir = path if os.path.isdir(path) else os.path.dirname(path)  # Keras < 3.6: the archive
     root = os.fspath(data_dir)
     lists = {"test": _read_list(root, "testing_list.txt"),
              "validation": _read_list(root, "validation_list.txt")}

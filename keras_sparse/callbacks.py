@@ -2,6 +2,7 @@
 and the paper's per-epoch test-set evaluation."""
 
 import keras
+import numpy as np
 
 from keras_sparse import metrics, noise
 from keras_sparse._validation import check_int
@@ -74,7 +75,11 @@ class EpochNoiseScore(keras.callbacks.Callback):
         self.noisy_sets = list(noisy_sets)
         if not self.noisy_sets:
             raise ValueError("`noisy_sets` must hold at least one (level, inputs) pair.")
-        self.labels = labels
+        self.labels = np.asarray(labels).reshape(-1)
+        for level, inputs in self.noisy_sets:
+            if len(inputs) != len(self.labels):
+                raise ValueError(f"`labels` must have one entry per input: {len(inputs)} inputs at "
+                                 f"level {level}, received {len(self.labels)} labels.")
         self.batch_size = check_int("batch_size", batch_size, 1)
         self.records = []
 

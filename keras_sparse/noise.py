@@ -129,6 +129,9 @@ def noisy_audio_sets(waveforms, levels=NOISE_LEVELS, seed=0, features=None):
     """Yields `(a, noisy clips)` for every speech level, passed through
     `features` (e.g. `keras_sparse.audio.log_mel_spectrogram`) when given."""
     check_int("seed", seed, 0)
+    levels = _check_levels(levels)
+    if features is not None and not callable(features):
+        raise ValueError(f"`features` must be None or a function of the waveforms. Received: features={features!r}")
     for i, a in enumerate(levels):
         noisy = add_audio_noise(waveforms, a, seed=_level_seed(seed, i))
         yield a, noisy if features is None else np.asarray(features(noisy))
@@ -151,6 +154,10 @@ def score_levels(model, noisy_sets, labels, batch_size=512):
     """
     labels = np.asarray(labels).reshape(-1)
     check_int("batch_size", batch_size, 1)
+    if labels.size == 0:
+        raise ValueError("`labels` must hold at least one label (an empty test set has no accuracy).")
+    if not callable(getattr(model, "predict", None)):
+        raise ValueError(f"`model` must have a `predict` method (a Keras model). Received: model={model!r}")
     levels, correct = [], []
     for level, inputs in noisy_sets:
         if len(inputs) != len(labels):
@@ -244,9 +251,10 @@ def select_epoch(records, rule):
     """The epoch a reproduction reports, from per-epoch `score_levels` records
     (each with an `epoch` key), by `rule`:
 
-    - `"paper"`: the epoch with the highest clean test accuracy (level 0; the
-      first such epoch on a tie), as the paper's code picked every seed's row.
-      Optimistic: the test set chooses the epoch.
+    - `"paper"`: the epoch with the highest clean test accuracy (level 0), as
+      the paper's code picked every seed's row. Optimistic: the test set
+      chooses the epoch. On a tie the first such epoch wins (ours: SPEC does
+      not record the reference's tie-break).
     - `"last"`: the last epoch, the honest number.
     """
     if rule not in SELECTION_RULES:

@@ -9,11 +9,24 @@ import pytest  # noqa: E402
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
+def _dataset_dir(env_var, name):
+    return pathlib.Path(os.environ.get(env_var, REPO.parent / "shared" / "datasets" / name))
+
+
 def mnist_dir():
     """Real MNIST: $KERAS_SPARSE_MNIST, else ../shared/datasets/mnist beside the repo."""
-    return pathlib.Path(
-        os.environ.get("KERAS_SPARSE_MNIST", REPO.parent / "shared" / "datasets" / "mnist")
-    )
+    return _dataset_dir("KERAS_SPARSE_MNIST", "mnist")
+
+
+def fsdd_dir():
+    """Real FSDD: $KERAS_SPARSE_FSDD, else ../shared/datasets/fsdd beside the repo."""
+    return _dataset_dir("KERAS_SPARSE_FSDD", "fsdd")
+
+
+def speech_commands_dir():
+    """Real Speech Commands clips (`<word>/<clip>.wav`): $KERAS_SPARSE_SPEECH_COMMANDS,
+    else ../shared/datasets/speech_commands_sample beside the repo."""
+    return _dataset_dir("KERAS_SPARSE_SPEECH_COMMANDS", "speech_commands_sample")
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +36,16 @@ def mnist():
         pytest.fail(f"real MNIST not found at {path}; set KERAS_SPARSE_MNIST")
     with np.load(path) as data:
         return {key: data[key] for key in data.files}
+
+
+@pytest.fixture(scope="session")
+def fsdd():
+    """FSDD's official split at 16 kHz (`keras_sparse.audio.load_fsdd`), loaded once."""
+    from keras_sparse import audio
+
+    if not fsdd_dir().is_dir():
+        pytest.fail(f"real FSDD not found at {fsdd_dir()}; set KERAS_SPARSE_FSDD")
+    return audio.load_fsdd(fsdd_dir())
 
 
 @pytest.fixture(autouse=True)

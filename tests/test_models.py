@@ -325,3 +325,5 @@ def test_waveform_model_puts_the_features_inside(tmp_path):
         models.waveform_model(models.mnist_dense_cnn2())
     with pytest.raises(ValueError, match="spectrogram_model"):
         models.waveform_model("model")
+    with pytest.raises(ValueError, match="name"):
+        models.waveform_model(spectrogram_model, name="")

@@ -173,7 +173,7 @@ def test_audio_noise_score_by_hand():
 
 
 def test_audio_noise_errors():
-    with pytest.raises(ValueError, match="a"):
+    with pytest.raises(ValueError, match="`a`"):
         noise.add_audio_noise(_clips(), 1.5)
     with pytest.raises(ValueError, match="waveforms"):
         noise.add_audio_noise(_clips()[0], 0.1)  # no batch axis
@@ -187,6 +187,14 @@ def test_audio_noise_errors():
         noise.evaluate_audio_noise(_LoudnessModel(0), _clips(3), [0, 1])
     with pytest.raises(ValueError, match="levels"):
         noise.evaluate_audio_noise(_LoudnessModel(0), _clips(2), [0, 1], levels=[])
+    with pytest.raises(ValueError, match="levels"):
+        list(noise.noisy_audio_sets(_clips(2), levels=[0.0, 2.0]))
+    with pytest.raises(ValueError, match="features"):
+        list(noise.noisy_audio_sets(_clips(2), features="logmel"))
+    with pytest.raises(ValueError, match="labels"):
+        noise.score_levels(_LoudnessModel(0), [(0.0, _clips(0))], [])
+    with pytest.raises(ValueError, match="model"):
+        noise.score_levels("model", [(0.0, _clips(2))], [0, 1])
 
 
 # ---------------------------------------------------------------- selection rules
@@ -233,3 +241,5 @@ def test_epoch_noise_score_callback_records_every_epoch(mnist):
     assert scorer.records[-1]["correct"] == direct["correct"]
     with pytest.raises(ValueError, match="noisy_sets"):
         callbacks.EpochNoiseScore([], y)
+    with pytest.raises(ValueError, match="labels"):  # at construction, not after an epoch
+        callbacks.EpochNoiseScore(sets, y[:-1])

@@ -1,4 +1,4 @@
-"""examples/speech_noise.py end to end on a tiny budget (real FSDD clips, 1 epoch)."""
+"""examples/speech_noise.py and its helpers end to end on a tiny budget (real FSDD clips, 2 epochs)."""
 
 import json
 import os
@@ -7,12 +7,12 @@ import sys
 
 import numpy as np
 
-from tests.conftest import REPO
+from tests.conftest import REPO, fsdd_dir, speech_commands_dir
 
-FSDD = os.environ.get("KERAS_SPARSE_FSDD", str(REPO.parent / "shared" / "datasets" / "fsdd"))
+FSDD = str(fsdd_dir())
 
 
-def test_speech_noise_example_end_to_end(tmp_path):
+def test_speech_noise_example_end_to_end(tmp_path, fsdd):
     out = tmp_path / "out"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     cmd = [sys.executable, str(REPO / "examples" / "speech_noise.py"), "--data-dir", FSDD,
@@ -48,10 +48,9 @@ def test_speech_noise_example_end_to_end(tmp_path):
     import keras
 
     import keras_sparse  # noqa: F401  (registers the layers for load_model)
-    from keras_sparse import audio
     from keras_sparse.export import run_tflite, tflite_op_names
 
-    clips = audio.load_fsdd(FSDD)["test"][0][:16]
+    clips = fsdd["test"][0][:16]
     for name in names:
         run_dir = out / f"{name}_seed0"
         assert (run_dir / "saved_model" / "saved_model.pb").exists()
@@ -74,7 +73,7 @@ def test_speech_noise_example_end_to_end(tmp_path):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(kif_out.read_text())["results"]
-    waveforms, labels, _ = audio.load_fsdd(FSDD)["test"]
+    waveforms, labels, _ = fsdd["test"]
     direct = noise.evaluate_audio_noise(keras.models.load_model(path), waveforms[:60], labels[:60])
     assert [r["k_inference_factor"] for r in results] == [1.0, 1.5]
     assert results[1]["noise_accuracy"] == direct["accuracy"] and results[1]["test_samples"] == 60
@@ -134,8 +133,7 @@ def test_speech_noise_on_the_gsc_v001_layout(tmp_path):
 
     from tests.conftest import load_example
 
-    sample = REPO.parent / "shared" / "datasets" / "speech_commands_sample"
-    clips = sorted(sample.glob("yes/*.wav"))[:12]  # real 1-s clips, filed under digit words
+    clips = sorted(speech_commands_dir().glob("yes/*.wav"))[:12]  # real 1-s clips, filed under digit words
     root = tmp_path / "gsc"
     for i, clip in enumerate(clips):
         (root / ("zero", "one", "two")[i % 3]).mkdir(parents=True, exist_ok=True)

@@ -102,7 +102,6 @@ def mnist_sparse_cnn(
                hidden_sparsity, initializer, boost_strength_factor, False, k_inference_factor)
 
 
-
 def mnist_sparse_cnn2_wide(
     initializer="pytorch", boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR,
     k_inference_factor=K_INFERENCE_FACTOR,

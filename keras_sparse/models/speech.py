@@ -100,6 +100,8 @@ def waveform_model(spectrogram_model, name=None):
     """
     from keras_sparse.audio import LogMelSpectrogram
 
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ValueError(f"`name` must be None or a non-empty string. Received: name={name!r}")
     if not isinstance(spectrogram_model, keras.Model) or not spectrogram_model.built:
         raise ValueError(
             f"`spectrogram_model` must be a built Keras model. Received: {spectrogram_model!r}"

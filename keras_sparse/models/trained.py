@@ -51,7 +51,6 @@ def with_k_inference_factor(model, k_inference_factor):
     return copy
 
 
-
 def ensemble(members, from_logits=True, name="ensemble"):
     """One Keras model that averages the class probabilities of `members`:
 
