@@ -77,7 +77,8 @@ def main(argv=None):
                   f"noise score {noisy['noise_score']:,}", flush=True)
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"command": " ".join(sys.argv), "results": results}, f, indent=2)
+            command = " ".join(sys.argv if argv is None else ["k_inference.py"] + list(argv))
+            json.dump({"command": command, "results": results}, f, indent=2)
     return results
 
 

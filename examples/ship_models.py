@@ -1,7 +1,7 @@
 """Copy trained networks from a `mnist_noise.py` or `speech_noise.py` run into `saved_models/`.
 
     python examples/ship_models.py RUN_DIR [--task mnist|fsdd] [--out saved_models]
-        [--networks ...] [--seeds 0] [--k-inference-factor F] [--name NAME]
+        [--networks ...] [--seeds 0] [--k-inference-factor F] [--name NAME] [--sparse-encoding]
 
 For each network, `RUN_DIR/<network>_seed<seed>/model.keras` is reloaded (with
 several `--seeds`, the seeds' models are combined by

@@ -131,7 +131,8 @@ def noisy_audio_sets(waveforms, levels=NOISE_LEVELS, seed=0, features=None):
     check_int("seed", seed, 0)
     levels = _check_levels(levels)
     if features is not None and not callable(features):
-        raise ValueError(f"`features` must be None or a function of the waveforms. Received: features={features!r}")
+        raise ValueError("`features` must be None or a function of the waveforms. "
+                         f"Received: features={features!r}")
     for i, a in enumerate(levels):
         noisy = add_audio_noise(waveforms, a, seed=_level_seed(seed, i))
         yield a, noisy if features is None else np.asarray(features(noisy))
