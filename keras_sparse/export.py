@@ -20,8 +20,20 @@ def to_tflite(model, path, sparse_encoding=False):
             TFLite's sparse tensor encoding (`tf.lite.Optimize.EXPERIMENTAL_SPARSITY`):
             a smaller file, identical outputs; the runtime densifies them at
             load time, so it runs no faster.
+
+    Raises `ValueError` for a `model` that is not a built Keras model, a
+    `path` that is not a file path, or a `sparse_encoding` that is not a bool.
     """
+    import keras
     import tensorflow as tf
+
+    from keras_sparse._validation import check_bool
+
+    if not isinstance(model, keras.Model) or not model.built:
+        raise ValueError(f"`model` must be a built Keras model. Received: model={model!r}")
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path) or os.path.isdir(path):
+        raise ValueError(f"`path` must be the path of the .tflite file to write. Received: path={path!r}")
+    check_bool("sparse_encoding", sparse_encoding)
 
     with tempfile.TemporaryDirectory() as saved_model_dir:
         model.export(saved_model_dir, format="tf_saved_model", verbose=False)

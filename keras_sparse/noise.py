@@ -50,6 +50,8 @@ def add_noise(images01, p, seed=0, value=NOISE_VALUE):
     Args:
         images01: float array `(N, ...)` of pixels in [0, 1] (e.g. `(N, 28, 28)`
             or `(N, 28, 28, 1)`); every axis after the first is one image.
+            Integer pixels (uint8 0-255), normalized images or NaN raise
+            `ValueError`: they would give a wrong noise score without a sign.
         p: noise level, `0 <= p <= 1`.
         seed: non-negative int or `numpy.random.Generator`; the same seed gives
             the same pixels.
@@ -59,11 +61,22 @@ def add_noise(images01, p, seed=0, value=NOISE_VALUE):
     Per image: draw `u ~ U(0, 1)^n` and take the indices of its `m` smallest
     entries, which is a uniformly random m-subset of the n pixels.
     """
-    x = np.array(images01, dtype=np.float32, copy=True)
+    raw = np.asarray(images01)
+    if not np.issubdtype(raw.dtype, np.floating):
+        raise ValueError(
+            "`images01` must be floating-point pixels in [0, 1] (use "
+            f"keras_sparse.datasets.to_unit_interval on uint8 pixels). Received dtype={raw.dtype}"
+        )
+    x = np.array(raw, dtype=np.float32, copy=True)
     if x.ndim < 2:
         raise ValueError(
             f"`images01` must have a batch axis and at least one pixel axis. "
             f"Received shape={x.shape}"
+        )
+    if x.size and not (np.all(np.isfinite(x)) and x.min() >= 0 and x.max() <= 1):
+        raise ValueError(
+            "`images01` must be pixels in [0, 1], before normalization (the protocol writes "
+            f"the white value {NOISE_VALUE:.4f} and normalizes itself). Received {_describe(x)}"
         )
     check_float("p", p, 0, 1)
     check_float("value", value)
@@ -80,6 +93,13 @@ def add_noise(images01, p, seed=0, value=NOISE_VALUE):
     idx = np.argpartition(u, m - 1, axis=1)[:, :m]
     np.put_along_axis(flat, idx, np.float32(value), axis=1)
     return flat.reshape(x.shape)
+
+
+def _describe(x):
+    """`values in [min, max]` of the finite entries, and whether NaN/inf occur."""
+    finite = x[np.isfinite(x)]
+    text = f"values in [{finite.min()}, {finite.max()}]" if finite.size else "no finite values"
+    return text + ("" if finite.size == x.size else " with NaN/inf")
 
 
 def _as_rng(seed):
@@ -109,8 +129,7 @@ def add_audio_noise(waveforms, a, seed=0):
     if not np.all(np.isfinite(x)) or np.any(np.abs(x) > 1):
         raise ValueError(
             "`waveforms` must be finite samples in [-1, 1] (e.g. int16 PCM / 32768). "
-            f"Received values in [{np.nanmin(x) if x.size else 0}, {np.nanmax(x) if x.size else 0}]"
-            + (" with NaN/inf" if not np.all(np.isfinite(x)) else "")
+            f"Received {_describe(x)}"
         )
     if a == 0:
         return x

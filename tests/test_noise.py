@@ -104,6 +104,21 @@ def test_argument_errors():
         datasets.to_unit_interval(np.zeros((2, 28, 28), np.float32))
 
 
+@pytest.mark.parametrize("images, problem", [
+    (np.full((2, 28, 28), 200, np.uint8), "dtype=uint8"),               # raw pixels, not / 255
+    (np.full((2, 28, 28), 200.0, np.float32), r"\[200.0, 200.0\]"),    # 0-255 as floats
+    (datasets.normalize(np.full((2, 28, 28), 0.5, np.float32)), "before normalization"),
+    (np.full((2, 28, 28), np.nan, np.float32), "NaN"),
+])
+def test_noise_rejects_images_outside_the_unit_interval(images, problem):
+    """Pixels that are not [0, 1] would give a wrong (higher) noise score silently."""
+    with pytest.raises(ValueError, match="images01") as error:
+        noise.add_noise(images, 0.1)
+    assert error.match(problem)
+    with pytest.raises(ValueError, match="images01"):
+        noise.evaluate_noise(_BrightnessModel(0), images, [0, 1])
+
+
 def test_load_mnist_from_dir(mnist):
     from tests.conftest import mnist_dir
 

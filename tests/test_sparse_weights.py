@@ -415,3 +415,16 @@ def test_mixed_precision_policy():
     y = layer(np.ones((2, 40), "float32"))
     assert y.dtype == "float16" and layer.kernel.dtype == "float32"
     assert np.all(nonzero_per_unit(layer.kernel) == kept(0.7, 40))
+
+
+def test_to_tflite_validates_its_arguments(tmp_path):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="model"):
+        to_tflite(None, tmp_path / "m.tflite")
+    with pytest.raises(ValueError, match="model"):
+        to_tflite(keras.Sequential([keras.layers.Dense(2)]), tmp_path / "m.tflite")  # not built
+    with pytest.raises(ValueError, match="path"):
+        to_tflite(model, tmp_path)  # a folder
+    with pytest.raises(ValueError, match="sparse_encoding"):
+        to_tflite(model, tmp_path / "m.tflite", sparse_encoding="yes")
+    assert not (tmp_path / "m.tflite").exists()
