@@ -40,7 +40,8 @@ class _KWinnersBase(keras.layers.Layer):
 
     where `active_count` counts `y > 0` per unit over the batch (for
     `KWinners2d`: per channel over batch, height and width, divided by
-    `height * width`). Inference picks `k_inference` winners and changes nothing.
+    `height * width`). An empty batch changes nothing. Inference picks
+    `k_inference` winners and changes nothing.
     """
 
     def __init__(
@@ -60,7 +61,7 @@ class _KWinnersBase(keras.layers.Layer):
             "k_inference_factor", k_inference_factor, 0, None, True
         )
         check_inference_density(self.percent_on, self.k_inference_factor, self.name)
-        self.initial_boost_strength = check_float("boost_strength", boost_strength, 0)
+        self.initial_boost_strength = check_float("boost_strength", boost_strength, 0, math.inf, high_open=True)
         self.boost_strength_factor = check_float(
             "boost_strength_factor", boost_strength_factor, 0, 1
         )
@@ -134,7 +135,10 @@ class _KWinnersBase(keras.layers.Layer):
         iterations = self.learning_iterations + ops.cast(batch, "int64")
         period = ops.cast(ops.minimum(iterations, self.duty_cycle_period), "float32")
         self.learning_iterations.assign(iterations)
-        self.duty_cycles.assign((self.duty_cycles * (period - batch) + active) / period)
+        # An empty batch (over all replicas) leaves the duty cycles as they are
+        # (the formula would be 0 / 0 before the first sample).
+        updated = (self.duty_cycles * (period - batch) + active) / ops.maximum(period, 1.0)
+        self.duty_cycles.assign(ops.where(batch > 0, updated, self.duty_cycles))
 
     def decay_boost_strength(self):
         """`boost_strength *= boost_strength_factor` (once per epoch in the paper)."""

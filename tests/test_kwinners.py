@@ -266,7 +266,7 @@ def test_mixed_float16_computes_in_float16_and_keeps_state_float32():
 BAD_ARGUMENTS = [
     ("percent_on", 0.0), ("percent_on", 1.0), ("percent_on", -0.1), ("percent_on", float("nan")),
     ("percent_on", "0.1"), ("k_inference_factor", 0.0), ("k_inference_factor", 20.0),
-    ("boost_strength", -1.0), ("boost_strength_factor", 1.5), ("boost_strength_factor", -0.1),
+    ("boost_strength", -1.0), ("boost_strength", float("inf")), ("boost_strength_factor", 1.5), ("boost_strength_factor", -0.1),
     ("duty_cycle_period", 0), ("duty_cycle_period", 10.5), ("duty_cycle_period", True),
     ("break_ties", 1), ("relu", "yes"),
 ]
@@ -279,6 +279,22 @@ def test_invalid_arguments_raise_value_error_naming_them(cls, name, value):
     with pytest.raises(ValueError, match=name.split(" ")[0]) as error:
         cls(**kwargs)
     assert repr(value) in str(error.value) or str(value) in str(error.value)
+
+
+@pytest.mark.parametrize("layer, shape", [(ks.KWinners(0.2), (5, 30)), (ks.KWinners2d(0.15), (5, 6, 6, 4))])
+def test_empty_training_batch_changes_no_state(layer, shape):
+    """A batch of size 0 (e.g. the tail of a filtered dataset) leaves duty cycles and
+    learning iterations as they were; before any sample the formula would be 0 / 0."""
+    empty = np.zeros((0,) + shape[1:], np.float32)
+    assert layer(empty, training=True).shape == empty.shape
+    np.testing.assert_array_equal(layer.duty_cycles.numpy(), 0.0)
+    assert int(layer.learning_iterations.numpy()) == 0
+    layer(np.random.default_rng(0).normal(size=shape).astype(np.float32), training=True)
+    duty_cycles = layer.duty_cycles.numpy().copy()
+    assert duty_cycles.sum() > 0
+    layer(empty, training=True)
+    np.testing.assert_array_equal(layer.duty_cycles.numpy(), duty_cycles)
+    assert int(layer.learning_iterations.numpy()) == 5
 
 
 def test_kwinners2d_specific_arguments():
