@@ -26,7 +26,7 @@ def selected_results(records, per_epoch):
         record = noise.select_epoch(records, rule)
         selected[rule] = {
             "epoch": record.get("epoch"),
-            "test_accuracy": record["accuracy"][record["levels"].index(0.0)],
+            "test_accuracy": noise.clean_accuracy(record),
             "noise_score": record["noise_score"],
             "noise_accuracy": record["accuracy"],
         }

@@ -25,6 +25,8 @@ try:  # run from a checkout without `pip install -e .`
 except ImportError:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from ship_models import evaluate_saved  # noqa: E402  (beside this script)
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,9 +57,6 @@ def main(argv=None):
     import keras
 
     from keras_sparse import models
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from ship_models import evaluate_saved  # the shipped models' evaluation, beside this script
 
     results = []
     for path in args.models:

@@ -45,11 +45,18 @@ INPUTS = {
 
 
 @functools.lru_cache(maxsize=2)
-def _fsdd_test_split(data_dir):
-    """FSDD's test split, read and resampled once per process (one call per model and factor)."""
-    from keras_sparse import audio
+def _test_set(task, data_dir):
+    """The task's test inputs (MNIST pixels in [0, 1], FSDD waveforms) and labels,
+    read once per process: a run evaluates several models and factors."""
+    from keras_sparse import audio, datasets
 
-    return audio.load_fsdd(data_dir)["test"]
+    if task == "mnist":
+        _, (x_test, y_test) = datasets.load_mnist(data_dir)
+        return datasets.to_unit_interval(x_test), y_test
+    if task == "fsdd":
+        waveforms, labels, _ = audio.load_fsdd(data_dir)["test"]
+        return waveforms, labels
+    raise ValueError(f"`task` must be one of {sorted(INPUTS)}. Received: task={task!r}")
 
 
 def evaluate_saved(model, task="mnist", data_dir=None, noise_seed=0, test_samples=None,
@@ -59,21 +66,13 @@ def evaluate_saved(model, task="mnist", data_dir=None, noise_seed=0, test_sample
     `test_samples` of them if given), at the paper's 11 noise levels or `levels`.
 
     The test accuracy is the noise evaluation's level 0.0, the clean test set."""
-    from keras_sparse import datasets, noise
+    from keras_sparse import noise
 
-    n = test_samples
-    levels = noise.NOISE_LEVELS if levels is None else levels
-    if task == "mnist":
-        _, (x_test, y_test) = datasets.load_mnist(data_dir)
-        noisy = noise.evaluate_noise(model, datasets.to_unit_interval(x_test[:n]), y_test[:n],
-                                     levels, seed=noise_seed, batch_size=512)
-    elif task == "fsdd":
-        waveforms, labels, _ = _fsdd_test_split(data_dir)
-        noisy = noise.evaluate_audio_noise(model, waveforms[:n], labels[:n], levels,
-                                           seed=noise_seed, batch_size=512)
-    else:
-        raise ValueError(f"`task` must be one of {sorted(INPUTS)}. Received: task={task!r}")
-    return noisy["accuracy"][noisy["levels"].index(0.0)], noisy
+    inputs, labels = _test_set(task, data_dir)
+    evaluate = noise.evaluate_noise if task == "mnist" else noise.evaluate_audio_noise
+    noisy = evaluate(model, inputs[:test_samples], labels[:test_samples],
+                     noise.NOISE_LEVELS if levels is None else levels, seed=noise_seed, batch_size=512)
+    return noise.clean_accuracy(noisy), noisy
 
 
 def _load_for_inference(path, task):

@@ -89,5 +89,5 @@ class EpochNoiseScore(keras.callbacks.Callback):
         self.records.append(record)
         if logs is not None:
             if 0.0 in record["levels"]:
-                logs["test_accuracy"] = record["accuracy"][record["levels"].index(0.0)]
+                logs["test_accuracy"] = noise.clean_accuracy(record)
             logs["noise_score"] = record["noise_score"]

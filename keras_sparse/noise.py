@@ -264,6 +264,13 @@ def evaluate_audio_noise(model, waveforms, labels, levels=NOISE_LEVELS, seed=0, 
     return dict(score_levels(model, noisy, labels, batch_size), seed=int(seed))
 
 
+def clean_accuracy(result):
+    """The accuracy at level 0.0, the clean test set, of a `score_levels` result."""
+    if 0.0 not in result["levels"]:
+        raise ValueError(f"`result` must include the clean level 0.0. Received levels={result['levels']}")
+    return result["accuracy"][result["levels"].index(0.0)]
+
+
 SELECTION_RULES = ("paper", "last")
 
 
@@ -284,7 +291,4 @@ def select_epoch(records, rule):
         raise ValueError("`records` must hold at least one epoch's evaluation.")
     if rule == "last":
         return records[-1]
-    if any(0.0 not in r["levels"] for r in records):
-        raise ValueError("`records` must include the clean level 0.0 for the paper's rule.")
-    clean = [r["accuracy"][r["levels"].index(0.0)] for r in records]
-    return records[int(np.argmax(clean))]
+    return records[int(np.argmax([clean_accuracy(r) for r in records]))]

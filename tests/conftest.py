@@ -15,18 +15,24 @@ def _dataset_dir(env_var, name):
 
 def mnist_dir():
     """Real MNIST: $KERAS_SPARSE_MNIST, else ../shared/datasets/mnist beside the repo."""
-    return _dataset_dir("KERAS_SPARSE_MNIST", "mnist")
+    from keras_sparse import datasets
+
+    return _dataset_dir(datasets.ENV_VAR, "mnist")
 
 
 def fsdd_dir():
     """Real FSDD: $KERAS_SPARSE_FSDD, else ../shared/datasets/fsdd beside the repo."""
-    return _dataset_dir("KERAS_SPARSE_FSDD", "fsdd")
+    from keras_sparse import audio
+
+    return _dataset_dir(audio.FSDD_ENV_VAR, "fsdd")
 
 
 def speech_commands_dir():
     """Real Speech Commands clips (`<word>/<clip>.wav`): $KERAS_SPARSE_SPEECH_COMMANDS,
     else ../shared/datasets/speech_commands_sample beside the repo."""
-    return _dataset_dir("KERAS_SPARSE_SPEECH_COMMANDS", "speech_commands_sample")
+    from keras_sparse import audio
+
+    return _dataset_dir(audio.SPEECH_COMMANDS_ENV_VAR, "speech_commands_sample")
 
 
 @pytest.fixture(scope="session")

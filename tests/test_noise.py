@@ -223,6 +223,7 @@ def test_select_epoch_rules():
     records = [_record(1, 0.90, 10), _record(2, 0.95, 12), _record(3, 0.95, 15), _record(4, 0.93, 20)]
     assert noise.select_epoch(records, "paper")["epoch"] == 2  # highest clean accuracy, first on a tie
     assert noise.select_epoch(records, "last")["epoch"] == 4
+    assert noise.clean_accuracy(records[1]) == 0.95
     with pytest.raises(ValueError, match="rule"):
         noise.select_epoch(records, "best")
     with pytest.raises(ValueError, match="records"):

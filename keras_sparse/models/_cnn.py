@@ -143,16 +143,15 @@ def _kwinners(k, n, boost_strength_factor, k_inference_factor, name):
 def cnn(
     name, input_shape, conv_filters, conv_k, hidden_units, hidden_k, hidden_sparsity,
     initializer, boost_strength_factor, batch_norm, k_inference_factor=K_INFERENCE_FACTOR,
-    num_classes=10, weight_decay=0.0, input_name="image",
+    num_classes=10, weight_decay=0.0,
 ):
     """Shared skeleton: (conv -> [BN] -> pool -> act)* -> flatten -> hidden -> [BN] -> act -> logits.
 
     `conv_k` / `hidden_k` are None for ReLU, else the k of each k-winners
     layer; `hidden_sparsity` is None for a dense hidden layer."""
     _check_initializer(initializer)
-    check_float("k_inference_factor", k_inference_factor, 0, None, low_open=True)
     check_float("weight_decay", weight_decay, 0, None)
-    inputs = keras.Input(input_shape, name=input_name)
+    inputs = keras.Input(input_shape, name="image")
     x = inputs
     h, w, channels = input_shape
     for i, filters in enumerate(conv_filters, start=1):
