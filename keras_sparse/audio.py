@@ -262,7 +262,8 @@ def read_wav(path, expected_rate=None):
             n = f.getnframes()
             data = f.readframes(n)
     except (wave.Error, EOFError) as e:
-        raise ValueError(f"{path!s} is not a readable PCM WAV file ({e or 'empty file'})") from e
+        reason = str(e) or "empty or truncated file"  # EOFError says nothing
+        raise ValueError(f"{path!s} is not a readable PCM WAV file ({reason})") from e
     problem = ("it has no audio frames" if n == 0 else
                f"it has {channels} channels, expected 1 (mono)" if channels != 1 else
                f"it has {8 * width}-bit samples, expected 16-bit PCM" if width != 2 else

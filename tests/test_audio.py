@@ -213,6 +213,8 @@ def test_read_wav_rejects_bad_files(tmp_path):
         with pytest.raises(ValueError, match=reason) as info:
             audio.read_wav(path, expected_rate=16000)
         assert str(path) in str(info.value)
+    with pytest.raises(ValueError, match=r"\(empty or truncated file\)"):  # EOFError has no message
+        audio.read_wav(tmp_path / "empty.wav")
     assert audio.read_wav(tmp_path / "8k.wav")[1] == 8000  # any rate without expected_rate
 
 
