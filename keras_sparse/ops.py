@@ -19,9 +19,20 @@ Winners:
 - `relu=True`: additionally no unit with `boosted <= 0` wins.
 - `k == 0`: no winners.
 
-NaN: a NaN unit ranks below every number, so it never displaces a real winner
-and never counts as active, but its output stays NaN (`y = x * mask`), so bad
-data surfaces in the loss exactly as it would through a ReLU.
+Precision: `boosted` is computed in float32 (float64 for float64 inputs)
+whatever the dtype of `x`, so float16 and bfloat16 activations choose the
+winners their exact values choose, not those of a rounded product. The output
+keeps the dtype of `x`. Integer inputs are rejected: cast them first. A
+boosted value below float32's smallest normal number (1.2e-38) may be flushed
+to 0 by the hardware (TensorFlow's CPU kernels do) and then ranks as 0; the
+layers bound `boost_strength` so that this needs activations below ~6e-17.
+
+Non-finite values: a NaN unit never wins (it ranks below every number, even
+`-inf`, and is left out when k exceeds the numbers of a row), so it never
+counts as active and gets no gradient, but its output stays NaN, so bad data
+surfaces in the loss exactly as it would through a ReLU. `+inf` and `-inf` rank
+as the largest and smallest numbers; a losing `±inf` outputs 0 like any loser
+(`y = where(winner, x, 0)`, not `x * mask`, which would give `inf * 0 = NaN`).
 
 These functions hold no state; the layers in `keras_sparse.layers` own the duty
 cycles and boost strength and pass them in.
@@ -61,7 +72,9 @@ def kth_largest(values, k, portable=True):
 
         return tf.raw_ops.NthElement(input=values, n=k - 1, reverse=True)[..., None]
     top_values, _ = ops.top_k(values, k, sorted=False)
-    return ops.min(top_values, axis=-1, keepdims=True)
+    # `initial` lets an empty batch through (eager TF refuses the min of an
+    # empty tensor); it never changes a result, every row has k >= 1 values.
+    return ops.min(top_values, axis=-1, keepdims=True, initial=float("inf"))
 
 
 def _nth_element_available():
@@ -83,41 +96,69 @@ def winner_mask(boosted, k, break_ties=False, relu=False, portable=True):
     See the module docstring for the rules; `portable` as in `kth_largest`.
     """
     boosted = ops.convert_to_tensor(boosted)
+    return ops.cast(_winners(boosted, k, break_ties, relu, portable), boosted.dtype)
+
+
+def _winners(boosted, k, break_ties, relu, portable):
+    """The boolean form of `winner_mask`."""
     n = boosted.shape[-1]
     if not 0 <= k <= n:
         raise ValueError(f"`k` must be in [0, {n}] (the number of units). Received: k={k}")
     if k == 0:
-        return ops.zeros_like(boosted)
-    # NaN != NaN: rank NaN units last so they never displace a number.
-    ranked = ops.where(boosted == boosted, boosted, float("-inf"))
+        return ops.zeros_like(boosted, dtype="bool")
+    # NaN != NaN: rank NaN units last so they never displace a number, and
+    # drop them from the winners (they would fill in when k exceeds the numbers).
+    numbers = boosted == boosted
+    ranked = ops.where(numbers, boosted, float("-inf"))
     threshold = kth_largest(ranked, k, portable=portable)
     if break_ties:
         above = ranked > threshold
-        tied = ops.cast(ranked == threshold, "int32")
+        # A NaN ties with -inf in `ranked` but must not take a tied slot.
+        tied = ops.cast(ops.logical_and(ranked == threshold, numbers), "int32")
         room = k - ops.sum(ops.cast(above, "int32"), axis=-1, keepdims=True)
         tied_before = ops.cumsum(tied, axis=-1) - tied
         winners = ops.logical_or(above, ops.logical_and(tied > 0, tied_before < room))
     else:
         winners = ranked >= threshold
     if relu:
-        winners = ops.logical_and(winners, ranked > 0)
-    return ops.cast(winners, boosted.dtype)
+        return ops.logical_and(winners, ranked > 0)  # NaN is not > 0 either
+    return ops.logical_and(winners, numbers)
+
+
+def _selection_dtype(dtype):
+    """The dtype `boosted` is computed in: float64 for float64, else float32."""
+    return "float64" if keras.backend.standardize_dtype(dtype) == "float64" else "float32"
+
+
+def _floating_input(x, function):
+    x = ops.convert_to_tensor(x)
+    if not keras.backend.is_float_dtype(x.dtype):
+        raise ValueError(
+            f"`{function}` expects floating-point activations `x`; received dtype "
+            f"{keras.backend.standardize_dtype(x.dtype)}. Cast them first, e.g. "
+            "`keras.ops.cast(x, 'float32')` (the layers do this for you)."
+        )
+    return x
 
 
 def _keep_winners(x, factors, k, break_ties, relu, portable):
-    """`x * mask` with gradient `upstream * mask`; rows along the last axis."""
-    factors = ops.cast(factors, x.dtype)
+    """`where(winner, x, 0)` (NaN stays NaN) with gradient `upstream * mask`;
+    rows along the last axis."""
+    dtype = _selection_dtype(x.dtype)
+    factors = ops.cast(factors, dtype)
 
     @ops.custom_gradient
     def keep(x):
-        mask = winner_mask(x * factors, k, break_ties, relu, portable)
+        winners = _winners(ops.cast(x, dtype) * factors, k, break_ties, relu, portable)
+        passes = ops.logical_or(winners, x != x)  # winners, and NaN wherever it is
+        mask = ops.cast(winners, x.dtype)
 
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
             return upstream * mask
 
-        return x * mask, grad
+        return ops.where(passes, x, ops.zeros_like(x)), grad
 
     return keep(x)
 
@@ -126,7 +167,7 @@ def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *,
     """k-winners-take-all over the units of each sample of `x` `(batch, n)`.
 
     Args:
-        x: activations, shape `(batch, n)`.
+        x: floating-point activations, shape `(batch, n)`.
         duty_cycles: shape `(n,)`, each unit's recent fraction of active samples.
         k: number of winners per sample, `0 <= k <= n`.
         boost_strength: `b >= 0` in `boosted = x * exp(-b * duty_cycles)`.
@@ -137,7 +178,7 @@ def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *,
     Returns:
         `x` at the winners and 0 elsewhere, same shape and dtype as `x`.
     """
-    x = ops.convert_to_tensor(x)
+    x = _floating_input(x, "kwinners")
     if len(x.shape) != 2:
         raise ValueError(f"`kwinners` expects x of rank 2 (batch, n); got shape {x.shape}.")
     factors = boost_factors(duty_cycles, boost_strength)
@@ -169,7 +210,7 @@ def kwinners2d(
             "`data_format` must be 'channels_last' or 'channels_first'. "
             f"Received: data_format={data_format!r}"
         )
-    x = ops.convert_to_tensor(x)
+    x = _floating_input(x, "kwinners2d")
     if len(x.shape) != 4:
         raise ValueError(f"`kwinners2d` expects x of rank 4; got shape {x.shape}.")
     if data_format == "channels_first":

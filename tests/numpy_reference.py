@@ -1,7 +1,9 @@
 """SPEC §1 re-derived in NumPy, independently of keras_sparse's code paths.
 
-Selection by a stable descending sort (lower index first among ties), then the
-threshold rule; duty cycles by the update formula written out step by step.
+Selection by a stable descending sort (lower index first among ties, NaN after
+every number), then the threshold rule; a NaN never wins and a loser outputs 0
+(even `±inf`). `boosted` in float32 (float64 for float64 inputs). Duty cycles
+by the update formula written out step by step.
 """
 
 import numpy as np
@@ -13,12 +15,27 @@ def boost_factors(duty_cycles, boost_strength):
     return np.exp(-product).astype(np.float32)
 
 
+def _floats(x):
+    """x as a float array: float64 stays, float16/bfloat16 stay (exact in
+    float32), anything else becomes float32."""
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" or x.dtype.name == "bfloat16" else x.astype(np.float32)
+
+
+def _boosted(x, factors):
+    """x * factors in float64 for float64 x, else float32 (whatever x's dtype)."""
+    dtype = np.float64 if x.dtype == np.float64 else np.float32
+    return x.astype(dtype) * factors.astype(dtype)
+
+
 def _winners(boosted, k, break_ties, relu):
-    """Winner mask along the last axis of a 2-D float32 array."""
-    ranked = np.where(np.isnan(boosted), -np.inf, boosted).astype(np.float32)
+    """Winner mask along the last axis of a 2-D float array."""
+    nan = np.isnan(boosted)
+    ranked = np.where(nan, -np.inf, boosted)
     mask = np.zeros(ranked.shape, bool)
     if k > 0:
-        order = np.argsort(-ranked, axis=-1, kind="stable")
+        # descending, NaN after every number (even -inf), lower index first among ties
+        order = np.lexsort((-ranked, nan), axis=-1)  # stable: last key is the primary one
         rows = np.arange(ranked.shape[0])[:, None]
         if break_ties:
             mask[rows, order[:, :k]] = True
@@ -27,28 +44,28 @@ def _winners(boosted, k, break_ties, relu):
             mask = ranked >= threshold
     if relu:
         mask &= ranked > 0
-    return mask
+    return mask & ~np.isnan(boosted)  # NaN never wins
 
 
 def _keep(x, mask):
-    """x at the winners, 0 elsewhere; a NaN unit stays NaN (documented behaviour)."""
-    return np.where(mask | np.isnan(x), x, np.float32(0))
+    """x at the winners, 0 elsewhere (a losing ±inf too); a NaN unit stays NaN."""
+    return np.where(mask | np.isnan(x), x, np.zeros((), x.dtype))
 
 
 def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, mask=False):
     """The layer output; with `mask=True` the boolean winner mask instead."""
-    x = np.asarray(x, np.float32)
-    boosted = x * boost_factors(duty_cycles, boost_strength)
+    x = _floats(x)
+    boosted = _boosted(x, boost_factors(duty_cycles, boost_strength))
     winners = _winners(boosted, k, break_ties, relu)
     return winners if mask else _keep(x, winners)
 
 
 def kwinners2d(x, duty_cycles, k, boost_strength, local=False, break_ties=False,
                relu=False, data_format="channels_last", mask=False):
-    x = np.asarray(x, np.float32)
+    x = _floats(x)
     if data_format == "channels_first":  # ties are broken in (h, w, c) order
         x = x.transpose(0, 2, 3, 1)
-    boosted = x * boost_factors(duty_cycles, boost_strength)  # broadcast over channels
+    boosted = _boosted(x, boost_factors(duty_cycles, boost_strength))  # broadcast over channels
     b, h, w, c = x.shape
     if local:
         winners = _winners(boosted.reshape(b * h * w, c), k, break_ties, relu)
@@ -62,8 +79,11 @@ def kwinners2d(x, duty_cycles, k, boost_strength, local=False, break_ties=False,
 
 
 def duty_cycle_update(duty_cycles, learning_iterations, y, duty_cycle_period, channel_axis):
-    """One training step's state update from the layer output `y`."""
+    """One training step's state update from the layer output `y`; an empty
+    batch changes nothing (the formula would be 0 / 0 before any sample)."""
     batch = y.shape[0]
+    if batch == 0:
+        return np.float32(duty_cycles), learning_iterations
     active = (y > 0).astype(np.float32)
     other_axes = tuple(a for a in range(y.ndim) if a != channel_axis % y.ndim)
     positions = np.prod([y.shape[a] for a in other_axes[1:]], dtype=np.float32)
