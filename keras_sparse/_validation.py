@@ -49,9 +49,29 @@ def check_float(name, value, low=None, high=None, low_open=False, high_open=Fals
 def check_inference_density(percent_on, k_inference_factor, layer_name):
     """Raises `ValueError` unless `percent_on * k_inference_factor <= 1`
     (inference cannot keep more winners than there are units)."""
-    if percent_on * k_inference_factor > 1:
+    if percent_on * k_inference_factor > 1 + 1e-12:  # (3/7) * (7/3) == 1 + 2e-16
         raise ValueError(
             "`percent_on * k_inference_factor` must be in (0, 1] (inference cannot keep "
             f"more than every unit) in layer {layer_name!r}. Received: percent_on={percent_on!r}, "
             f"k_inference_factor={k_inference_factor!r}"
         )
+
+
+class ConfigErrorsAsValueError:
+    """Mixin for Keras layers whose constructor validates its arguments.
+
+    Keras' `Operation.from_config` re-raises any constructor error as a generic
+    `TypeError` ("Error when deserializing class ...") with the library's own
+    message at the end of a long chain. For a tampered or hand-edited config
+    (a negative seed, a NaN `percent_on`) this raises the constructor's
+    `ValueError` itself, naming the layer class.
+    """
+
+    @classmethod
+    def from_config(cls, config):
+        try:
+            return super().from_config(config)
+        except TypeError as error:
+            if isinstance(error.__context__, ValueError):
+                raise ValueError(f"Invalid {cls.__name__} config: {error.__context__}") from None
+            raise

@@ -11,12 +11,28 @@ import keras
 from keras import ops
 
 from keras_sparse import ops as sparse_ops
-from keras_sparse._validation import check_bool, check_float, check_inference_density, check_int
+from keras_sparse._validation import (
+    ConfigErrorsAsValueError,
+    check_bool,
+    check_float,
+    check_inference_density,
+    check_int,
+)
 
 _serializable = keras.saving.register_keras_serializable(package="keras_sparse")
 
+# Boost strengths above this are rejected. At b = 50 the weakest boost factor
+# (duty cycle 1) is exp(-50) = 1.9e-22: an idle unit already beats a unit active
+# in every sample unless that one is 5e21 times stronger, and every boosted
+# value of an activation above 6e-17 in magnitude is still a normal float32.
+# Beyond b ~ 87 the factors themselves underflow to 0, every busy unit ties at
+# 0 and with `break_ties=False` the layer passes everything; products below
+# float32's smallest normal number (1.2e-38) are flushed to 0 by TensorFlow's
+# CPU kernels, so they would tie as well.
+MAX_BOOST_STRENGTH = 50.0
 
-class _KWinnersBase(keras.layers.Layer):
+
+class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
     """State and training-time updates shared by `KWinners` and `KWinners2d`.
 
     Non-trainable weights, saved with the model (like `BatchNormalization`'s
@@ -46,7 +62,7 @@ class _KWinnersBase(keras.layers.Layer):
 
     def __init__(
         self,
-        percent_on,
+        percent_on=0.1,
         k_inference_factor=1.5,
         boost_strength=1.0,
         boost_strength_factor=0.9,
@@ -61,7 +77,7 @@ class _KWinnersBase(keras.layers.Layer):
             "k_inference_factor", k_inference_factor, 0, None, True
         )
         check_inference_density(self.percent_on, self.k_inference_factor, self.name)
-        self.initial_boost_strength = check_float("boost_strength", boost_strength, 0, math.inf, high_open=True)
+        self.initial_boost_strength = check_float("boost_strength", boost_strength, 0, MAX_BOOST_STRENGTH)
         self.boost_strength_factor = check_float(
             "boost_strength_factor", boost_strength_factor, 0, 1
         )
@@ -96,6 +112,13 @@ class _KWinnersBase(keras.layers.Layer):
             )
         self.n = self._competing_units(input_shape)
         self.k = round(self.n * self.percent_on)
+        if self.k == 0:
+            raise ValueError(
+                f"Layer {self.name!r}: percent_on={self.percent_on!r} keeps "
+                f"k = round({self.n} * {self.percent_on!r}) = 0 of its {self.n} competing "
+                "units in training (all outputs 0, no gradient). Use percent_on > "
+                f"{0.5 / self.n:.6g} (at least one winner)."
+            )
         self.k_inference = min(max(round(self.n * self.percent_on * self.k_inference_factor), 1), self.n)
         channel_axis = self._channel_axis() % len(input_shape)
         channels = input_shape[channel_axis]
@@ -120,6 +143,9 @@ class _KWinnersBase(keras.layers.Layer):
         )
 
     def call(self, inputs, training=None):
+        if not keras.backend.is_float_dtype(inputs.dtype):
+            # Like `Dense`: integer and boolean inputs compute in floating point.
+            inputs = ops.cast(inputs, self.compute_dtype)
         training = bool(training) and self.trainable
         k = self.k if training else self.k_inference
         outputs = self._activate(inputs, k, portable=not training)
@@ -140,9 +166,16 @@ class _KWinnersBase(keras.layers.Layer):
         updated = (self.duty_cycles * (period - batch) + active) / ops.maximum(period, 1.0)
         self.duty_cycles.assign(ops.where(batch > 0, updated, self.duty_cycles))
 
-    def decay_boost_strength(self):
-        """`boost_strength *= boost_strength_factor` (once per epoch in the paper)."""
-        self.boost_strength.assign(self.boost_strength * self.boost_strength_factor)
+    def set_boost_strength_for_epoch(self, epoch):
+        """Sets `boost_strength = initial * boost_strength_factor ** epoch`.
+
+        The paper decays the boost once per epoch; setting it from the epoch
+        number (rather than multiplying in place) makes a resumed `fit`, and
+        any order of callbacks, give the same value. Computed in float64 and
+        rounded once to float32.
+        """
+        epoch = check_int("epoch", epoch, 0)
+        self.boost_strength.assign(self.initial_boost_strength * self.boost_strength_factor**epoch)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -188,15 +221,19 @@ class KWinners(_KWinnersBase):
         k           = round(n * percent_on)                       (training)
         k_inference = clip(round(n * percent_on * k_inference_factor), 1, n)
 
-    `round` is Python's (half to even), as in the paper's code.
+    `round` is Python's (half to even), as in the paper's code. Integer and
+    boolean inputs are cast to the layer's compute dtype (as `Dense` does); NaN
+    and `±inf` behave as in `keras_sparse.ops`.
 
     Args:
-        percent_on: fraction of units that win in training, `0 < percent_on < 1`.
+        percent_on: fraction of units that win in training, `0 < percent_on < 1`,
+            large enough that `k >= 1` (checked at build).
         k_inference_factor: inference keeps `k_inference_factor` times more
             winners; `0 < percent_on * k_inference_factor <= 1`.
-        boost_strength: initial boost strength, `>= 0` (0 disables boosting).
-        boost_strength_factor: multiplier applied to the boost strength by
-            `UpdateBoostStrength` after every epoch, in `[0, 1]`.
+        boost_strength: initial boost strength, in `[0, 50]` (0 disables
+            boosting; see `MAX_BOOST_STRENGTH` for the bound).
+        boost_strength_factor: per-epoch decay of the boost strength, in
+            `[0, 1]`; applied by `UpdateBoostStrength`.
         duty_cycle_period: horizon of the duty-cycle running average, in
             samples, an integer `>= 1`.
         break_ties: if True, exactly k winners (lower index wins a tie); if
