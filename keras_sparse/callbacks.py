@@ -19,12 +19,35 @@ def kwinners_layers(model):
 
 
 class UpdateBoostStrength(keras.callbacks.Callback):
-    """After every epoch, `boost_strength *= boost_strength_factor` in every
-    k-winners layer of the model (the paper's per-epoch boost decay)."""
+    """The paper's per-epoch boost decay, set from the epoch number of `fit`.
+
+    In every k-winners layer of the model:
+
+        during epoch e (0-based):  boost_strength = initial * factor ** e
+        after it:                  boost_strength = initial * factor ** (e + 1)
+
+    with `initial` and `factor` the layer's `boost_strength` and
+    `boost_strength_factor` arguments. The value depends on the epoch number
+    alone, never on the value before, so a run resumed by `BackupAndRestore`
+    (or by `fit(initial_epoch=...)` on a reloaded checkpoint) equals an
+    uninterrupted one, whatever the order of the callbacks. As with
+    `keras.callbacks.LearningRateScheduler`, the epoch number is `fit`'s: to
+    continue a schedule across `fit` calls pass `initial_epoch` (a second
+    `fit(epochs=1)` starts again at epoch 0).
+
+    At the end of an epoch, callbacks listed before this one (e.g. a
+    `ModelCheckpoint`) still see the epoch's own value, those after it the
+    decayed one; list it first to evaluate or save with the decayed value, as
+    the paper's code did (decay, then test).
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for layer in kwinners_layers(self.model):
+            layer.set_boost_strength_for_epoch(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         for layer in kwinners_layers(self.model):
-            layer.decay_boost_strength()
+            layer.set_boost_strength_for_epoch(epoch + 1)
 
 
 class DutyCycleEntropy(keras.callbacks.Callback):

@@ -1,5 +1,6 @@
 """One harness for every keras_sparse layer (larq style): config round trip,
-`.keras` save/load with state, resumed training, SavedModel, TFLite.
+`.keras` save/load with state, resumed training, resuming a crashed `fit`
+from `BackupAndRestore`, SavedModel, TFLite.
 
 Add a layer to `LAYERS` and every test here covers it.
 """
@@ -10,7 +11,7 @@ import tensorflow as tf
 
 import keras
 import keras_sparse as ks
-from keras_sparse.callbacks import UpdateBoostStrength
+from keras_sparse.callbacks import UpdateBoostStrength, kwinners_layers
 from keras_sparse.kwinners import _KWinnersBase
 
 LAYERS = [
@@ -103,3 +104,49 @@ def test_tflite_uses_builtins_and_matches_predict(make_layer, input_shape, tmp_p
         assert "TOPK_V2" in ops
     got = ks.export.run_tflite(path, x)
     np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=0, atol=1e-5)
+
+
+class _Crash(keras.callbacks.Callback):
+    """Raises in the middle of an epoch, as a killed worker would stop."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.crash_at, self.epoch = (epoch, batch), None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.crash_at:
+            raise RuntimeError("simulated crash")
+
+
+@pytest.mark.parametrize("boost_first", [True, False], ids=["boost-then-backup", "backup-then-boost"])
+@pytest.mark.parametrize("make_layer, input_shape", LAYERS)
+def test_resume_from_backup_equals_an_uninterrupted_run(make_layer, input_shape, boost_first, tmp_path):
+    """A `fit` killed mid-epoch and resumed by `BackupAndRestore` ends with the
+    bit-identical weights, state (duty cycles, boost strength, learning
+    iterations) and optimizer variables of an uninterrupted run, in either
+    order of the callbacks."""
+    x, y = _data(input_shape)
+
+    def run(backup_dir, crash=None):
+        keras.utils.set_random_seed(0)  # a fresh process: same build, same seed=None masks
+        model = _model(make_layer, input_shape)
+        callbacks = [UpdateBoostStrength(), keras.callbacks.BackupAndRestore(str(backup_dir))]
+        if not boost_first:
+            callbacks.reverse()
+        model.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0,
+                  callbacks=callbacks + ([crash] if crash else []))
+        return model
+
+    uninterrupted = run(tmp_path / "a")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(tmp_path / "b", crash=_Crash(epoch=2, batch=1))
+    resumed = run(tmp_path / "b")
+    for a, b in zip(uninterrupted.weights + uninterrupted.optimizer.variables,
+                    resumed.weights + resumed.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    for layer in kwinners_layers(resumed):  # 4 epochs done
+        assert layer.boost_strength.numpy() == np.float32(layer.initial_boost_strength * 0.9**4)
+        assert int(layer.learning_iterations.numpy()) == 4 * len(x)
