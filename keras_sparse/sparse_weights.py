@@ -19,6 +19,7 @@ import math
 import keras
 from keras import ops
 
+from keras_sparse._validation import ConfigErrorsAsValueError
 from keras_sparse.constraints import SparseWeights, kept_per_unit
 
 _serializable = keras.saving.register_keras_serializable(package="keras_sparse")
@@ -76,7 +77,7 @@ class SparseKernelInitializer(keras.initializers.Initializer):
         )
 
 
-class _SparseKernelMixin:
+class _SparseKernelMixin(ConfigErrorsAsValueError):
     """Turns a Keras kernel layer into a sparse-weights layer (see module doc)."""
 
     def _make_sparse(self, sparsity, seed):
@@ -107,25 +108,46 @@ class _SparseKernelMixin:
         return self.kernel_constraint.mask(self.kernel.shape)
 
     def load_own_variables(self, store):
-        """Loads the weights, then checks the kernel's zeros agree with this mask.
+        """Loads the weights, then checks the kernel was saved with this mask.
 
-        `load_model` rebuilds the mask from the saved seed, so it always agrees.
-        But `load_weights` into a layer constructed anew with `seed=None` (and no
-        `keras.utils.set_random_seed`) has a different mask; continuing would
-        zero trained weights at the next step, so this raises instead.
+        `load_model` rebuilds the mask from the saved seed and sparsity, so it
+        always agrees. `load_weights` into a layer constructed anew may not:
+
+        - a different seed (e.g. `seed=None` without
+          `keras.utils.set_random_seed`), or a higher sparsity: the kernel has
+          non-zero weights outside this mask, which the next step would zero;
+        - the same seed with a lower sparsity: this mask contains the saved
+          one, and every unit holds the same number of non-zero weights, fewer
+          than this layer keeps; training would revive the saved zeros.
+
+        Either raises a `ValueError` (a kernel whose units hold no non-zero
+        weight, e.g. zero-initialized, is accepted).
         """
         super().load_own_variables(store)
         if not self.built:
             return
         kernel = ops.convert_to_numpy(self.kernel)
         stray = int((kernel[~self.kernel_mask] != 0).sum())
+        how_to_fix = (
+            "Construct the layer with the sparsity and seed it was saved with "
+            "(see its `get_config()`), or use `keras.models.load_model`, which "
+            "restores them."
+        )
         if stray:
             raise ValueError(
                 f"Layer '{self.name}': the loaded kernel has {stray} non-zero "
-                f"weights outside this layer's sparse mask (seed={self.seed}), "
-                "so it was saved with a different mask. Construct the layer "
-                "with the seed it was saved with (see its `get_config()`), or "
-                "use `keras.models.load_model`, which restores the seed."
+                f"weights outside this layer's sparse mask (sparsity={self.sparsity}, "
+                f"seed={self.seed}), so it was saved with a different mask. " + how_to_fix
+            )
+        fan_in = math.prod(kernel.shape[:-1])
+        nonzero = (kernel.reshape(fan_in, -1) != 0).sum(axis=0)
+        kept = kept_per_unit(self.sparsity, fan_in)
+        if 0 < nonzero[0] < kept and (nonzero == nonzero[0]).all():
+            raise ValueError(
+                f"Layer '{self.name}': every unit of the loaded kernel holds exactly "
+                f"{nonzero[0]} non-zero weights where this layer's sparsity={self.sparsity} "
+                f"keeps {kept} of {fan_in}: it was saved with a higher sparsity "
+                f"(about {1 - nonzero[0] / fan_in:.3g}). " + how_to_fix
             )
 
     def get_config(self):

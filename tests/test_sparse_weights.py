@@ -385,8 +385,8 @@ def test_public_names():
 
 
 def test_load_weights_needs_the_same_mask(tmp_path):
-    def build(seed):
-        return keras.Sequential([keras.Input((20,)), SparseDense(8, 0.6, seed=seed, name="sd")])
+    def build(seed, sparsity=0.6):
+        return keras.Sequential([keras.Input((20,)), SparseDense(8, sparsity, seed=seed, name="sd")])
 
     source = build(1)
     source.compile(keras.optimizers.Adam(1e-2), "mse")
@@ -397,8 +397,33 @@ def test_load_weights_needs_the_same_mask(tmp_path):
     same = build(1)
     same.load_weights(path)
     np.testing.assert_array_equal(same.layers[0].kernel.numpy(), source.layers[0].kernel.numpy())
-    with pytest.raises(ValueError, match=r"outside this layer's sparse mask \(seed=2\)"):
+    with pytest.raises(ValueError, match=r"outside this layer's sparse mask \(sparsity=0.6, seed=2\)"):
         build(2).load_weights(path)
+    # Same seed, higher sparsity: this mask drops weights the file holds.
+    with pytest.raises(ValueError, match=r"outside this layer's sparse mask \(sparsity=0.8, seed=1\)"):
+        build(1, sparsity=0.8).load_weights(path)
+    # Same seed, lower sparsity: this mask (12 of 20) contains the saved one
+    # (8 of 20), so nothing lies outside it; the uniform deficit gives it away.
+    assert sparse_mask((20, 8), 0.4, 1)[sparse_mask((20, 8), 0.6, 1)].all()
+    with pytest.raises(ValueError, match="exactly 8 non-zero weights where this layer's "
+                                         r"sparsity=0.4 keeps 12 of 20: .*higher sparsity \(about 0.6\)"):
+        build(1, sparsity=0.4).load_weights(path)
+
+
+def test_load_weights_accepts_a_zero_kernel_and_a_stray_exact_zero(tmp_path):
+    """The lower-sparsity check needs every unit short by the same count: an
+    all-zero kernel, or one weight that happens to be exactly 0, loads."""
+    for kernel_initializer, zero_one_weight in (("zeros", False), ("glorot_uniform", True)):
+        model = keras.Sequential([keras.Input((20,)), SparseDense(8, 0.6, seed=1, kernel_initializer=kernel_initializer)])
+        if zero_one_weight:
+            kernel = model.layers[0].kernel.numpy()
+            kernel[np.argmax(kernel[:, 0] != 0), 0] = 0.0
+            model.layers[0].kernel.assign(kernel)
+        path = str(tmp_path / f"{kernel_initializer}.weights.h5")
+        model.save_weights(path)
+        clone = keras.Sequential([keras.Input((20,)), SparseDense(8, 0.6, seed=1)])
+        clone.load_weights(path)
+        np.testing.assert_array_equal(clone.layers[0].kernel.numpy(), model.layers[0].kernel.numpy())
 
 
 def test_zeros_survive_xla_compiled_training():
