@@ -3,6 +3,6 @@
 from keras_sparse import (
     audio, callbacks, constraints, datasets, export, layers, metrics, models, noise, ops,
 )
-from keras_sparse.layers import KWinners, KWinners2d
+from keras_sparse.layers import KWinners, KWinners1d, KWinners2d, KWinners3d
 
 __version__ = "0.1.0"

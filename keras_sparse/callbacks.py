@@ -10,7 +10,8 @@ from keras_sparse.kwinners import _KWinnersBase
 
 
 def kwinners_layers(model):
-    """Every `KWinners` / `KWinners2d` layer in `model`, nested models included."""
+    """Every k-winners layer (`KWinners`, `KWinners1d/2d/3d`) in `model`, nested
+    models included."""
     return [
         layer
         for layer in model._flatten_layers(include_self=False, recursive=True)
@@ -56,7 +57,7 @@ class DutyCycleEntropy(keras.callbacks.Callback):
 
         binary_entropy(duty_cycles) / max_entropy(m, m * k / n)
 
-    with `m` duty cycles (units, or channels for `KWinners2d`) and `k` winners
+    with `m` duty cycles (units, or channels for feature maps) and `k` winners
     among `n` competing units, so that `k / n` is each duty cycle's target.
 
     The values go into the epoch's `logs`, so `History` and a `TensorBoard`

@@ -1,8 +1,11 @@
 """Sparse activations: the k-winners-take-all layers (Ahmad & Scheinkman, 2019).
 
-`KWinners` (dense, `(batch, n)`) and `KWinners2d` (convolutional) keep the k
-most strongly boosted units of every sample and zero the rest;
-`keras_sparse.ops` holds the math, these layers own its state.
+`KWinners` (the last axis of `(batch, ..., n)`: dense layers, sequences,
+tokens) and `KWinners1d` / `KWinners2d` / `KWinners3d` (feature maps, per
+position or per sample) keep the k most strongly boosted units and zero the
+rest; `keras_sparse.ops` holds the math, these layers own its state. One base
+class holds the state and its update; each subclass only says which axis holds
+the units (channels) and how the rows compete.
 """
 
 import math
@@ -33,17 +36,18 @@ MAX_BOOST_STRENGTH = 50.0
 
 
 class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
-    """State and training-time updates shared by `KWinners` and `KWinners2d`.
+    """State and training-time updates shared by every k-winners layer.
 
     Non-trainable weights, saved with the model (like `BatchNormalization`'s
     moving statistics):
 
     - `duty_cycles` (float32, one per unit or channel): the running fraction of
-      samples in which the unit was active (`y > 0`).
+      samples (and positions) in which the unit was active (`y > 0`).
     - `boost_strength` (float32 scalar): the current `b` in
       `boosted = x * exp(-b * duty_cycles)`; starts at the constructor's
-      `boost_strength` and is multiplied by `boost_strength_factor` by the
-      `keras_sparse.callbacks.UpdateBoostStrength` callback after every epoch.
+      `boost_strength` and, with the `keras_sparse.callbacks.UpdateBoostStrength`
+      callback, is `boost_strength * boost_strength_factor ** epoch` during
+      epoch `epoch` (0-based) of `fit`.
     - `learning_iterations` (int64): number of training samples seen.
 
     Each call with `training=True` (and `trainable=True`, as for
@@ -54,10 +58,12 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         period = min(duty_cycle_period, learning_iterations)
         duty_cycles = (duty_cycles * (period - batch) + active_count) / period
 
-    where `active_count` counts `y > 0` per unit over the batch (for
-    `KWinners2d`: per channel over batch, height and width, divided by
-    `height * width`). An empty batch changes nothing. Inference picks
-    `k_inference` winners and changes nothing.
+    where `active_count` counts `y > 0` per unit (channel) over the batch and
+    every other position, divided by the positions of one sample (1 for
+    `(batch, n)`; steps, `h*w` or `d*h*w` for feature maps; the leading axes of
+    `KWinners` on `(batch, ..., n)`), so its target is `percent_on`. An empty
+    batch changes nothing. Inference picks `k_inference` winners and changes
+    nothing.
     """
 
     def __init__(
@@ -85,14 +91,18 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         self.break_ties = check_bool("break_ties", break_ties)
         self.relu = check_bool("relu", relu)
 
-    # Subclasses define the geometry: rank, units competing, duty-cycle axis.
-    expected_rank = None
+    # The geometry, defined by each subclass.
+
+    def _check_input_shape(self, input_shape):
+        """Raises `ValueError` for a rank or unknown dimension the layer cannot take."""
+        raise NotImplementedError
 
     def _competing_units(self, input_shape):
         """Number of units among which the k winners of one row are chosen."""
         raise NotImplementedError
 
     def _channel_axis(self):
+        """The axis of the units (channels): one duty cycle each."""
         raise NotImplementedError
 
     def _activate(self, inputs, k, portable):
@@ -100,16 +110,7 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        if len(input_shape) != self.expected_rank:
-            raise ValueError(
-                f"{type(self).__name__} expects inputs of rank {self.expected_rank} "
-                f"{self._layout()}; received input_shape={input_shape}"
-            )
-        if None in input_shape[1:]:
-            raise ValueError(
-                f"{type(self).__name__} needs every non-batch dimension known at build "
-                f"time; received input_shape={input_shape}"
-            )
+        self._check_input_shape(input_shape)
         self.n = self._competing_units(input_shape)
         self.k = round(self.n * self.percent_on)
         if self.k == 0:
@@ -122,7 +123,6 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         self.k_inference = min(max(round(self.n * self.percent_on * self.k_inference_factor), 1), self.n)
         channel_axis = self._channel_axis() % len(input_shape)
         channels = input_shape[channel_axis]
-        self._units_per_channel = math.prod(input_shape[1:]) // channels  # h*w for 2d
         self._count_axes = tuple(a for a in range(len(input_shape)) if a != channel_axis)
         state = dict(trainable=False, autocast=False, aggregation="only_first_replica")
         self.duty_cycles = self.add_weight(
@@ -139,7 +139,7 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
             name="learning_iterations", shape=(), initializer="zeros", dtype="int64", **state
         )
         self.input_spec = keras.layers.InputSpec(
-            ndim=self.expected_rank, axes={i: d for i, d in enumerate(input_shape) if i}
+            ndim=len(input_shape), axes={a: d for a, d in enumerate(input_shape) if a and d is not None}
         )
 
     def call(self, inputs, training=None):
@@ -157,7 +157,7 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         active = ops.sum(ops.cast(outputs > 0, "float32"), axis=self._count_axes)
         batch = ops.cast(ops.shape(outputs)[0], "float32")
         active, batch = _sum_over_replicas(active, batch)
-        active = active / self._units_per_channel
+        active = active / self._positions_per_sample(outputs)
         iterations = self.learning_iterations + ops.cast(batch, "int64")
         period = ops.cast(ops.minimum(iterations, self.duty_cycle_period), "float32")
         self.learning_iterations.assign(iterations)
@@ -165,6 +165,15 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         # (the formula would be 0 / 0 before the first sample).
         updated = (self.duty_cycles * (period - batch) + active) / ops.maximum(period, 1.0)
         self.duty_cycles.assign(ops.where(batch > 0, updated, self.duty_cycles))
+
+    def _positions_per_sample(self, outputs):
+        """Values of one channel in one sample (a Python int when the shape is
+        static, else a tensor: sequences of any length)."""
+        shape = ops.shape(outputs)
+        positions = 1
+        for axis in self._count_axes[1:]:
+            positions = positions * shape[axis]
+        return positions if isinstance(positions, int) else ops.cast(positions, "float32")
 
     def set_boost_strength_for_epoch(self, epoch):
         """Sets `boost_strength = initial * boost_strength_factor ** epoch`.
@@ -209,24 +218,7 @@ def _sum_over_replicas(active, batch):
     return totals[:-1], totals[-1]
 
 
-@_serializable
-class KWinners(_KWinnersBase):
-    """k-winners-take-all with boosting over dense activations `(batch, n)`.
-
-    Keeps, in every sample, the `k` units with the largest boosted activation
-    `x * exp(-boost_strength * duty_cycles)` and zeroes the others; the kept
-    units pass their *unboosted* value, and the gradient flows through them
-    only (see `keras_sparse.ops.kwinners`). `n` is read from the input shape:
-
-        k           = round(n * percent_on)                       (training)
-        k_inference = clip(round(n * percent_on * k_inference_factor), 1, n)
-
-    `round` is Python's (half to even), as in the paper's code. Integer and
-    boolean inputs are cast to the layer's compute dtype (as `Dense` does); NaN
-    and `±inf` behave as in `keras_sparse.ops`.
-
-    Args:
-        percent_on: fraction of units that win in training, `0 < percent_on < 1`,
+_COMMON_ARGS = """percent_on: fraction of units that win in training, `0 < percent_on < 1`,
             large enough that `k >= 1` (checked at build).
         k_inference_factor: inference keeps `k_inference_factor` times more
             winners; `0 < percent_on * k_inference_factor <= 1`.
@@ -239,15 +231,42 @@ class KWinners(_KWinnersBase):
         break_ties: if True, exactly k winners (lower index wins a tie); if
             False, every unit tied with the k-th largest also wins.
         relu: if True, units with `boosted <= 0` never win (a ReLU before the
-            k-winners).
+            k-winners)."""
+
+
+@_serializable
+class KWinners(_KWinnersBase):
+    """k-winners-take-all with boosting along the last axis of `(batch, ..., n)`.
+
+    Keeps, in every row `x[b, ..., :]` (a sample of a dense layer `(batch, n)`,
+    a time step of a sequence `(batch, time, n)`, a token), the `k` units with
+    the largest boosted activation `x * exp(-boost_strength * duty_cycles)`
+    and zeroes the others; the kept units pass their *unboosted* value, and
+    the gradient flows through them only (see `keras_sparse.ops.kwinners`).
+    Duty cycles are per unit, counted over every leading position. `n` is read
+    from the input shape (the leading axes may be of unknown length):
+
+        k           = round(n * percent_on)                       (training)
+        k_inference = clip(round(n * percent_on * k_inference_factor), 1, n)
+
+    `round` is Python's (half to even), as in the paper's code. Integer and
+    boolean inputs are cast to the layer's compute dtype (as `Dense` does); NaN
+    and `±inf` behave as in `keras_sparse.ops`. Used as the latent layer of an
+    autoencoder it is a TopK sparse autoencoder whose boosting revives dead
+    latents (`examples/topk_autoencoder.py`).
+
+    Args:
+        {common}
 
     State and its update: see the base class docstring.
     """
 
-    expected_rank = 2
-
-    def _layout(self):
-        return "(batch, units)"
+    def _check_input_shape(self, input_shape):
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ValueError(
+                "KWinners expects inputs of rank >= 2 (batch, ..., units) with a known "
+                f"number of units; received input_shape={input_shape}"
+            )
 
     def _competing_units(self, input_shape):
         return input_shape[-1]
@@ -267,31 +286,15 @@ class KWinners(_KWinnersBase):
         )
 
 
-@_serializable
-class KWinners2d(_KWinnersBase):
-    """k-winners-take-all with boosting over convolutional activations.
+KWinners.__doc__ = KWinners.__doc__.format(common=_COMMON_ARGS)
 
-    Input `(batch, h, w, c)` (`channels_last`) or `(batch, c, h, w)`
-    (`channels_first`); duty cycles are per channel.
 
-    - `local=False`: the k winners are chosen among all `h*w*c` values of a
-      sample, `k = round(h*w*c * percent_on)`.
-    - `local=True`: the k winners are chosen among the `c` channels at each
-      location, `k = round(c * percent_on)`.
+class _KWinnersFeatureMap(_KWinnersBase):
+    """k-winners over a feature map of `spatial_rank` spatial axes, channels
+    last or first; the subclasses only name the rank and the op."""
 
-    `k_inference`, boosting, ties and `relu` as in `KWinners`. The duty cycle
-    of a channel counts its active values over batch, height and width, divided
-    by `h*w` (so its target is `percent_on`).
-
-    Args:
-        percent_on, k_inference_factor, boost_strength, boost_strength_factor,
-        duty_cycle_period, break_ties, relu: as in `KWinners`.
-        local: choose winners per location (True) or per sample (False).
-        data_format: `"channels_last"`, `"channels_first"` or None for
-            `keras.config.image_data_format()`.
-    """
-
-    expected_rank = 4
+    spatial_rank = None
+    spatial_names = None
 
     def __init__(
         self,
@@ -326,20 +329,32 @@ class KWinners2d(_KWinnersBase):
 
     def _layout(self):
         if self.data_format == "channels_last":
-            return "(batch, height, width, channels)"
-        return "(batch, channels, height, width)"
+            return f"(batch, {', '.join(self.spatial_names)}, channels)"
+        return f"(batch, channels, {', '.join(self.spatial_names)})"
+
+    def _check_input_shape(self, input_shape):
+        rank = self.spatial_rank + 2
+        if len(input_shape) != rank:
+            raise ValueError(
+                f"{type(self).__name__} expects inputs of rank {rank} {self._layout()}; "
+                f"received input_shape={input_shape}"
+            )
+        if None in input_shape[1:]:
+            raise ValueError(
+                f"{type(self).__name__} needs every non-batch dimension known at build "
+                f"time; received input_shape={input_shape}"
+            )
 
     def _competing_units(self, input_shape):
-        channels = input_shape[self._channel_axis()]
         if self.local:
-            return channels
-        return input_shape[1] * input_shape[2] * input_shape[3]
+            return input_shape[self._channel_axis()]
+        return math.prod(input_shape[1:])
 
     def _channel_axis(self):
         return -1 if self.data_format == "channels_last" else 1
 
     def _activate(self, inputs, k, portable):
-        return sparse_ops.kwinners2d(
+        return self.op(
             inputs,
             self.duty_cycles,
             k,
@@ -355,3 +370,52 @@ class KWinners2d(_KWinnersBase):
         config = super().get_config()
         config.update(local=self.local, data_format=self.data_format)
         return config
+
+
+_FEATURE_MAP_DOC = """k-winners-take-all with boosting over {what}.
+
+    Input `(batch, {axes}, c)` (`channels_last`) or `(batch, c, {axes})`
+    (`channels_first`); duty cycles are per channel.
+
+    - `local=False`: the k winners are chosen among all `{size}*c` values of a
+      sample, `k = round({size}*c * percent_on)`.
+    - `local=True`: the k winners are chosen among the `c` channels at each
+      {position}, `k = round(c * percent_on)`.
+
+    `k_inference`, boosting, ties and `relu` as in `KWinners`. The duty cycle
+    of a channel counts its active values over batch, {positions}, divided
+    by `{size}` (so its target is `percent_on`). See `keras_sparse.ops.{op}`.
+
+    Args:
+        {common}
+        local: choose winners per {position} (True) or per sample (False).
+        data_format: `"channels_last"`, `"channels_first"` or None for
+            `keras.config.image_data_format()`.
+    """
+
+
+@_serializable
+class KWinners1d(_KWinnersFeatureMap):
+    spatial_rank, spatial_names = 1, ("steps",)
+    op = staticmethod(sparse_ops.kwinners1d)
+    __doc__ = _FEATURE_MAP_DOC.format(
+        what="sequences of feature vectors (e.g. after `Conv1D`)", axes="steps", size="steps",
+        position="step", positions="steps", op="kwinners1d", common=_COMMON_ARGS)
+
+
+@_serializable
+class KWinners2d(_KWinnersFeatureMap):
+    spatial_rank, spatial_names = 2, ("height", "width")
+    op = staticmethod(sparse_ops.kwinners2d)
+    __doc__ = _FEATURE_MAP_DOC.format(
+        what="convolutional activations", axes="h, w", size="h*w",
+        position="location", positions="height and width", op="kwinners2d", common=_COMMON_ARGS)
+
+
+@_serializable
+class KWinners3d(_KWinnersFeatureMap):
+    spatial_rank, spatial_names = 3, ("depth", "height", "width")
+    op = staticmethod(sparse_ops.kwinners3d)
+    __doc__ = _FEATURE_MAP_DOC.format(
+        what="volumetric activations (e.g. after `Conv3D`)", axes="d, h, w", size="d*h*w",
+        position="voxel", positions="depth, height and width", op="kwinners3d", common=_COMMON_ARGS)

@@ -1,11 +1,12 @@
 """All keras_sparse layers, under one name.
 
-- Sparse activations (`keras_sparse.kwinners`): `KWinners`, `KWinners2d`.
+- Sparse activations (`keras_sparse.kwinners`): `KWinners`, `KWinners1d`,
+  `KWinners2d`, `KWinners3d`.
 - Sparse weights (`keras_sparse.sparse_weights`): `SparseDense`, `SparseConv1D`,
   `SparseConv2D`.
 - Audio features (`keras_sparse.audio`): `LogMelSpectrogram`.
 """
 
 from keras_sparse.audio import LogMelSpectrogram  # noqa: F401
-from keras_sparse.kwinners import KWinners, KWinners2d  # noqa: F401
+from keras_sparse.kwinners import KWinners, KWinners1d, KWinners2d, KWinners3d  # noqa: F401
 from keras_sparse.sparse_weights import SparseConv1D, SparseConv2D, SparseDense  # noqa: F401

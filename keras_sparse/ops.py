@@ -34,9 +34,16 @@ surfaces in the loss exactly as it would through a ReLU. `+inf` and `-inf` rank
 as the largest and smallest numbers; a losing `±inf` outputs 0 like any loser
 (`y = where(winner, x, 0)`, not `x * mask`, which would give `inf * 0 = NaN`).
 
+Geometry: `kwinners` picks winners along the last axis of `(batch, ..., n)`
+(every leading position is a row); `kwinners1d`, `kwinners2d` and `kwinners3d`
+take feature maps with channels last or first and pick per position
+(`local=True`) or per sample (`local=False`).
+
 These functions hold no state; the layers in `keras_sparse.layers` own the duty
 cycles and boost strength and pass them in.
 """
+
+import math
 
 import keras
 from keras import ops
@@ -141,6 +148,17 @@ def _floating_input(x, function):
     return x
 
 
+def _boost_factors_for(duty_cycles, boost_strength, units, function):
+    """`boost_factors`, after checking there is one duty cycle per unit (channel)."""
+    duty_cycles = ops.convert_to_tensor(duty_cycles)
+    if tuple(duty_cycles.shape) != (units,):
+        raise ValueError(
+            f"`{function}` needs one duty cycle per unit (channel): `duty_cycles` of shape "
+            f"({units},). Received: duty_cycles of shape {tuple(duty_cycles.shape)}"
+        )
+    return boost_factors(duty_cycles, boost_strength)
+
+
 def _keep_winners(x, factors, k, break_ties, relu, portable):
     """`where(winner, x, 0)` (NaN stays NaN) with gradient `upstream * mask`;
     rows along the last axis."""
@@ -164,14 +182,18 @@ def _keep_winners(x, factors, k, break_ties, relu, portable):
 
 
 def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *, portable=True):
-    """k-winners-take-all over the units of each sample of `x` `(batch, n)`.
+    """k-winners-take-all along the last axis of `x` `(batch, ..., n)`.
+
+    Every row `x[b, ..., :]` (a sample of a dense layer, a time step of a
+    sequence, a token) keeps its own k winners among its `n` units; the duty
+    cycles are per unit, shared by every row.
 
     Args:
-        x: floating-point activations, shape `(batch, n)`.
-        duty_cycles: shape `(n,)`, each unit's recent fraction of active samples.
-        k: number of winners per sample, `0 <= k <= n`.
+        x: floating-point activations, shape `(batch, n)` or `(batch, ..., n)`.
+        duty_cycles: shape `(n,)`, each unit's recent fraction of active rows.
+        k: number of winners per row, `0 <= k <= n`.
         boost_strength: `b >= 0` in `boosted = x * exp(-b * duty_cycles)`.
-        break_ties: if True, exactly `k` winners per sample.
+        break_ties: if True, exactly `k` winners per row.
         relu: if True, units with `boosted <= 0` never win.
         portable: see `kth_largest`; results are identical either way.
 
@@ -179,52 +201,85 @@ def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *,
         `x` at the winners and 0 elsewhere, same shape and dtype as `x`.
     """
     x = _floating_input(x, "kwinners")
-    if len(x.shape) != 2:
-        raise ValueError(f"`kwinners` expects x of rank 2 (batch, n); got shape {x.shape}.")
-    factors = boost_factors(duty_cycles, boost_strength)
-    return _keep_winners(x, factors, k, break_ties, relu, portable)
+    if len(x.shape) < 2 or x.shape[-1] is None:
+        raise ValueError(
+            f"`kwinners` expects x of rank >= 2 (batch, ..., n) with a known last "
+            f"dimension n; got shape {x.shape}."
+        )
+    factors = _boost_factors_for(duty_cycles, boost_strength, x.shape[-1], "kwinners")
+    if len(x.shape) == 2:
+        return _keep_winners(x, factors, k, break_ties, relu, portable)
+    rows = ops.reshape(x, (-1, x.shape[-1]))
+    return ops.reshape(_keep_winners(rows, factors, k, break_ties, relu, portable), ops.shape(x))
 
 
-def kwinners2d(
-    x,
-    duty_cycles,
-    k,
-    boost_strength,
-    local=False,
-    break_ties=False,
-    relu=False,
-    data_format="channels_last",
-    *,
-    portable=True,
-):
-    """k-winners-take-all over convolutional activations.
-
-    `local=False`: the k winners are chosen among all `h*w*c` values of a sample.
-    `local=True`: the k winners are chosen among the `c` channels at each
-    location. Duty cycles are per channel, shape `(c,)`. `data_format` is
-    `"channels_last"` (`(batch, h, w, c)`) or `"channels_first"` (`(batch, c, h, w)`).
-    Other arguments and the result are as in `kwinners`.
-    """
+def _kwinners_feature_map(x, spatial_rank, duty_cycles, k, boost_strength, local, break_ties,
+                          relu, data_format, portable, function):
+    """`kwinners1d` / `kwinners2d` / `kwinners3d` for `spatial_rank` 1, 2, 3."""
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(
             "`data_format` must be 'channels_last' or 'channels_first'. "
             f"Received: data_format={data_format!r}"
         )
-    x = _floating_input(x, "kwinners2d")
-    if len(x.shape) != 4:
-        raise ValueError(f"`kwinners2d` expects x of rank 4; got shape {x.shape}.")
-    if data_format == "channels_first":
-        x = ops.transpose(x, (0, 2, 3, 1))
-    height, width, channels = x.shape[1:]
-    if None in (height, width, channels):
-        raise ValueError(f"`kwinners2d` needs static height, width and channels; got {x.shape}.")
-    factors = boost_factors(duty_cycles, boost_strength)
-    if local:  # one row of c channels per location
+    x = _floating_input(x, function)
+    rank = spatial_rank + 2
+    if len(x.shape) != rank:
+        raise ValueError(f"`{function}` expects x of rank {rank}; got shape {x.shape}.")
+    if data_format == "channels_first":  # to channels last; ties are broken in that order
+        x = ops.transpose(x, (0, *range(2, rank), 1))
+    dims = x.shape[1:]
+    if None in dims:
+        raise ValueError(f"`{function}` needs every non-batch dimension known; got shape {x.shape}.")
+    channels, positions = dims[-1], math.prod(dims[:-1])
+    factors = _boost_factors_for(duty_cycles, boost_strength, channels, function)
+    if local:  # one row of c channels per position
         rows = ops.reshape(x, (-1, channels))
-    else:  # one row of h*w*c values per sample, channels fastest
-        rows = ops.reshape(x, (-1, height * width * channels))
-        factors = ops.tile(factors, [height * width])
+    else:  # one row of positions * c values per sample, channels fastest
+        rows = ops.reshape(x, (-1, positions * channels))
+        factors = ops.tile(factors, [positions])
     y = ops.reshape(_keep_winners(rows, factors, k, break_ties, relu, portable), ops.shape(x))
     if data_format == "channels_first":
-        y = ops.transpose(y, (0, 3, 1, 2))
+        y = ops.transpose(y, (0, rank - 1, *range(1, rank - 1)))
     return y
+
+
+def kwinners1d(x, duty_cycles, k, boost_strength, local=False, break_ties=False, relu=False,
+               data_format="channels_last", *, portable=True):
+    """k-winners-take-all over a sequence of feature vectors.
+
+    `x` is `(batch, steps, c)` (`"channels_last"`) or `(batch, c, steps)`
+    (`"channels_first"`); duty cycles per channel, shape `(c,)`.
+    `local=True`: the k winners are chosen among the `c` channels of each
+    step. `local=False`: among all `steps * c` values of a sample. Other
+    arguments and the result as in `kwinners`.
+    """
+    return _kwinners_feature_map(x, 1, duty_cycles, k, boost_strength, local, break_ties, relu,
+                                 data_format, portable, "kwinners1d")
+
+
+def kwinners2d(x, duty_cycles, k, boost_strength, local=False, break_ties=False, relu=False,
+               data_format="channels_last", *, portable=True):
+    """k-winners-take-all over convolutional activations.
+
+    `x` is `(batch, h, w, c)` (`"channels_last"`) or `(batch, c, h, w)`
+    (`"channels_first"`); duty cycles per channel, shape `(c,)`.
+    `local=True`: the k winners are chosen among the `c` channels at each
+    location. `local=False`: among all `h*w*c` values of a sample (ties broken
+    in `(h, w, c)` order). Other arguments and the result as in `kwinners`.
+    """
+    return _kwinners_feature_map(x, 2, duty_cycles, k, boost_strength, local, break_ties, relu,
+                                 data_format, portable, "kwinners2d")
+
+
+def kwinners3d(x, duty_cycles, k, boost_strength, local=False, break_ties=False, relu=False,
+               data_format="channels_last", *, portable=True):
+    """k-winners-take-all over volumetric activations.
+
+    `x` is `(batch, d, h, w, c)` (`"channels_last"`) or `(batch, c, d, h, w)`
+    (`"channels_first"`); duty cycles per channel, shape `(c,)`.
+    `local=True`: the k winners are chosen among the `c` channels of each
+    voxel. `local=False`: among all `d*h*w*c` values of a sample. Other
+    arguments and the result as in `kwinners`.
+    """
+    return _kwinners_feature_map(x, 3, duty_cycles, k, boost_strength, local, break_ties, relu,
+                                 data_format, portable, "kwinners3d")

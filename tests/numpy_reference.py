@@ -53,29 +53,31 @@ def _keep(x, mask):
 
 
 def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, mask=False):
-    """The layer output; with `mask=True` the boolean winner mask instead."""
+    """The layer output for `(batch, ..., n)`, winners along the last axis of
+    every row; with `mask=True` the boolean winner mask instead."""
     x = _floats(x)
-    boosted = _boosted(x, boost_factors(duty_cycles, boost_strength))
-    winners = _winners(boosted, k, break_ties, relu)
+    boosted = _boosted(x, boost_factors(duty_cycles, boost_strength))  # broadcast over rows
+    winners = _winners(boosted.reshape(-1, x.shape[-1]), k, break_ties, relu).reshape(x.shape)
     return winners if mask else _keep(x, winners)
 
 
-def kwinners2d(x, duty_cycles, k, boost_strength, local=False, break_ties=False,
-               relu=False, data_format="channels_last", mask=False):
+def kwinners_feature_map(x, duty_cycles, k, boost_strength, local=False, break_ties=False,
+                         relu=False, data_format="channels_last", mask=False):
+    """Any feature map `(batch, *spatial, c)` (or channels first): winners
+    among the channels of each position (`local`) or all values of a sample."""
     x = _floats(x)
-    if data_format == "channels_first":  # ties are broken in (h, w, c) order
-        x = x.transpose(0, 2, 3, 1)
+    if data_format == "channels_first":  # ties are broken in (*spatial, c) order
+        x = np.moveaxis(x, 1, -1)
     boosted = _boosted(x, boost_factors(duty_cycles, boost_strength))  # broadcast over channels
-    b, h, w, c = x.shape
-    if local:
-        winners = _winners(boosted.reshape(b * h * w, c), k, break_ties, relu)
-    else:
-        winners = _winners(boosted.reshape(b, h * w * c), k, break_ties, relu)
-    winners = winners.reshape(x.shape)
+    rows = boosted.reshape(-1, x.shape[-1]) if local else boosted.reshape(x.shape[0], np.prod(x.shape[1:]))
+    winners = _winners(rows, k, break_ties, relu).reshape(x.shape)
     y = winners if mask else _keep(x, winners)
     if data_format == "channels_first":
-        y = y.transpose(0, 3, 1, 2)
+        y = np.moveaxis(y, -1, 1)
     return y
+
+
+kwinners1d = kwinners2d = kwinners3d = kwinners_feature_map
 
 
 def duty_cycle_update(duty_cycles, learning_iterations, y, duty_cycle_period, channel_axis):

@@ -1,10 +1,13 @@
-"""KWinners / KWinners2d: k, state updates, training vs inference, bad input."""
+"""The k-winners layers: k, state updates, training vs inference, bad input, every rank."""
+
+import math
 
 import numpy as np
 import pytest
 
 import keras
 import keras_sparse as ks
+import tensorflow as tf
 from keras_sparse.callbacks import DutyCycleEntropy, UpdateBoostStrength
 from tests import numpy_reference as ref
 
@@ -40,19 +43,26 @@ def test_state_weights_and_dtypes():
     assert layer.learning_iterations.dtype == "int64"
 
 
+FEATURE_MAP_LAYERS = {1: ks.KWinners1d, 2: ks.KWinners2d, 3: ks.KWinners3d}
+
+
 def _random_layer_case(rng):
+    """A random layer of any kind and rank: `KWinners` on `(batch, ..., n)`
+    with 0-2 leading axes, or a 1d/2d/3d feature map, local or global, with
+    either data format."""
     kind = rng.choice(["dense", "local", "global"])
     data_format = str(rng.choice(["channels_last", "channels_first"]))
     batch = int(rng.integers(1, 5))
     if kind == "dense":
-        shape = (batch, int(rng.integers(2, 40)))
-        n = channels = shape[1]
+        leading = tuple(int(v) for v in rng.integers(1, 4, size=int(rng.integers(0, 3))))
+        n = channels = int(rng.integers(2, 40))
+        shape = (batch, *leading, n)
     else:
-        h, w, c = (int(v) for v in rng.integers(1, 6, size=3))
-        c += 1
-        shape = (batch, h, w, c) if data_format == "channels_last" else (batch, c, h, w)
-        channels = c
-        n = c if kind == "local" else h * w * c
+        spatial_rank = int(rng.integers(1, 4))
+        spatial = tuple(int(v) for v in rng.integers(1, 6 if spatial_rank < 3 else 4, size=spatial_rank))
+        channels = int(rng.integers(2, 7))
+        shape = (batch, *spatial, channels) if data_format == "channels_last" else (batch, channels, *spatial)
+        n = channels if kind == "local" else math.prod(spatial) * channels
     k = int(rng.integers(1, n))
     kwargs = dict(
         percent_on=k / n,
@@ -65,7 +75,7 @@ def _random_layer_case(rng):
     if kind == "dense":
         layer = ks.KWinners(**kwargs)
     else:
-        layer = ks.KWinners2d(local=kind == "local", data_format=data_format, **kwargs)
+        layer = FEATURE_MAP_LAYERS[spatial_rank](local=kind == "local", data_format=data_format, **kwargs)
     layer.build(shape)
     assert layer.k == k
     layer.duty_cycles.assign(rng.random(channels).astype(np.float32) * 0.5)
@@ -77,15 +87,16 @@ def _random_layer_case(rng):
 def _reference_output(layer, x, k, duty):
     boost = float(layer.boost_strength.numpy())
     common = dict(break_ties=layer.break_ties, relu=layer.relu)
-    if isinstance(layer, ks.KWinners2d):
-        return ref.kwinners2d(x, duty, k, boost, local=layer.local, data_format=layer.data_format, **common)
-    return ref.kwinners(x, duty, k, boost, **common)
+    if isinstance(layer, ks.KWinners):
+        return ref.kwinners(x, duty, k, boost, **common)
+    return ref.kwinners_feature_map(x, duty, k, boost, local=layer.local, data_format=layer.data_format, **common)
 
 
-def test_layers_agree_with_numpy_on_1000_random_cases():
-    """Training output, state update and inference output, case by case."""
+def test_layers_agree_with_numpy_on_1500_random_cases():
+    """Training output, state update and inference output, case by case, for
+    every layer and rank."""
     rng = np.random.default_rng(1903)
-    for i in range(1000):
+    for i in range(1500):
         layer, x = _random_layer_case(rng)
         duty = layer.duty_cycles.numpy()
         iterations = int(layer.learning_iterations.numpy())
@@ -304,8 +315,10 @@ def test_kwinners2d_specific_arguments():
 @pytest.mark.parametrize(
     "layer, shape, rank",
     [
-        (ks.KWinners(0.1), (None, 4, 5), "rank 2"),
-        (ks.KWinners(0.1), (None,), "rank 2"),
+        (ks.KWinners(0.1), (None,), r"rank >= 2 \(batch, ..., units\)"),
+        (ks.KWinners(0.1), (None, 4, None), "known number of units"),
+        (ks.KWinners1d(0.1), (None, 5, 5, 5), r"rank 3 \(batch, steps, channels\)"),
+        (ks.KWinners3d(0.1, data_format="channels_first"), (None, 5, 5, 5), r"rank 5 \(batch, channels, depth, height, width\)"),
         (ks.KWinners2d(0.1), (None, 5, 5), "rank 4"),
         (ks.KWinners2d(0.1), (None, 5, None, 3), "non-batch dimension"),
     ],
@@ -330,3 +343,42 @@ def test_nan_inputs_stay_nan_and_do_not_count_as_active():
     y = layer(x, training=True).numpy()
     np.testing.assert_array_equal(y, np.float32([[np.nan, 0, 0, 3, 4], [5, 4, 0, 0, 0]]))
     np.testing.assert_array_equal(layer.duty_cycles.numpy(), np.float32([0.5, 0.5, 0, 0.5, 0.5]))
+
+
+def test_sequences_of_any_length_update_duty_cycles_per_step():
+    """`KWinners` on `(batch, time, n)` with the time axis unknown until run
+    time: each step keeps its own k, and a unit's duty cycle counts its active
+    steps divided by the sequence length (target `percent_on`)."""
+    layer = ks.KWinners(0.25, duty_cycle_period=10)
+    layer.build((None, None, 8))
+    step = tf.function(lambda x: layer(x, training=True),
+                       input_signature=[tf.TensorSpec((None, None, 8), tf.float32)])
+    rng = np.random.default_rng(6)
+    duty, iterations = layer.duty_cycles.numpy(), 0
+    for length in (5, 9, 1):
+        x = rng.random(size=(3, length, 8)).astype(np.float32) + 0.5  # winners are active (> 0)
+        y = step(x).numpy()
+        want = ref.kwinners(x, duty, 2, 1.0)
+        np.testing.assert_array_equal(y, want)
+        duty, iterations = ref.duty_cycle_update(duty, iterations, want, 10, -1)
+        np.testing.assert_array_equal(layer.duty_cycles.numpy(), duty)
+        assert int(layer.learning_iterations.numpy()) == iterations
+    # each step of each sequence had 2 of 8 units active: the mean duty cycle is 2/8
+    np.testing.assert_allclose(duty.mean(), 0.25, rtol=1e-6)
+
+
+def test_kwinners_on_sequences_trains_in_a_model():
+    """After Conv1D and in a token model, both ways of sparsifying a sequence."""
+    inputs = keras.Input((None, 4))
+    hidden = keras.layers.Conv1D(16, 3, padding="same")(inputs)
+    per_step = ks.KWinners(0.25, name="per_step")(hidden)  # units along the last axis
+    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(per_step))
+    model = keras.Model(inputs, outputs)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(7)
+    model.fit(rng.normal(size=(32, 10, 4)), rng.integers(0, 2, 32), batch_size=8, verbose=0)
+    layer = model.get_layer("per_step")
+    assert int(layer.learning_iterations.numpy()) == 32
+    assert 3.0 < layer.duty_cycles.numpy().sum() <= 4.0 + 1e-5  # k = 4 winners per step, most > 0
+    y = keras.Model(inputs, per_step)(rng.normal(size=(2, 7, 4)).astype(np.float32), training=False).numpy()
+    assert ((y != 0).sum(axis=-1) == layer.k_inference).all()  # 6 per step at inference

@@ -182,19 +182,66 @@ def test_gradient_is_upstream_times_winner_mask(portable, break_ties):
     np.testing.assert_array_equal(grad, np.where(mask, upstream.numpy(), 0))
 
 
+FEATURE_MAP_OPS = [
+    pytest.param(ops.kwinners1d, ref.kwinners1d, (2, 3, 7), id="1d"),
+    pytest.param(ops.kwinners2d, ref.kwinners2d, (2, 3, 6, 6), id="2d"),
+    pytest.param(ops.kwinners3d, ref.kwinners3d, (2, 3, 3, 4, 2), id="3d"),
+]
+
+
 @PORTABLE
-def test_2d_gradient_is_upstream_times_winner_mask(portable):
+@pytest.mark.parametrize("op, reference, shape", FEATURE_MAP_OPS)
+def test_feature_map_gradient_is_upstream_times_winner_mask(op, reference, shape, portable):
     rng = np.random.default_rng(4)
-    x = tf.constant(rng.normal(size=(2, 3, 6, 6)).astype(np.float32))
+    x = tf.constant(rng.normal(size=shape).astype(np.float32))
     duty = rng.random(3).astype(np.float32)
-    upstream = tf.constant(rng.normal(size=(2, 3, 6, 6)).astype(np.float32))
+    upstream = tf.constant(rng.normal(size=shape).astype(np.float32))
     for local, k in [(False, 20), (True, 1)]:
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = ops.kwinners2d(x, duty, k, 1.0, local=local, data_format="channels_first", portable=portable)
+            y = op(x, duty, k, 1.0, local=local, data_format="channels_first", portable=portable)
         grad = tape.gradient(y, x, output_gradients=upstream).numpy()
-        mask = ref.kwinners2d(x.numpy(), duty, k, 1.0, local=local, data_format="channels_first", mask=True)
+        mask = reference(x.numpy(), duty, k, 1.0, local=local, data_format="channels_first", mask=True)
+        assert mask.sum() == (20 * shape[0] if not local else np.prod(shape) // 3)  # k per row
         np.testing.assert_array_equal(grad, np.where(mask, upstream.numpy(), 0))
+
+
+@PORTABLE
+def test_sequence_gradient_is_upstream_times_winner_mask(portable):
+    """`kwinners` on `(batch, time, n)`: every time step is a row."""
+    rng = np.random.default_rng(5)
+    x = tf.constant(rng.normal(size=(3, 5, 8)).astype(np.float32))
+    duty = rng.random(8).astype(np.float32)
+    upstream = tf.constant(rng.normal(size=(3, 5, 8)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = ops.kwinners(x, duty, 3, 1.0, portable=portable)
+    mask = ref.kwinners(x.numpy(), duty, 3, 1.0, mask=True)
+    assert (mask.sum(axis=-1) == 3).all()
+    np.testing.assert_array_equal(tape.gradient(y, x, output_gradients=upstream), np.where(mask, upstream.numpy(), 0))
+
+
+@PORTABLE
+def test_sequences_and_volumes_hand_computed(portable):
+    def run(op, x, duty, k, boost=0.0, **kwargs):
+        return op(np.float32(x), np.float32(duty), k, boost, portable=portable, **kwargs).numpy()
+
+    # (batch, time, n): each time step keeps its own 2
+    np.testing.assert_array_equal(run(ops.kwinners, [[[1, 4, 2, 3], [4, 3, 2, 1]]], [0] * 4, 2),
+                                  [[[0, 4, 0, 3], [4, 3, 0, 0]]])
+    # 1d, channels_first (batch, c=3, steps=2): per step the largest channel
+    np.testing.assert_array_equal(
+        run(ops.kwinners1d, [[[1, 5], [2, 4], [3, 3]]], [0] * 3, 1, local=True, data_format="channels_first"),
+        [[[0, 5], [0, 0], [3, 0]]])
+    # 1d global (batch, steps=2, c=3): the 3 largest of the sample; 3 ties at
+    # steps 0 and 1, the lower (step, channel) position wins with break_ties
+    x = [[[1, 2, 3], [5, 4, 3]]]
+    np.testing.assert_array_equal(run(ops.kwinners1d, x, [0] * 3, 3), [[[0, 0, 3], [5, 4, 3]]])
+    np.testing.assert_array_equal(run(ops.kwinners1d, x, [0] * 3, 3, break_ties=True), [[[0, 0, 3], [5, 4, 0]]])
+    # 3d global (batch, d=2, h=1, w=1, c=2), equal values: channel 0 is boosted
+    # down by its duty cycle (exp(-0.5) < 1), so both channel-1 values win
+    np.testing.assert_array_equal(run(ops.kwinners3d, [[[[[1, 1]]], [[[1, 1]]]]], [0.5, 0], 2, boost=1.0),
+                                  [[[[[0, 1]]], [[[0, 1]]]]])
 
 
 @PORTABLE
@@ -209,8 +256,12 @@ def test_nan_units_never_win_and_stay_nan(portable):
 def test_k_out_of_range_is_an_error():
     with pytest.raises(ValueError, match="k"):
         ops.kwinners(np.ones((1, 5), np.float32), NO_BOOST, 6, 1.0)
-    with pytest.raises(ValueError, match="rank 2"):
-        ops.kwinners(np.ones((1, 5, 1), np.float32), NO_BOOST, 2, 1.0)
+    with pytest.raises(ValueError, match="rank >= 2"):
+        ops.kwinners(np.ones((5,), np.float32), NO_BOOST, 2, 1.0)
+    with pytest.raises(ValueError, match=r"`duty_cycles` of shape \(1,\). Received: duty_cycles of shape \(5,\)"):
+        ops.kwinners(np.ones((1, 5, 1), np.float32), NO_BOOST, 1, 1.0)
+    with pytest.raises(ValueError, match=r"kwinners1d` expects x of rank 3"):
+        ops.kwinners1d(np.ones((1, 2, 2, 1), np.float32), np.zeros(1), 1, 1.0)
     with pytest.raises(ValueError, match="data_format"):
         ops.kwinners2d(np.ones((1, 2, 2, 1), np.float32), np.zeros(1), 1, 1.0, data_format="NHWC")
 

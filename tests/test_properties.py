@@ -2,7 +2,8 @@
 re-derivation in `tests/numpy_reference.py`, on inputs chosen to break them.
 
 Random shapes (batch 0 included), every float dtype and int32, values with
-many ties, +-inf and NaN, k from 1 to n, both layers, both data formats,
+many ties, +-inf and NaN, k from 1 to n, every layer (`KWinners` on
+`(batch, ..., n)`, `KWinners1d/2d/3d`), both data formats,
 `local`, `break_ties`, `relu`, boost strengths up to the maximum, training
 (output and state update) and inference (output, state unchanged). The
 example count is bounded and the search derandomized, so CI is fast and
@@ -44,13 +45,15 @@ def layer_cases(draw):
     kind = draw(st.sampled_from(["dense", "local", "global"]))
     data_format = draw(st.sampled_from(["channels_last", "channels_first"]))
     batch = draw(st.integers(0, 4))
-    if kind == "dense":
+    if kind == "dense":  # (batch, ..., n): 0 to 2 leading axes
+        leading = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
         n = channels = draw(st.integers(2, 24))
-        shape = (batch, n)
-    else:
-        h, w, channels = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(2, 8))
-        shape = (batch, h, w, channels) if data_format == "channels_last" else (batch, channels, h, w)
-        n = channels if kind == "local" else h * w * channels
+        shape = (batch, *leading, n)
+    else:  # 1d, 2d or 3d feature map
+        spatial = tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=3)))
+        channels = draw(st.integers(2, 8))
+        shape = (batch, *spatial, channels) if data_format == "channels_last" else (batch, channels, *spatial)
+        n = channels if kind == "local" else int(np.prod(spatial)) * channels
     k = draw(st.integers(1, n - 1))  # percent_on < 1
     k_inference = draw(st.integers(k, n))
     dtype = draw(st.sampled_from(sorted(NUMPY_DTYPES)))
@@ -73,10 +76,11 @@ def layer_cases(draw):
     if kind == "dense":
         layer = ks.KWinners(**kwargs)
     else:
-        layer = ks.KWinners2d(local=kind == "local", data_format=data_format, **kwargs)
+        feature_map_layer = {1: ks.KWinners1d, 2: ks.KWinners2d, 3: ks.KWinners3d}[len(spatial)]
+        layer = feature_map_layer(local=kind == "local", data_format=data_format, **kwargs)
     layer.build(shape)
     assert (layer.k, layer.k_inference) == (k, k_inference)
-    for name, value in (("kind", kind), ("dtype", dtype), ("batch", batch),
+    for name, value in (("kind", kind), ("rank", len(shape)), ("dtype", dtype), ("batch", batch),
                         ("non-finite", not np.isfinite(x.astype(np.float32)).all())):
         event(f"{name}={value}")
     layer.duty_cycles.assign(duty)
@@ -88,10 +92,10 @@ def _expected(layer, x, k):
     x = x.astype(np.float32) if x.dtype == np.int32 else x
     boost = float(layer.boost_strength.numpy())
     common = dict(break_ties=layer.break_ties, relu=layer.relu)
-    if isinstance(layer, ks.KWinners2d):
-        return ref.kwinners2d(x, layer.duty_cycles.numpy(), k, boost, local=layer.local,
-                              data_format=layer.data_format, **common)
-    return ref.kwinners(x, layer.duty_cycles.numpy(), k, boost, **common)
+    if isinstance(layer, ks.KWinners):
+        return ref.kwinners(x, layer.duty_cycles.numpy(), k, boost, **common)
+    return ref.kwinners_feature_map(x, layer.duty_cycles.numpy(), k, boost, local=layer.local,
+                                    data_format=layer.data_format, **common)
 
 
 def _assert_same(got, want, layer, x):

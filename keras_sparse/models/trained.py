@@ -4,13 +4,13 @@ import keras
 
 from keras_sparse._validation import check_float, check_inference_density
 from keras_sparse.callbacks import kwinners_layers
-from keras_sparse.kwinners import KWinners, KWinners2d
+from keras_sparse.kwinners import _KWinnersBase
 
 
 def with_k_inference_factor(model, k_inference_factor):
     """A copy of `model` whose k-winners layers keep more (or fewer) winners at inference.
 
-    Every `KWinners` / `KWinners2d` layer of the copy has
+    Every k-winners layer of the copy has
 
         k_inference = clip(round(n * percent_on * k_inference_factor), 1, n)
 
@@ -36,7 +36,7 @@ def with_k_inference_factor(model, k_inference_factor):
 
     def clone_layer(layer):
         config = layer.get_config()
-        if isinstance(layer, (KWinners, KWinners2d)):
+        if isinstance(layer, _KWinnersBase):
             config["k_inference_factor"] = k_inference_factor
         return type(layer).from_config(config)
 
