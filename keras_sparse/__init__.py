@@ -1,8 +1,9 @@
 """keras_sparse: highly sparse networks for Keras 3 (Ahmad & Scheinkman, 2019)."""
 
 from keras_sparse import (
-    audio, callbacks, constraints, datasets, export, layers, metrics, models, noise, ops,
+    audio, callbacks, constraints, datasets, export, layers, metrics, models, noise, ops, sparsity,
 )
 from keras_sparse.layers import KWinners, KWinners1d, KWinners2d, KWinners3d
+from keras_sparse.sparsity import sparsity_summary, summary
 
 __version__ = "0.1.0"
