@@ -140,6 +140,7 @@ class SparseWeights(keras.constraints.Constraint):
         return self._masks[shape]
 
     def __call__(self, w):
+        w = ops.convert_to_tensor(w)  # Keras hands over the Variable itself
         mask = self.mask(w.shape)
         return ops.where(mask, w, ops.zeros_like(w))
 

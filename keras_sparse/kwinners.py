@@ -14,6 +14,7 @@ import keras
 from keras import ops
 
 from keras_sparse import ops as sparse_ops
+from keras_sparse._precision import float64_context
 from keras_sparse._validation import (
     ConfigErrorsAsValueError,
     check_bool,
@@ -58,6 +59,7 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         period = min(duty_cycle_period, learning_iterations)
         duty_cycles = (duty_cycles * (period - batch) + active_count) / period
 
+    (computed in float64, rounded once to float32: the same on every backend)
     where `active_count` counts `y > 0` per unit (channel) over the batch and
     every other position, divided by the positions of one sample (1 for
     `(batch, n)`; steps, `h*w` or `d*h*w` for feature maps; the leading axes of
@@ -157,23 +159,27 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         active = ops.sum(ops.cast(outputs > 0, "float32"), axis=self._count_axes)
         batch = ops.cast(ops.shape(outputs)[0], "float32")
         active, batch = _sum_over_replicas(active, batch)
-        active = active / self._positions_per_sample(outputs)
-        iterations = self.learning_iterations + ops.cast(batch, "int64")
-        period = ops.cast(ops.minimum(iterations, self.duty_cycle_period), "float32")
+        iterations = self.learning_iterations + ops.cast(batch, self.learning_iterations.dtype)
         self.learning_iterations.assign(iterations)
-        # An empty batch (over all replicas) leaves the duty cycles as they are
-        # (the formula would be 0 / 0 before the first sample).
-        updated = (self.duty_cycles * (period - batch) + active) / ops.maximum(period, 1.0)
-        self.duty_cycles.assign(ops.where(batch > 0, updated, self.duty_cycles))
+        duty_cycles = ops.convert_to_tensor(self.duty_cycles)
+        with float64_context():  # one rounding to float32, the same on every backend
+            period = ops.cast(ops.minimum(iterations, self.duty_cycle_period), "float64")
+            batch64 = ops.cast(batch, "float64")
+            active = ops.cast(active, "float64") / ops.cast(self._positions_per_sample(outputs), "float64")
+            # An empty batch (over all replicas) leaves the duty cycles as they
+            # are (the formula would be 0 / 0 before the first sample).
+            updated = (ops.cast(duty_cycles, "float64") * (period - batch64) + active) / ops.maximum(period, 1.0)
+            updated = ops.cast(updated, "float32")
+        self.duty_cycles.assign(ops.where(batch > 0, updated, duty_cycles))
 
     def _positions_per_sample(self, outputs):
         """Values of one channel in one sample (a Python int when the shape is
-        static, else a tensor: sequences of any length)."""
+        static, else an integer tensor: sequences of any length)."""
         shape = ops.shape(outputs)
         positions = 1
         for axis in self._count_axes[1:]:
             positions = positions * shape[axis]
-        return positions if isinstance(positions, int) else ops.cast(positions, "float32")
+        return positions
 
     def set_boost_strength_for_epoch(self, epoch):
         """Sets `boost_strength = initial * boost_strength_factor ** epoch`.

@@ -48,59 +48,32 @@ import math
 import keras
 from keras import ops
 
+from keras_sparse._precision import float64_context
+from keras_sparse.selection import kth_largest  # noqa: F401  (public here since 0.1)
+
 
 def boost_factors(duty_cycles, boost_strength):
     """`exp(-boost_strength * duty_cycles)`, rounded to float32.
 
-    Computed in float64 (where the backend has it): float32 `exp` on CPU runs
+    Computed in float64 (on JAX too, see `keras_sparse._precision`): float32 `exp` on CPU runs
     through SIMD packets and a scalar tail that can differ by one ulp, so two
     units with equal activation and duty cycle could get different boosted
     values depending on their position, breaking ties at random. In float64
     the product of two float32 numbers is exact and the rounded result is the
     same everywhere.
     """
-    duty_cycles = ops.cast(ops.cast(duty_cycles, "float32"), "float64")
-    boost_strength = ops.cast(ops.cast(boost_strength, "float32"), "float64")
-    return ops.cast(ops.exp(-boost_strength * duty_cycles), "float32")
+    with float64_context():
+        duty_cycles = ops.cast(ops.cast(duty_cycles, "float32"), "float64")
+        boost_strength = ops.cast(ops.cast(boost_strength, "float32"), "float64")
+        return ops.cast(ops.exp(-boost_strength * duty_cycles), "float32")
 
-
-def kth_largest(values, k, portable=True):
-    """The k-th largest value along the last axis, keeping that axis (size 1).
-
-    `portable=True` uses `top_k(sorted=False)` + `min`, which every Keras
-    backend, XLA and TFLite (`TOPK_V2`, `REDUCE_MIN`) run. `portable=False`
-    lets the TensorFlow backend use its `NthElement` kernel instead
-    (`std::nth_element`, O(n) per row against top-k's O(n log k); about 2.5x
-    faster on CPU) wherever it can: not under XLA, which has no such kernel.
-    Both return the identical value.
-    """
-    if not portable and _nth_element_available():
-        import tensorflow as tf
-
-        return tf.raw_ops.NthElement(input=values, n=k - 1, reverse=True)[..., None]
-    top_values, _ = ops.top_k(values, k, sorted=False)
-    # `initial` lets an empty batch through (eager TF refuses the min of an
-    # empty tensor); it never changes a result, every row has k >= 1 values.
-    return ops.min(top_values, axis=-1, keepdims=True, initial=float("inf"))
-
-
-def _nth_element_available():
-    """True on the TensorFlow backend outside XLA compilation."""
-    if keras.backend.backend() != "tensorflow":
-        return False
-    import tensorflow as tf
-
-    try:  # TF's own test for "inside tf.function(jit_compile=True)"
-        from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
-    except ImportError:  # a future TF without it: stay portable
-        return False
-    return not GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
 def winner_mask(boosted, k, break_ties=False, relu=False, portable=True):
     """1.0 where a unit wins along the last axis of `boosted`, else 0.0.
 
-    See the module docstring for the rules; `portable` as in `kth_largest`.
+    See the module docstring for the rules; `portable` as in
+    `keras_sparse.selection.kth_largest`.
     """
     boosted = ops.convert_to_tensor(boosted)
     return ops.cast(_winners(boosted, k, break_ties, relu, portable), boosted.dtype)
@@ -195,7 +168,8 @@ def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *,
         boost_strength: `b >= 0` in `boosted = x * exp(-b * duty_cycles)`.
         break_ties: if True, exactly `k` winners per row.
         relu: if True, units with `boosted <= 0` never win.
-        portable: see `kth_largest`; results are identical either way.
+        portable: see `keras_sparse.selection.kth_largest`; results are
+            identical either way.
 
     Returns:
         `x` at the winners and 0 elsewhere, same shape and dtype as `x`.

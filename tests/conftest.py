@@ -1,7 +1,12 @@
 import os
 import pathlib
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if os.environ.get("KERAS_SPARSE_BLOCK_TENSORFLOW") == "1":
+    # tests/test_backends.py runs the backend-agnostic tests on JAX and PyTorch
+    # with TensorFlow unimportable: nothing but export may need it there.
+    sys.modules["tensorflow"] = None
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -94,3 +99,26 @@ def trained_sparse_cnn1(mnist, samples=256, seed=0):
     model.fit(x, mnist["y_train"][:samples], batch_size=32, epochs=1, verbose=0,
               callbacks=[callbacks.UpdateBoostStrength()])
     return model, x
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "tensorflow_only: needs the TensorFlow backend (SavedModel, TFLite, tf.distribute)")
+
+
+def pytest_collection_modifyitems(config, items):
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"TensorFlow only; backend is {keras.backend.backend()}")
+    for item in items:
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def to_numpy(x):
+    """A layer's or op's output as NumPy, on any backend."""
+    import keras
+
+    return keras.ops.convert_to_numpy(x)

@@ -3,7 +3,7 @@
 Selection by a stable descending sort (lower index first among ties, NaN after
 every number), then the threshold rule; a NaN never wins and a loser outputs 0
 (even `±inf`). `boosted` in float32 (float64 for float64 inputs). Duty cycles
-by the update formula written out step by step.
+by the update formula written out step by step, in float64 rounded once.
 """
 
 import numpy as np
@@ -86,11 +86,12 @@ def duty_cycle_update(duty_cycles, learning_iterations, y, duty_cycle_period, ch
     batch = y.shape[0]
     if batch == 0:
         return np.float32(duty_cycles), learning_iterations
-    active = (y > 0).astype(np.float32)
+    active = (y > 0).astype(np.float64)
     other_axes = tuple(a for a in range(y.ndim) if a != channel_axis % y.ndim)
-    positions = np.prod([y.shape[a] for a in other_axes[1:]], dtype=np.float32)
-    count = active.sum(axis=other_axes).astype(np.float32) / positions
+    positions = np.prod([y.shape[a] for a in other_axes[1:]], dtype=np.float64)
+    count = active.sum(axis=other_axes) / positions
     learning_iterations = learning_iterations + batch
-    period = np.float32(min(duty_cycle_period, learning_iterations))
-    duty = (np.float32(duty_cycles) * (period - np.float32(batch)) + count) / period
+    period = np.float64(min(duty_cycle_period, learning_iterations))
+    # float64, rounded once to float32 (as the layers do)
+    duty = (np.float32(duty_cycles).astype(np.float64) * (period - batch) + count) / period
     return duty.astype(np.float32), learning_iterations

@@ -7,7 +7,6 @@ Add a layer to `LAYERS` and every test here covers it.
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras
 import keras_sparse as ks
@@ -89,8 +88,11 @@ def test_keras_file_round_trip_and_resumed_training(make_layer, input_shape, tmp
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("make_layer, input_shape", LAYERS)
 def test_saved_model_serves_like_predict(make_layer, input_shape, tmp_path):
+    import tensorflow as tf
+
     x, y = _data(input_shape)
     model = _model(make_layer, input_shape)
     _fit(model, x, y)
@@ -100,6 +102,7 @@ def test_saved_model_serves_like_predict(make_layer, input_shape, tmp_path):
     np.testing.assert_allclose(served, model.predict(x, verbose=0), rtol=0, atol=1e-6)
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("make_layer, input_shape", LAYERS)
 def test_tflite_uses_builtins_and_matches_predict(make_layer, input_shape, tmp_path):
     x, y = _data(input_shape)

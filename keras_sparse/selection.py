@@ -1,0 +1,129 @@
+"""The k-th largest value of every row: the one step of k-winners that is not
+elementwise. Several kernels, one result.
+
+`kth_largest(values, k)` returns, for each row along the last axis, the k-th
+largest value (rows hold no NaN: `keras_sparse.ops` ranks NaN as `-inf` first).
+Which kernel computes it depends on the backend, the device and whether the
+graph is compiled by XLA; every kernel returns the identical value:
+
+- `"top_k"`: `top_k(sorted=False)` + `min`. Every backend and TFLite
+  (`TOPK_V2`, `REDUCE_MIN`) run it; the portable form, used for inference
+  graphs that may be exported.
+- `"nth_element"`: TensorFlow's `NthElement` (`std::nth_element`, O(n) per
+  row against top-k's O(n log k)). TensorFlow on CPU outside XLA, in training;
+  it has no GPU kernel, so never where TensorFlow sees a GPU.
+- `"kthvalue"`: `torch.kthvalue` of the negated values (exact: negation is),
+  on PyTorch.
+- `"radix"`: an exact select without sorting, for XLA (JAX inside `jit`,
+  as in `fit`; TensorFlow under `jit_compile=True`), whose top-k lowers to a
+  sort on CPU. (JAX run op by op uses `top_k`: 130 small ops compile slower
+  than they run.)
+  Each float32 maps to an int32 key of the same order,
+
+      bits = bitcast(x, int32)
+      key  = bits            if bits >= 0
+             bits ^ 0x7FFFFFFF otherwise      (negative floats, reversed)
+
+  and the k-th largest key T is the largest integer with
+  `count(key >= T) >= k`, built bit by bit from the sign down: 32 passes of
+  compare-and-count over the row, whatever n. T is a key of the row, so
+  mapping it back gives the k-th largest value exactly (ties, ±inf and the
+  two zeros included: -0.0 and +0.0 get distinct keys but compare equal as
+  floats, and only the float threshold is used afterwards).
+"""
+
+import keras
+from keras import ops
+
+KERNELS = ("top_k", "nth_element", "kthvalue", "radix")
+
+
+def kth_largest(values, k, portable=True, kernel=None):
+    """The k-th largest value along the last axis, keeping that axis (size 1).
+
+    Args:
+        values: float tensor `(..., n)` without NaN, n >= k >= 1.
+        k: an integer in `[1, n]`.
+        portable: True for graphs that may be exported (TFLite): `top_k`
+            unless XLA compiles the graph. False lets the fastest exact
+            kernel of the context run (see `selection_kernel`).
+        kernel: force one of `KERNELS` (tests, benchmarks); None chooses.
+    """
+    kernel = kernel or selection_kernel(values, portable)
+    if kernel not in KERNELS:
+        raise ValueError(f"`kernel` must be one of {KERNELS} or None. Received: kernel={kernel!r}")
+    if kernel == "nth_element":
+        import tensorflow as tf
+
+        return tf.raw_ops.NthElement(input=values, n=k - 1, reverse=True)[..., None]
+    if kernel == "kthvalue":
+        import torch
+
+        return -torch.kthvalue(-values, k, dim=-1, keepdim=True).values
+    if kernel == "radix":
+        return _radix_kth_largest(values, k)
+    top_values, _ = ops.top_k(values, k, sorted=False)
+    # `initial` lets an empty batch through (eager TF refuses the min of an
+    # empty tensor); it never changes a result, every row has k >= 1 values.
+    return ops.min(top_values, axis=-1, keepdims=True, initial=float("inf"))
+
+
+def selection_kernel(values, portable=True):
+    """The kernel `kth_largest` uses for `values` here (see the module doc)."""
+    backend = keras.backend.backend()
+    float32 = keras.backend.standardize_dtype(values.dtype) == "float32"
+    if backend == "jax":  # compiled (traced): radix; op by op, top_k compiles faster
+        return "radix" if float32 and _traced_by_jax(values) else "top_k"
+    if backend == "torch":
+        return "kthvalue"
+    if backend == "tensorflow":
+        if _inside_tf_xla():
+            return "radix" if float32 else "top_k"
+        if not portable and not _tf_sees_a_gpu():
+            return "nth_element"
+    return "top_k"
+
+
+def _traced_by_jax(values):
+    import jax
+
+    return isinstance(values, jax.core.Tracer)
+
+
+def _inside_tf_xla():
+    """True inside `tf.function(jit_compile=True)` (TensorFlow's own test)."""
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
+    except ImportError:  # a future TF without it: assume not compiled
+        return False
+    return GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+def _tf_sees_a_gpu():
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def _radix_kth_largest(values, k):
+    """The `"radix"` kernel: 32 compare-and-count passes on int32 keys."""
+    bits = ops.view(values, "int32")
+    keys = ops.where(bits >= 0, bits, ops.bitwise_xor(bits, 0x7FFFFFFF))
+    counts_at_least = lambda t: ops.sum(ops.cast(keys >= t, "int32"), axis=-1, keepdims=True)  # noqa: E731
+    # The sign bit: non-negative keys (x >= +0.0) if k of them exist, else negative.
+    threshold = ops.where(counts_at_least(0) >= k, 0, -(2**31))
+    threshold = ops.cast(threshold, "int32")
+    powers = ops.convert_to_tensor([1 << bit for bit in range(30, -1, -1)], dtype="int32")
+
+    def next_bit(i, threshold):
+        candidate = ops.bitwise_or(threshold, ops.take(powers, i))
+        return ops.where(counts_at_least(candidate) >= k, candidate, threshold)
+
+    # A loop, not 31 unrolled steps: XLA would fuse the unrolled chain into one
+    # expression and spend minutes compiling it.
+    threshold = ops.fori_loop(0, 31, next_bit, threshold)
+    bits = ops.where(threshold >= 0, threshold, ops.bitwise_xor(threshold, 0x7FFFFFFF))
+    return ops.view(bits, "float32")
+

@@ -1,0 +1,84 @@
+"""keras_sparse.selection: every k-th-largest kernel against NumPy, and which
+kernel runs where. Backend-agnostic (also run on JAX and PyTorch by
+tests/test_backends.py)."""
+
+import numpy as np
+import pytest
+
+import keras
+from keras_sparse import selection
+from tests.conftest import to_numpy
+
+AVAILABLE = {
+    "tensorflow": ["top_k", "nth_element", "radix"],
+    "jax": ["top_k", "radix"],
+    "torch": ["top_k", "kthvalue", "radix"],
+}[keras.backend.backend()]
+# Values that stress an order-preserving integer key: both zeros, both
+# infinities, the extremes, the smallest normals, ties. (Not subnormals: CPU
+# kernels of TensorFlow and XLA flush them to zero, see keras_sparse.ops.)
+AWKWARD = np.float32([-np.inf, np.inf, 0.0, -0.0, 1.5, -1.5, 3.4e38, -3.4e38,
+                      1.2e-38, -1.2e-38, 2.0, 2.0, -2.0])
+
+
+# JAX compiles every new shape op by op: fewer shapes there.
+CASES = 60 if keras.backend.backend() == "jax" else 400
+
+
+@pytest.mark.parametrize("kernel", AVAILABLE)
+def test_every_kernel_returns_the_numpy_kth_largest(kernel):
+    rng = np.random.default_rng(11)
+    for case in range(CASES):
+        n, rows = int(rng.integers(1, 50)), int(rng.integers(1, 6))
+        if case % 2:
+            x = rng.choice(AWKWARD, size=(rows, n))
+        else:
+            x = (rng.integers(-4, 5, size=(rows, n)) * rng.choice([1e-3, 1.0, 1e30])).astype(np.float32)
+        k = int(rng.integers(1, n + 1))
+        want = -np.sort(-x, axis=-1)[:, k - 1:k]
+        got = to_numpy(selection.kth_largest(keras.ops.convert_to_tensor(x), k, kernel=kernel))
+        np.testing.assert_array_equal(got, want, err_msg=f"case {case}: k={k}, x={x!r}")
+
+
+@pytest.mark.parametrize("kernel", AVAILABLE)
+def test_every_kernel_at_layer_sizes(kernel):
+    """4,608 values per row (MNIST Sparse CNN-2's first k-winners), k = 400."""
+    x = np.random.default_rng(12).normal(size=(8, 4608)).astype(np.float32)
+    x[:, :50] = x[:, 50:51]  # a 51-way tie inside every row
+    want = -np.sort(-x, axis=-1)[:, 399:400]
+    np.testing.assert_array_equal(to_numpy(selection.kth_largest(keras.ops.convert_to_tensor(x), 400, kernel=kernel)), want)
+
+
+def test_kernel_choice_here():
+    x = keras.ops.convert_to_tensor(np.ones((2, 5), np.float32))
+    backend = keras.backend.backend()
+    expected = {"tensorflow": ("top_k", "nth_element"), "jax": ("top_k", "top_k"),
+                "torch": ("kthvalue", "kthvalue")}[backend]
+    assert (selection.selection_kernel(x, portable=True), selection.selection_kernel(x, portable=False)) == expected
+    with pytest.raises(ValueError, match="`kernel` must be one of"):
+        selection.kth_largest(x, 1, kernel="sort")
+
+
+def test_compiled_graphs_select_by_radix():
+    """Under XLA (JAX's jit, TensorFlow's jit_compile) the kernel is the radix
+    select, whose result is the same."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        pytest.skip("PyTorch does not compile through XLA")
+    seen = []
+
+    def kth(x):
+        seen.append(selection.selection_kernel(x, portable=False))
+        return selection.kth_largest(x, 3, portable=False)
+
+    if backend == "jax":
+        import jax
+
+        compiled = jax.jit(kth)
+    else:
+        import tensorflow as tf
+
+        compiled = tf.function(kth, jit_compile=True)
+    x = np.random.default_rng(13).normal(size=(4, 30)).astype(np.float32)
+    np.testing.assert_array_equal(to_numpy(compiled(x)), -np.sort(-x, axis=-1)[:, 2:3])
+    assert seen == ["radix"]
