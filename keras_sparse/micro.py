@@ -189,7 +189,7 @@ class SearchKWinners(keras.layers.Layer):
     def call(self, x):
         if self.geometry == "units":
             rows = ops.reshape(x, (-1, x.shape[-1]))
-            return ops.reshape(self._keep(rows, self.factors), ops.shape(x))
+            return ops.reshape(self._keep(rows, self.factors), (-1, *x.shape[1:]))
         rank = len(x.shape)
         if self.data_format == "channels_first":
             x = ops.transpose(x, (0, *range(2, rank), 1))
@@ -198,7 +198,7 @@ class SearchKWinners(keras.layers.Layer):
             rows, factors = ops.reshape(x, (-1, channels)), self.factors
         else:  # channels fastest; the tiled factors are a constant (no TILE op)
             rows, factors = ops.reshape(x, (-1, positions * channels)), np.tile(self.factors, positions)
-        y = ops.reshape(self._keep(rows, factors), ops.shape(x))
+        y = ops.reshape(self._keep(rows, factors), (-1, *x.shape[1:]))  # static: TFLite Micro
         if self.data_format == "channels_first":
             y = ops.transpose(y, (0, rank - 1, *range(1, rank - 1)))
         return y
