@@ -1,31 +1,82 @@
-"""One-call export of a Keras model to TFLite / LiteRT.
+"""One-call export of a Keras model to TFLite / LiteRT and TFLite Micro.
 
 The model goes through a TensorFlow SavedModel (`model.export`), whose serving
 signature runs the inference path (k_inference winners, no state update), and
 is converted with TFLite builtin ops only: a model that would need Flex
-(Select TF) ops fails here, loudly, rather than on the device.
+(Select TF) ops, or ops TFLite Micro lacks (`target="micro"`), fails here,
+loudly, rather than on the device, and leaves no file behind.
+
+Quantization (`quantize=`):
+
+- `None`: float32, k-winners by `TOPK_V2` (LiteRT) or by the threshold
+  search of `keras_sparse.micro` (`target="micro"`).
+- `"dynamic"`: int8 weights, float32 activations (LiteRT only).
+- `"int8"`: int8 weights and activations, int8 input and output, calibrated
+  on `representative_data`. Every k-winners layer is exported in its search
+  form (`keras_sparse.micro.SearchKWinners`) and kept in float32 between a
+  `DEQUANTIZE` of its int8 input and a `QUANTIZE` of its output: the winners
+  are the k largest of `q_x * exp(-b * duty_cycles)`, `q_x` the model's own
+  (dequantized) int8 input of the layer, exactly, ties included as in the
+  float layer. (Left to the quantizer, the boosted values would be rounded
+  to 256 levels of their own before the selection, adding ties.)
 """
 
 import os
 import tempfile
 
+import numpy as np
 
-def to_tflite(model, path, sparse_encoding=False):
+QUANTIZE_MODES = (None, "dynamic", "int8")
+TARGETS = ("litert", "micro")
+
+# Builtin operators of the TFLite Micro interpreter (`tflite-micro` on PyPI,
+# its `AllOpsResolver`), less the signal-processing and vendor ones.
+MICRO_OPS = frozenset("""
+ABS ADD ADD_N ARG_MAX ARG_MIN ASSIGN_VARIABLE AVERAGE_POOL_2D BATCH_MATMUL
+BATCH_TO_SPACE_ND BROADCAST_ARGS BROADCAST_TO CALL_ONCE CAST CEIL CONCATENATION
+CONV_2D COS CUMSUM DEPTH_TO_SPACE DEPTHWISE_CONV_2D DEQUANTIZE DIV
+DYNAMIC_UPDATE_SLICE ELU EMBEDDING_LOOKUP EQUAL EXP EXPAND_DIMS FILL FLOOR
+FLOOR_DIV FLOOR_MOD FULLY_CONNECTED GATHER GATHER_ND GREATER GREATER_EQUAL
+HARD_SWISH IF L2_NORMALIZATION L2_POOL_2D LEAKY_RELU LESS LESS_EQUAL LOG
+LOG_SOFTMAX LOGICAL_AND LOGICAL_NOT LOGICAL_OR LOGISTIC MAX_POOL_2D MAXIMUM MEAN
+MINIMUM MIRROR_PAD MUL NEG NOT_EQUAL PACK PAD PADV2 PRELU QUANTIZE READ_VARIABLE
+REDUCE_ALL REDUCE_MAX REDUCE_MIN RELU RELU6 RESHAPE RESIZE_BILINEAR
+RESIZE_NEAREST_NEIGHBOR REVERSE_V2 ROUND RSQRT SELECT_V2 SHAPE SIN SLICE SOFTMAX
+SPACE_TO_BATCH_ND SPACE_TO_DEPTH SPLIT SPLIT_V SQRT SQUARE SQUARED_DIFFERENCE
+SQUEEZE STRIDED_SLICE SUB SUM SVDF TANH TRANSPOSE TRANSPOSE_CONV
+UNIDIRECTIONAL_SEQUENCE_LSTM UNPACK VAR_HANDLE WHILE ZEROS_LIKE
+""".split())
+
+
+def to_tflite(model, path, quantize=None, representative_data=None, target="litert",
+              sparse_encoding=False):
     """Converts `model` to a `.tflite` file at `path` and returns `path`.
 
     Args:
         model: a built Keras model (TensorFlow backend).
-        path: where to write the `.tflite` flatbuffer.
+        path: where to write the `.tflite` flatbuffer (written only if the
+            whole conversion succeeds).
+        quantize: `None` (float32), `"dynamic"` (int8 weights) or `"int8"`
+            (int8 weights, activations, input and output); see the module doc.
+        representative_data: for `quantize="int8"` only (and required there):
+            model inputs, an array `(N, *model.input_shape[1:])` with N >= 1,
+            finite; e.g. a few hundred training samples. The activation
+            ranges are calibrated on them one sample at a time.
+        target: `"litert"` (LiteRT / TFLite on phones) or `"micro"` (TFLite
+            for Microcontrollers: k-winners by `keras_sparse.micro`'s search,
+            no `TOPK_V2`/`TILE`; only ops in `MICRO_OPS`; float32 or int8).
         sparse_encoding: if True, store mostly-zero constant kernels in
             TFLite's sparse tensor encoding (`tf.lite.Optimize.EXPERIMENTAL_SPARSITY`):
             a smaller file, identical outputs; the runtime densifies them at
             load time, so it runs no faster.
 
-    Raises `ValueError` for a `model` that is not a built Keras model, a
-    `path` that is not a file path, or a `sparse_encoding` that is not a bool.
+    Raises `ValueError` naming the argument for a `model` that is not a built
+    Keras model, a `path` that is not a file path, an unknown `quantize` or
+    `target`, missing or malformed `representative_data`, a combination the
+    target cannot run (`"dynamic"` on `"micro"`), and for a model whose
+    converted ops the target lacks (Flex ops; ops outside `MICRO_OPS`).
     """
     import keras
-    import tensorflow as tf
 
     from keras_sparse._validation import check_bool
 
@@ -33,50 +84,252 @@ def to_tflite(model, path, sparse_encoding=False):
         raise ValueError(f"`model` must be a built Keras model. Received: model={model!r}")
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path) or os.path.isdir(path):
         raise ValueError(f"`path` must be the path of the .tflite file to write. Received: path={path!r}")
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f"`quantize` must be one of {QUANTIZE_MODES}. Received: quantize={quantize!r}")
+    if target not in TARGETS:
+        raise ValueError(f"`target` must be one of {TARGETS}. Received: target={target!r}")
     check_bool("sparse_encoding", sparse_encoding)
+    if quantize == "dynamic" and target == "micro":
+        raise ValueError(
+            "quantize='dynamic' (int8 weights, float activations) has no TFLite Micro kernels; "
+            "use quantize=None or quantize='int8' with target='micro'. "
+            f"Received: quantize={quantize!r}, target={target!r}"
+        )
+    if quantize == "int8":
+        representative_data = _check_representative_data(model, representative_data)
+    elif representative_data is not None:
+        raise ValueError(
+            "`representative_data` calibrates quantize='int8' only. Received representative_data "
+            f"with quantize={quantize!r}"
+        )
 
+    flatbuffer = _convert(model, quantize, representative_data, target, sparse_encoding)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=directory, suffix=".tflite.partial", delete=False) as f:
+        f.write(flatbuffer)
+    os.replace(f.name, path)
+    return path
+
+
+def _check_representative_data(model, data):
+    expected = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else None
+    if expected is None:
+        raise ValueError(f"quantize='int8' supports models with one input; this one has {len(model.inputs)}.")
+    if data is None:
+        raise ValueError(
+            "quantize='int8' needs `representative_data`: an array of model inputs of shape "
+            f"(N, {', '.join(map(str, expected))}) to calibrate the activation ranges. "
+            "Received: representative_data=None"
+        )
+    try:
+        array = np.asarray(data, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"`representative_data` must be an array of model inputs. Received: {error}") from None
+    if array.ndim != len(expected) + 1 or len(array) == 0 or any(
+        e is not None and e != a for e, a in zip(expected, array.shape[1:])
+    ):
+        raise ValueError(
+            f"`representative_data` must have shape (N >= 1, {', '.join(map(str, expected))}). "
+            f"Received shape {array.shape}"
+        )
+    if not np.isfinite(array).all():
+        raise ValueError("`representative_data` must be finite (found NaN or inf).")
+    return array
+
+
+def _convert(model, quantize, representative_data, target, sparse_encoding):
+    """The flatbuffer (bytes); `ValueError` for ops the target lacks."""
+    import tensorflow as tf
+
+    from keras_sparse import micro
+    from keras_sparse.callbacks import kwinners_layers
+
+    if kwinners_layers(model) and (target == "micro" or quantize == "int8"):
+        model = micro.with_search_kwinners(model)
     with tempfile.TemporaryDirectory() as saved_model_dir:
         model.export(saved_model_dir, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        optimizations = []
+        if quantize is not None:
+            optimizations.append(tf.lite.Optimize.DEFAULT)
         if sparse_encoding:
-            converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
-        flatbuffer = converter.convert()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(flatbuffer)
-    return path
+            optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+        converter.optimizations = optimizations
+        if quantize == "int8":
+            converter.representative_dataset = lambda: ([x[None]] for x in representative_data)
+            converter._experimental_calibrate_only = True  # quantized below
+        try:
+            flatbuffer = converter.convert()
+        except Exception as error:  # ConverterError: e.g. ops without a TFLite builtin
+            raise ValueError(f"The model cannot be converted to TFLite builtin ops: {error}") from None
+    if quantize == "int8":
+        flatbuffer = _quantize_int8(flatbuffer)
+    ops = tflite_op_names(flatbuffer)
+    if target == "micro" and not set(ops) <= MICRO_OPS:
+        raise ValueError(
+            f"target='micro': the converted model uses ops TFLite Micro lacks: "
+            f"{sorted(set(ops) - MICRO_OPS)} (TFLite Micro has: `keras_sparse.export.MICRO_OPS`)."
+        )
+    return flatbuffer
 
 
-def run_tflite(path, inputs):
-    """Runs a `.tflite` file on a batch with the LiteRT interpreter.
+def _quantize_int8(calibrated):
+    """Full int8 quantization of a calibrated flatbuffer, with the ops of the
+    k-winners search layers kept float32 (see the module doc).
 
-    Resizes the model's (single) input to `inputs.shape`, invokes once and
-    returns the first output as a NumPy array.
+    Uses the converter's own quantizer entry point with a node denylist, as
+    `tf.lite.experimental.QuantizationDebugger` does.
     """
-    import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
+    import tensorflow as tf
+    from tensorflow.lite.python import convert
 
+    from keras_sparse.micro import SEARCH_LAYER_SUFFIX
+
+    names = _tensor_names(calibrated)
+    denylist = sorted({part for name in names if SEARCH_LAYER_SUFFIX in name for part in name.split(";")})
+    return convert.mlir_quantize(
+        calibrated, fully_quantize=True, input_data_type=tf.int8, output_data_type=tf.int8,
+        denylisted_nodes=denylist or None,
+    )
+
+
+def _read_model(flatbuffer_or_path):
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    if isinstance(flatbuffer_or_path, (bytes, bytearray)):
+        data = flatbuffer_or_path
+    else:
+        with open(flatbuffer_or_path, "rb") as f:
+            data = f.read()
+    return schema, schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+
+
+def _tensor_names(flatbuffer):
+    _, model = _read_model(flatbuffer)
+    return [t.name.decode() for g in model.subgraphs for t in g.tensors]
+
+
+RUNTIMES = ("litert", "micro")
+
+
+class TFLiteModel:
+    """A `.tflite` file behind a Keras-like `predict`, on LiteRT or TFLite Micro.
+
+    Float32 inputs and outputs either way: for an int8 model the inputs are
+    quantized with the input tensor's scale and zero point
+    (`q = clip(round(x / scale) + zero_point, -128, 127)`) and the outputs
+    dequantized (`(q - zero_point) * scale`); `predict_raw` gives the int8
+    outputs themselves. LiteRT runs a whole batch per invocation (its
+    default XNNPACK delegate, or `op_resolver="reference"` for TFLite's
+    reference kernels); TFLite Micro, the host build of the microcontroller
+    interpreter, runs one sample per invocation.
+
+    Args:
+        path: the `.tflite` file.
+        runtime: `"litert"` or `"micro"`.
+        op_resolver: LiteRT only: `"default"` or `"reference"`.
+    """
+
+    def __init__(self, path, runtime="litert", op_resolver="default"):
+        if runtime not in RUNTIMES:
+            raise ValueError(f"`runtime` must be one of {RUNTIMES}. Received: runtime={runtime!r}")
+        if op_resolver not in ("default", "reference"):
+            raise ValueError(f"`op_resolver` must be 'default' or 'reference'. Received: op_resolver={op_resolver!r}")
+        if not os.path.isfile(path):
+            raise ValueError(f"`path` must be an existing .tflite file. Received: path={path!r}")
+        self.path, self.runtime = os.fspath(path), runtime
+        with open(path, "rb") as f:
+            self._flatbuffer = f.read()
+        if runtime == "micro":
+            from tflite_micro.python.tflite_micro import runtime as micro_runtime
+
+            self._micro = micro_runtime.Interpreter.from_bytes(self._flatbuffer)
+            details = self._micro.get_input_details(0), self._micro.get_output_details(0)
+            (self.input_dtype, self.input_quantization), (self.output_dtype, self.output_quantization) = [
+                (d["dtype"], _scale_zero_point(d["quantization_parameters"])) for d in details
+            ]
+        else:
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+            resolver = {"default": OpResolverType.AUTO, "reference": OpResolverType.BUILTIN_REF}[op_resolver]
+            self._litert = Interpreter(model_content=self._flatbuffer, experimental_op_resolver_type=resolver)
+            inp, out = self._litert.get_input_details()[0], self._litert.get_output_details()[0]
+            self.input_dtype, self.input_quantization = inp["dtype"], inp["quantization"]
+            self.output_dtype, self.output_quantization = out["dtype"], out["quantization"]
+            self._batch = None
+
+    def quantize_inputs(self, inputs):
+        """`inputs` as the model's input dtype (quantized for an int8 model)."""
+        inputs = np.asarray(inputs, np.float32)
+        if self.input_dtype != np.int8:
+            return inputs
+        scale, zero_point = self.input_quantization
+        return np.clip(np.round(inputs / scale) + zero_point, -128, 127).astype(np.int8)
+
+    def dequantize_outputs(self, outputs):
+        if self.output_dtype != np.int8:
+            return outputs
+        scale, zero_point = self.output_quantization
+        return ((outputs.astype(np.float32) - zero_point) * np.float32(scale)).astype(np.float32)
+
+    def predict_raw(self, inputs, batch_size=256):
+        """The model's own outputs (int8 for an int8 model) for float32 `inputs`."""
+        inputs = self.quantize_inputs(inputs)
+        if self.runtime == "micro":
+            outputs = []
+            for sample in inputs:
+                self._micro.set_input(sample[None], 0)
+                self._micro.invoke()
+                outputs.append(self._micro.get_output(0)[0].copy())
+            return np.stack(outputs)
+        return np.concatenate([self._invoke(inputs[i:i + batch_size])
+                               for i in range(0, len(inputs), batch_size)])
+
+    def _invoke(self, batch):
+        interpreter = self._litert
+        index = interpreter.get_input_details()[0]["index"]
+        if self._batch != len(batch):
+            interpreter.resize_tensor_input(index, list(batch.shape))
+            interpreter.allocate_tensors()
+            self._batch = len(batch)
+        interpreter.set_tensor(index, batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
+
+    def predict(self, inputs, batch_size=256, verbose=0):
+        """Float32 outputs for float32 `inputs` (as `keras.Model.predict`)."""
+        return self.dequantize_outputs(self.predict_raw(inputs, batch_size))
+
+
+def _scale_zero_point(parameters):
+    scales, zero_points = parameters["scales"], parameters["zero_points"]
+    if len(scales) == 0:
+        return (0.0, 0)
+    return float(scales[0]), int(zero_points[0])
+
+
+def run_tflite(path, inputs, runtime="litert"):
+    """Runs a `.tflite` file on a batch and returns the first output as float32.
+
+    LiteRT resizes the model's (single) input to `inputs.shape` and invokes
+    once; TFLite Micro (`runtime="micro"`) invokes once per sample. int8
+    models are fed quantized inputs and their outputs dequantized
+    (`TFLiteModel`).
+    """
     inputs = np.asarray(inputs, np.float32)
-    interpreter = Interpreter(model_path=str(path))
-    input_index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(input_index, list(inputs.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(input_index, inputs)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    return TFLiteModel(path, runtime).predict(inputs, batch_size=max(len(inputs), 1))
 
 
 def tflite_op_names(path):
-    """Sorted names of the distinct operators in a `.tflite` file.
+    """Sorted names of the distinct operators in a `.tflite` file (or its bytes).
 
     Builtin operators by their `BuiltinOperator` name (`"TOPK_V2"`); anything
     else as `"CUSTOM:<code>"` (Flex / Select TF ops are `"CUSTOM:Flex..."`).
     """
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    with open(path, "rb") as f:
-        model = schema.ModelT.InitFromPackedBuf(bytearray(f.read()), 0)
+    schema, model = _read_model(path)
     builtin_names = {
         code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")
     }

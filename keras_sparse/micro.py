@@ -1,0 +1,246 @@
+"""k-winners without top-k: an exact threshold search for TFLite Micro.
+
+TensorFlow Lite for Microcontrollers has no `TOPK_V2` (nor `TILE`) kernel,
+so the k-winners formulation of `keras_sparse.ops` (top-k, then the minimum
+of the k values) cannot run there. This module finds the same threshold with
+compare-and-count steps only (`GREATER_EQUAL`, `EQUAL`, `SELECT_V2`, `SUM`,
+`ADD`, `MUL`), which every TFLite runtime has:
+
+    t = the largest float32 value v with  count(boosted >= v) >= k
+      = the k-th largest boosted value of the row            (exactly)
+
+Every float32 number (and +-inf) lies on one of 512 uniform grids: the
+binades `[2^e, 2^(e+1))` and their negatives, the subnormals of each sign,
+and the infinities (`_search_grids`: point `m = 0 .. 2^23 - 1` of grid `i`
+is computed exactly as `scales[i] * (offsets[i] + slopes[i] * m)`). A binary search first picks the grid (9 steps over the 512
+starts, which are sorted), then the point on it (23 steps over `m`; every
+candidate `start + m * step` is computed exactly). That is 32
+compare-and-count steps, a radix select over the bits of float32, so the
+threshold is bit-identical to top-k's. `SUM` of 0/1 floats counts exactly up
+to 2^24 units per row. Subnormal values: CPUs that flush them to zero
+(TensorFlow's kernels do) rank them as 0, as `keras_sparse.ops` documents.
+
+The winners then follow `keras_sparse.ops` exactly: `boosted >= t` (ties
+included) or, with `break_ties`, the lowest-index k; `relu` drops
+`boosted <= 0`; NaN never wins and passes through.
+
+`SearchKWinners` applies a trained k-winners layer's inference path (its
+`k_inference`, duty cycles and boost strength, frozen as constants) with this
+search; `keras_sparse.export.to_tflite(..., target="micro")` swaps it in for
+every k-winners layer of a clone of the model. Training never uses it.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+MANTISSA_BITS = 23
+# Marks the search layers' names (and so their ops' names in a converted model).
+SEARCH_LAYER_SUFFIX = "_kwinners_search"
+
+
+def _search_grids():
+    """The 512 float32 grids in increasing order (see module doc), as
+    `(starts, scales, offsets, slopes)`: point `m` of grid `i` is
+
+        scales[i] * (offsets[i] + slopes[i] * m)
+
+    with `offsets + slopes * m` exact in [0, 2] and `scales` a power of two,
+    so no intermediate is subnormal (which CPUs may flush to zero) unless the
+    point itself is; `starts[i]` is point 0.
+    """
+    ulp = 2.0 ** -MANTISSA_BITS
+    grids = [(-np.inf, 1.0, 0.0)]
+    for e in range(127, -127, -1):  # negative normals: -2^e * (2 - ulp - ulp*m), ascending
+        grids.append((-(2.0 ** e), 2.0 - ulp, -ulp))
+    grids += [(-(2.0 ** -126), 1.0 - ulp, -ulp),  # negative subnormals
+              (2.0 ** -126, 0.0, ulp)]  # zero and positive subnormals
+    grids += [(2.0 ** e, 1.0, ulp) for e in range(-126, 128)]  # positive normals
+    grids.append((np.inf, 1.0, 0.0))
+    scales, offsets, slopes = (np.array(column, np.float32) for column in zip(*grids))
+    with np.errstate(invalid="ignore"):
+        starts = (scales.astype(np.float64) * offsets).astype(np.float32)
+    return starts, scales, offsets, slopes
+
+
+SEARCH_GRID_STARTS, SEARCH_GRID_SCALES, SEARCH_GRID_OFFSETS, SEARCH_GRID_SLOPES = _search_grids()
+GRID_BITS = int(math.log2(len(SEARCH_GRID_STARTS)))  # 9
+
+
+def _lookup(table, index):
+    """`table[index]` per row, for `index` `(rows, 1)` float32 integers.
+
+    A one-hot sum (`EQUAL`, `SELECT_V2`, `SUM` over the 512 entries) rather
+    than `GATHER`: TFLite's int8 quantizer quantizes a `GATHER` of a float
+    table even when told to keep the op float, which would round the grid.
+    Exact: one entry is selected, the others add 0 (and `inf + 0 = inf`).
+    """
+    positions = ops.convert_to_tensor(np.arange(len(table), dtype=np.float32))
+    table = ops.convert_to_tensor(np.asarray(table, np.float32))
+    selected = ops.where(positions == ops.cast(index, "float32"), table, ops.zeros_like(table))
+    return ops.sum(selected, axis=-1, keepdims=True)
+
+
+def _count_at_least(values, candidate):
+    """Number of `values >= candidate` per row, as float32 `(rows, 1)`."""
+    return ops.sum(ops.where(values >= candidate, 1.0, 0.0), axis=-1, keepdims=True)
+
+
+def kth_largest_by_search(values, k):
+    """The k-th largest value of each row of float32 `values` `(rows, n)`,
+    keeping the last axis (size 1), by the 32-step search of the module doc.
+
+    Equal to `keras_sparse.ops.kth_largest(values, k)` for any finite or
+    infinite values and `1 <= k <= n`; NaN never counts (as `ops` ranks it
+    last). `-inf` if fewer than k values are numbers.
+    """
+    n = values.shape[-1]
+    if not 1 <= k <= n:
+        raise ValueError(f"`k` must be in [1, {n}] (the number of units). Received: k={k}")
+    values = ops.cast(values, "float32")
+    starts = SEARCH_GRID_STARTS
+    k = float(k)
+    grid = ops.zeros_like(values[..., :1])  # index of the grid, as float32
+    for bit in reversed(range(GRID_BITS)):
+        candidate = grid + float(2**bit)
+        start = _lookup(starts, candidate)
+        grid = ops.where(_count_at_least(values, start) >= k, candidate, grid)
+    scale, offset, slope = (_lookup(table, grid) for table in
+                            (SEARCH_GRID_SCALES, SEARCH_GRID_OFFSETS, SEARCH_GRID_SLOPES))
+    point = ops.zeros_like(grid)  # m on that grid
+    for bit in reversed(range(MANTISSA_BITS)):
+        candidate = point + float(2**bit)
+        value = scale * (offset + slope * candidate)
+        point = ops.where(_count_at_least(values, value) >= k, candidate, point)
+    return scale * (offset + slope * point)
+
+
+def keep_winners_by_search(x, factors, k, break_ties=False, relu=False):
+    """`keras_sparse.ops`' k-winners of the rows `x` `(rows, n)` (inference:
+    no gradient), with the threshold from `kth_largest_by_search`.
+
+    `factors` `(n,)` are the boost factors `exp(-b * duty_cycles)`.
+    Returns `where(winner or isnan(x), x, 0)`.
+    """
+    boosted = ops.cast(x, "float32") * ops.cast(factors, "float32")
+    threshold = kth_largest_by_search(boosted, k)
+    if break_ties:
+        above = ops.where(boosted > threshold, 1.0, 0.0)
+        tied = ops.where(boosted == threshold, 1.0, 0.0)
+        room = float(k) - ops.sum(above, axis=-1, keepdims=True)
+        tied_before = ops.cumsum(tied, axis=-1) - tied
+        winners = ops.logical_or(above > 0, ops.logical_and(tied > 0, tied_before < room))
+    else:
+        winners = boosted >= threshold
+    if relu:
+        winners = ops.logical_and(winners, boosted > 0)
+    passes = ops.logical_or(winners, x != x)
+    return ops.where(passes, x, ops.zeros_like(x))
+
+
+@keras.saving.register_keras_serializable(package="keras_sparse")
+class SearchKWinners(keras.layers.Layer):
+    """The inference path of a built k-winners layer, by threshold search.
+
+    Computes what `layer(x, training=False)` computes (its `k_inference`
+    winners per row, boosted by its current duty cycles and boost strength,
+    taken here as constants), with `keep_winners_by_search` instead of
+    top-k. For export only: it has no state and no training path.
+
+    Args:
+        geometry: `"units"` (`KWinners`: rows along the last axis) or
+            `"feature_map"` (`KWinners1d/2d/3d`).
+        factors: boost factors, one per unit (channel), float32.
+        k: winners per row.
+        local, data_format: as in the feature-map layers (ignored for `"units"`).
+        break_ties, relu: as in the layers.
+    """
+
+    def __init__(self, geometry, factors, k, local=False, data_format="channels_last",
+                 break_ties=False, relu=False, **kwargs):
+        super().__init__(**kwargs)
+        if geometry not in ("units", "feature_map"):
+            raise ValueError(f"`geometry` must be 'units' or 'feature_map'. Received: geometry={geometry!r}")
+        self.geometry = geometry
+        self.factors = np.asarray(factors, np.float32).reshape(-1)
+        self.k = int(k)
+        self.local = bool(local)
+        self.data_format = data_format
+        self.break_ties = bool(break_ties)
+        self.relu = bool(relu)
+
+    @classmethod
+    def from_layer(cls, layer):
+        """The search form of a built `KWinners`/`KWinners1d/2d/3d` layer."""
+        from keras_sparse import ops as sparse_ops
+        from keras_sparse.kwinners import KWinners, _KWinnersBase
+
+        if not isinstance(layer, _KWinnersBase) or not layer.built:
+            raise ValueError(f"`layer` must be a built k-winners layer. Received: layer={layer!r}")
+        factors = ops.convert_to_numpy(sparse_ops.boost_factors(layer.duty_cycles, layer.boost_strength))
+        common = dict(factors=factors, k=layer.k_inference, break_ties=layer.break_ties,
+                      relu=layer.relu, name=layer.name + SEARCH_LAYER_SUFFIX)
+        if isinstance(layer, KWinners):
+            return cls("units", **common)
+        return cls("feature_map", local=layer.local, data_format=layer.data_format, **common)
+
+    def call(self, x):
+        if self.geometry == "units":
+            rows = ops.reshape(x, (-1, x.shape[-1]))
+            return ops.reshape(self._keep(rows, self.factors), (-1, *x.shape[1:]))
+        rank = len(x.shape)
+        if self.data_format == "channels_first":
+            x = ops.transpose(x, (0, *range(2, rank), 1))
+        channels, positions = x.shape[-1], math.prod(x.shape[1:-1])
+        if self.local:
+            rows, factors = ops.reshape(x, (-1, channels)), self.factors
+        else:  # channels fastest; the tiled factors are a constant (no TILE op)
+            rows, factors = ops.reshape(x, (-1, positions * channels)), np.tile(self.factors, positions)
+        y = ops.reshape(self._keep(rows, factors), (-1, *x.shape[1:]))  # static: TFLite Micro
+        if self.data_format == "channels_first":
+            y = ops.transpose(y, (0, rank - 1, *range(1, rank - 1)))
+        return y
+
+    def _keep(self, rows, factors):
+        return keep_winners_by_search(rows, factors, self.k, self.break_ties, self.relu)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(geometry=self.geometry, factors=self.factors.tolist(), k=self.k,
+                      local=self.local, data_format=self.data_format,
+                      break_ties=self.break_ties, relu=self.relu)
+        return config
+
+
+def with_search_kwinners(model):
+    """A clone of `model` (nested models included) whose k-winners layers are
+    `SearchKWinners`; every other layer keeps its weights. Inference only."""
+    from keras_sparse.kwinners import _KWinnersBase
+
+    def clone_layer(layer):
+        if isinstance(layer, _KWinnersBase):
+            return SearchKWinners.from_layer(layer)
+        clone = layer.__class__.from_config(layer.get_config())
+        return clone
+
+    clone = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
+    # clone_model builds the clones; copy weights layer by layer (the search
+    # layers have none).
+    for source, target in zip(_leaf_layers(model), _leaf_layers(clone), strict=True):
+        if source.weights and not isinstance(source, _KWinnersBase):
+            target.set_weights(source.get_weights())
+    return clone
+
+
+def _leaf_layers(model):
+    """Every non-model layer of `model`, nested models flattened, in order."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
