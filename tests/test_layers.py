@@ -120,6 +120,7 @@ def test_tflite_uses_builtins_and_matches_predict(make_layer, input_shape, tmp_p
 _MICRO_RESHAPE_OPEN = {"KWinners-sequence", "KWinners2d-local-channels_first", "KWinners1d-local-channels_first"}
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("make_layer, input_shape", LAYERS)
 def test_tflite_micro_file_runs_in_tflite_micro_like_predict(make_layer, input_shape, tmp_path, request):
     """target='micro': only TFLite Micro ops (k-winners by threshold search),

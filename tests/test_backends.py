@@ -1,0 +1,113 @@
+"""Keras 3 everywhere: the backend-agnostic tests on JAX and PyTorch, with
+TensorFlow made unimportable, and one model giving the same numbers on all three.
+
+Each backend runs in a subprocess (the backend is fixed at `import keras`):
+
+    KERAS_BACKEND=jax KERAS_SPARSE_BLOCK_TENSORFLOW=1 python -m pytest \\
+        tests/test_selection.py tests/test_properties.py tests/test_layers.py \\
+        tests/test_kwinners.py::test_layers_agree_with_numpy_on_1500_random_cases
+
+(`tensorflow_only` tests, SavedModel and TFLite, are skipped there.) JAX
+compiles every new shape op by op, so it runs fewer random cases.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+AGNOSTIC_TESTS = [
+    "tests/test_selection.py",
+    "tests/test_properties.py",
+    "tests/test_layers.py",
+    "tests/test_kwinners.py::test_layers_agree_with_numpy_on_1500_random_cases",
+]
+BUDGET = {  # environment per backend: how many random cases
+    "jax": {"KERAS_SPARSE_HYPOTHESIS_EXAMPLES": "40", "KERAS_SPARSE_RANDOM_CASES": "60"},
+    "torch": {},
+}
+
+
+def _env(backend, **extra):
+    return dict(os.environ, KERAS_BACKEND=backend, KERAS_SPARSE_BLOCK_TENSORFLOW="1",
+                TF_CPP_MIN_LOG_LEVEL="3", **BUDGET[backend], **extra)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_backend_agnostic_tests_pass_without_tensorflow(backend):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *AGNOSTIC_TESTS],
+        cwd=REPO, env=_env(backend), capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    assert " passed" in proc.stdout and " failed" not in proc.stdout
+
+
+_SAME_MODEL = r"""
+import json, os, sys
+if os.environ.get("KERAS_SPARSE_BLOCK_TENSORFLOW") == "1":
+    sys.modules["tensorflow"] = None  # any `import tensorflow` fails
+import numpy as np
+import keras
+import keras_sparse as ks
+
+keras.utils.set_random_seed(0)
+inputs = keras.Input((8, 8, 2))
+h = ks.layers.SparseConv2D(4, 3, sparsity=0.5, seed=1)(inputs)
+h = ks.KWinners2d(0.2, boost_strength=1.5, boost_strength_factor=0.5)(h)
+h = ks.layers.SparseDense(16, sparsity=0.7, seed=2)(keras.layers.Flatten()(h))
+h = ks.KWinners(0.25, break_ties=True)(h)
+model = keras.Model(inputs, keras.layers.Dense(3)(h))
+try:  # the first run (TensorFlow) writes its initial weights, the others load them
+    model.set_weights(list(np.load(sys.argv[1], allow_pickle=True)))
+except FileNotFoundError:
+    np.save(sys.argv[1], np.array(model.get_weights(), dtype=object), allow_pickle=True)
+model.compile(keras.optimizers.SGD(0.05, momentum=0.9),
+              keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=sys.argv[3] == "jit")
+rng = np.random.default_rng(0)
+x = np.round(rng.normal(size=(64, 8, 8, 2)) * 4).astype("float32") / 4  # ties
+y = rng.integers(0, 3, 64)
+model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
+          callbacks=[ks.callbacks.UpdateBoostStrength()])
+out = {"predict": model.predict(x, verbose=0).tolist(),
+       "weights": {w.path: np.asarray(w).astype("float64").tolist() for w in model.weights}}
+json.dump(out, open(sys.argv[2], "w"))
+"""
+
+
+def test_one_model_gives_the_same_numbers_on_every_backend(tmp_path):
+    """Same initial weights and data, two epochs of `fit` (XLA on JAX, eager
+    graphs on TensorFlow and PyTorch): the k-winners state (duty cycles, boost
+    strength, learning iterations) and the sparse-weight masks are identical on
+    every backend; weights and predictions agree to float32 rounding (1e-5),
+    which is all the convolutions and matmuls of different libraries promise."""
+    script = tmp_path / "same_model.py"
+    script.write_text(_SAME_MODEL)
+    initial = tmp_path / "initial.npy"
+    results = {}
+    for backend, mode in (("tensorflow", "eager"), ("jax", "jit"), ("torch", "eager")):
+        if backend == "tensorflow":
+            env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+        else:
+            env = _env(backend)
+        out = tmp_path / f"{backend}.json"
+        proc = subprocess.run([sys.executable, str(script), str(initial), str(out), mode], cwd=REPO,
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[backend] = json.loads(out.read_text())
+    reference = results["tensorflow"]
+    for backend in ("jax", "torch"):
+        weights = results[backend]["weights"]
+        assert sorted(weights) == sorted(reference["weights"])
+        for path, want in reference["weights"].items():
+            want, got = np.asarray(want), np.asarray(weights[path])
+            if path.endswith(("boost_strength", "learning_iterations", "duty_cycles")):
+                np.testing.assert_array_equal(got, want, err_msg=f"{backend}: {path}")
+            else:
+                np.testing.assert_array_equal(got == 0, want == 0, err_msg=f"{backend}: {path}")  # masks
+                np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f"{backend}: {path}")
+        np.testing.assert_allclose(results[backend]["predict"], reference["predict"], rtol=0, atol=1e-5)
