@@ -49,7 +49,8 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
       `boost_strength` and, with the `keras_sparse.callbacks.UpdateBoostStrength`
       callback, is `boost_strength * boost_strength_factor ** epoch` during
       epoch `epoch` (0-based) of `fit`.
-    - `learning_iterations` (int64): number of training samples seen.
+    - `learning_iterations` (int64; int32 on JAX without x64): number of
+      training samples seen.
 
     Each call with `training=True` (and `trainable=True`, as for
     `BatchNormalization`) picks `k` winners and then updates, with
@@ -138,7 +139,7 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
             **state,
         )
         self.learning_iterations = self.add_weight(
-            name="learning_iterations", shape=(), initializer="zeros", dtype="int64", **state
+            name="learning_iterations", shape=(), initializer="zeros", dtype=_widest_int(), **state
         )
         self.input_spec = keras.layers.InputSpec(
             ndim=len(input_shape), axes={a: d for a, d in enumerate(input_shape) if a and d is not None}
@@ -207,6 +208,17 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
             relu=self.relu,
         )
         return config
+
+
+def _widest_int():
+    """int64, except on JAX without `jax_enable_x64` (int32 there; Keras would
+    truncate int64 with a warning): 2.1e9 training samples before it wraps."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            return "int32"
+    return "int64"
 
 
 def _sum_over_replicas(active, batch):

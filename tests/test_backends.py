@@ -111,3 +111,43 @@ def test_one_model_gives_the_same_numbers_on_every_backend(tmp_path):
                 np.testing.assert_array_equal(got == 0, want == 0, err_msg=f"{backend}: {path}")  # masks
                 np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f"{backend}: {path}")
         np.testing.assert_allclose(results[backend]["predict"], reference["predict"], rtol=0, atol=1e-5)
+
+
+_DATA_PARALLEL = r"""
+import json, sys
+sys.modules["tensorflow"] = None
+import jax
+import numpy as np
+import keras
+import keras_sparse as ks
+
+assert len(jax.devices()) == 2, jax.devices()
+if sys.argv[1] == "data_parallel":
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
+keras.utils.set_random_seed(0)
+inputs = keras.Input((12,))
+h = ks.KWinners(0.25, duty_cycle_period=50, name="kw")(keras.layers.Dense(16)(inputs))
+model = keras.Model(inputs, keras.layers.Dense(3)(h))
+model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+rng = np.random.default_rng(0)
+model.fit(rng.normal(size=(64, 12)).astype("float32"), rng.integers(0, 3, 64), batch_size=16, epochs=2,
+          shuffle=False, verbose=0)
+layer = model.get_layer("kw")
+print(json.dumps([np.asarray(layer.duty_cycles).tolist(), int(np.asarray(layer.learning_iterations))]))
+"""
+
+
+def test_jax_data_parallel_duty_cycles_equal_one_device():
+    """`keras.distribution.DataParallel` on two (host) devices: each step's batch
+    is split between them, and XLA's partitioner turns the duty-cycle counts
+    into global sums, so duty cycles and learning iterations equal a
+    single-device run on the same global batches."""
+    env = _env("jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    results = {}
+    for mode in ("single_device", "data_parallel"):
+        proc = subprocess.run([sys.executable, "-c", _DATA_PARALLEL, mode], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert results["data_parallel"] == results["single_device"]
+    assert results["data_parallel"][1] == 128 and sum(results["data_parallel"][0]) > 0
