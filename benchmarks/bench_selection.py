@@ -1,0 +1,117 @@
+"""k-winners under XLA: the radix select against top_k (which XLA lowers to a
+sort on CPU), against ReLU, on TensorFlow (`jit_compile=True`) and JAX (`jit`).
+
+    python benchmarks/bench_selection.py [--repeats 100]
+
+Each case times one compiled function: `keras_sparse.ops.kwinners` (training
+selection, `portable=False`) forward and the gradient with respect to its
+input, the median over repeats. The kernel is forced through
+`keras_sparse.selection.selection_kernel`; every kernel returns identical
+winners (tests/test_selection.py). Ratios are taken within one run of one
+process per backend. TensorFlow without XLA (NthElement) is the reference row.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+CASES = [  # (shape, k): the paper's layer sizes, as in bench_kwinners.py
+    ((64, 700), 100),
+    ((64, 1600), 200),
+    ((64, 4608), 400),  # MNIST Sparse CNN-2's first k-winners, flattened
+    ((64, 9216), 922),
+]
+
+
+def measure(backend, repeats):
+    """Runs in a process whose Keras backend is `backend`; returns rows."""
+    import numpy as np
+
+    import keras
+    from keras_sparse import ops as sparse_ops
+    from keras_sparse import selection
+
+    chosen = {"kernel": None}
+    original = selection.selection_kernel
+    selection.selection_kernel = lambda values, portable=True: chosen["kernel"] or original(values, portable)
+
+    if backend == "jax":
+        import jax
+
+        def compile_grad(fn):
+            return jax.jit(jax.grad(lambda x: (fn(x) * x).sum()))
+
+        contexts = [("jit", None)]
+    else:
+        import tensorflow as tf
+
+        def compile_grad(fn, jit=True):
+            def step(x):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    y = tf.reduce_sum(fn(x) * x)
+                return tape.gradient(y, x)
+
+            return tf.function(step, jit_compile=jit)
+
+        contexts = [("graph", False), ("jit_compile", True)]
+
+    rows = []
+    for shape, k in CASES:
+        x = keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=shape).astype(np.float32))
+        duty = np.random.default_rng(1).random(shape[-1]).astype(np.float32) * 0.2
+        for context, jit in contexts:
+            kernels = ["top_k", "radix"] if context != "graph" else ["nth_element"]
+            timings = {}
+            for name in ["relu"] + kernels:
+                chosen["kernel"] = None if name == "relu" else name
+                if name == "relu":
+                    fn = keras.ops.relu
+                else:
+                    def fn(t):
+                        return sparse_ops.kwinners(t, duty, k, 1.5, portable=False)
+                step = compile_grad(fn) if backend == "jax" else compile_grad(fn, jit)
+                step(x)  # compile
+                times = []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    keras.ops.convert_to_numpy(step(x))
+                    times.append(time.perf_counter() - start)
+                timings[name] = 1e3 * float(np.median(times))
+            rows.append({"backend": backend, "context": context, "shape": list(shape), "k": k, "ms": timings})
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--backend", help=argparse.SUPPRESS)  # internal: one backend's process
+    args = parser.parse_args()
+    if args.backend:
+        print(json.dumps(measure(args.backend, args.repeats)))
+        return
+    rows = []
+    for backend in ("tensorflow", "jax"):
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+        out = subprocess.run([sys.executable, __file__, "--backend", backend, "--repeats", str(args.repeats)],
+                             env=env, capture_output=True, text=True, check=True).stdout
+        rows += json.loads(out.strip().splitlines()[-1])
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; median of {args.repeats}, ms")
+    print("| backend, context | input | k | ReLU | kernel | k-winners | / ReLU | top_k | / ReLU | radix vs top_k |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        ms = r["ms"]
+        kernel = "radix" if "radix" in ms else "nth_element"
+        top_k = ms.get("top_k")
+        print(f"| {r['backend']}, {r['context']} | {tuple(r['shape'])} | {r['k']} | {ms['relu']:.3f} | {kernel} "
+              f"| {ms[kernel]:.3f} | {ms[kernel] / ms['relu']:.1f}x "
+              + (f"| {top_k:.3f} | {top_k / ms['relu']:.1f}x | {top_k / ms[kernel]:.1f}x faster |" if top_k
+                 else "| — | — | — |"))
+
+
+if __name__ == "__main__":
+    main()
