@@ -29,7 +29,8 @@ import time
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parent
 REPO = NOTEBOOKS.parents[1]
-NOTEBOOK_NAMES = ("01_quickstart.ipynb", "02_forum_thread_experiment.ipynb", "03_inside_the_layers.ipynb")
+NOTEBOOK_NAMES = ("01_quickstart.ipynb", "02_forum_thread_experiment.ipynb", "03_inside_the_layers.ipynb",
+                  "04_topk_autoencoder.ipynb")
 ABS_TOLERANCE = 0.6     # e.g. 0.6 percentage points of accuracy, or 0.6 of a count
 REL_TOLERANCE = 0.02
 _LOG_LINE = re.compile(
