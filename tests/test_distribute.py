@@ -1,4 +1,4 @@
-"""Duty cycles under tf.distribute.MirroredStrategy see the global batch."""
+"""Duty cycles under tf.distribute (MirroredStrategy, MultiWorkerMirroredStrategy) see the global batch."""
 
 import json
 import os
@@ -27,3 +27,35 @@ def test_mirrored_replicas_agree_with_single_device_training():
         assert single["learning_iterations"] == [256]
         np.testing.assert_allclose(replica_0, np.float32(single["duty_cycles"][0]), rtol=0, atol=1e-6)
         assert replica_0.max() > 0
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_duty_cycles_equal_one_device():
+    """Two worker processes on 127.0.0.1 (`TF_CONFIG`), MultiWorkerMirroredStrategy,
+    each with half of every global batch: after 8 training-mode steps both
+    workers hold the duty cycles and learning iterations of one device that
+    saw the whole batches (one all-reduce per step across the processes)."""
+    script = str(REPO / "tests" / "scripts" / "multiworker_duty_cycles.py")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    ports = [str(_free_port()), str(_free_port())]
+    workers = [subprocess.Popen([sys.executable, script, str(i), *ports], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outputs = [worker.communicate(timeout=600) for worker in workers]
+    for worker, (_, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0, stderr[-3000:]
+    single = subprocess.run([sys.executable, script, "single"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    want = json.loads(single.stdout)
+    for stdout, _ in outputs:
+        got = json.loads(stdout)
+        assert got["replicas"] == 2 and got["learning_iterations"] == want["learning_iterations"] == 256
+        np.testing.assert_allclose(got["duty_cycles"], want["duty_cycles"], rtol=0, atol=1e-6)
+        assert max(got["duty_cycles"]) > 0
