@@ -82,3 +82,14 @@ def test_compiled_graphs_select_by_radix():
     x = np.random.default_rng(13).normal(size=(4, 30)).astype(np.float32)
     np.testing.assert_array_equal(to_numpy(compiled(x)), -np.sort(-x, axis=-1)[:, 2:3])
     assert seen == ["radix"]
+
+
+@pytest.mark.tensorflow_only
+def test_no_nth_element_where_tensorflow_sees_a_gpu(monkeypatch):
+    """NthElement has a CPU kernel only: with a GPU visible, training selects
+    with top_k (not copying every input to the host and back)."""
+    x = keras.ops.convert_to_tensor(np.ones((2, 5), np.float32))
+    monkeypatch.setattr(selection, "_tf_sees_a_gpu", lambda: True)
+    assert selection.selection_kernel(x, portable=False) == "top_k"
+    monkeypatch.setattr(selection, "_tf_sees_a_gpu", lambda: False)
+    assert selection.selection_kernel(x, portable=False) == "nth_element"
