@@ -289,3 +289,9 @@ def test_selection_kernel_by_context():
     xla = tf.function(lambda x: ops.kwinners(x, duty, 5, 1.0, portable=False), jit_compile=True)
     x = np.random.default_rng(0).normal(size=(3, 50)).astype(np.float32)
     np.testing.assert_array_equal(xla(x).numpy(), ref.kwinners(x, duty, 5, 1.0))
+    # the radix select under XLA, with ties, infinities and NaN
+    x = np.random.default_rng(1).choice(np.float32([-np.inf, -1, 0, 0.5, 0.5, 2, np.inf, np.nan]), size=(64, 50))
+    for break_ties in (False, True):
+        xla = tf.function(lambda x: ops.kwinners(x, duty, 5, 1.0, break_ties=break_ties, portable=False),
+                          jit_compile=True)
+        np.testing.assert_array_equal(xla(x).numpy(), ref.kwinners(x, duty, 5, 1.0, break_ties=break_ties))

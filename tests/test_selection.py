@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import keras
+from keras_sparse import ops as sparse_ops
 from keras_sparse import selection
+from tests import numpy_reference as ref
 from tests.conftest import to_numpy
 
 AVAILABLE = {
@@ -82,6 +84,15 @@ def test_compiled_graphs_select_by_radix():
     x = np.random.default_rng(13).normal(size=(4, 30)).astype(np.float32)
     np.testing.assert_array_equal(to_numpy(compiled(x)), -np.sort(-x, axis=-1)[:, 2:3])
     assert seen == ["radix"]
+    # the whole op, compiled: ties, infinities and NaN as the NumPy reference says
+    x = np.random.default_rng(14).choice(np.float32([-np.inf, -1, 0, 0.5, 0.5, 2, np.inf, np.nan]), size=(64, 50))
+    duty = np.random.default_rng(15).random(50).astype(np.float32) * 0.3
+    for break_ties in (False, True):
+        def kwinners(x, break_ties=break_ties):
+            return sparse_ops.kwinners(x, duty, 5, 1.0, break_ties=break_ties, portable=False)
+
+        compiled = jax.jit(kwinners) if backend == "jax" else tf.function(kwinners, jit_compile=True)
+        np.testing.assert_array_equal(to_numpy(compiled(x)), ref.kwinners(x, duty, 5, 1.0, break_ties=break_ties))
 
 
 @pytest.mark.tensorflow_only
