@@ -30,7 +30,7 @@ AGNOSTIC_TESTS = [
     "tests/test_models_any_backend.py",
 ]
 BUDGET = {  # environment per backend: how many random cases
-    "jax": {"KERAS_SPARSE_HYPOTHESIS_EXAMPLES": "40", "KERAS_SPARSE_RANDOM_CASES": "60"},
+    "jax": {"KERAS_SPARSE_HYPOTHESIS_EXAMPLES": "25", "KERAS_SPARSE_RANDOM_CASES": "40"},
     "torch": {},
 }
 
