@@ -308,10 +308,10 @@ KWinners.__doc__ = KWinners.__doc__.format(common=_COMMON_ARGS)
 
 
 class _KWinnersFeatureMap(_KWinnersBase):
-    """k-winners over a feature map of `spatial_rank` spatial axes, channels
-    last or first; the subclasses only name the rank and the op."""
+    """k-winners over a feature map with one spatial axis per name in
+    `spatial_names`, channels last or first; the subclasses only name the
+    axes and the op."""
 
-    spatial_rank = None
     spatial_names = None
 
     def __init__(
@@ -351,7 +351,7 @@ class _KWinnersFeatureMap(_KWinnersBase):
         return f"(batch, channels, {', '.join(self.spatial_names)})"
 
     def _check_input_shape(self, input_shape):
-        rank = self.spatial_rank + 2
+        rank = len(self.spatial_names) + 2
         if len(input_shape) != rank:
             raise ValueError(
                 f"{type(self).__name__} expects inputs of rank {rank} {self._layout()}; "
@@ -414,7 +414,7 @@ _FEATURE_MAP_DOC = """k-winners-take-all with boosting over {what}.
 
 @_serializable
 class KWinners1d(_KWinnersFeatureMap):
-    spatial_rank, spatial_names = 1, ("steps",)
+    spatial_names = ("steps",)
     op = staticmethod(sparse_ops.kwinners1d)
     __doc__ = _FEATURE_MAP_DOC.format(
         what="sequences of feature vectors (e.g. after `Conv1D`)", axes="steps", size="steps",
@@ -423,7 +423,7 @@ class KWinners1d(_KWinnersFeatureMap):
 
 @_serializable
 class KWinners2d(_KWinnersFeatureMap):
-    spatial_rank, spatial_names = 2, ("height", "width")
+    spatial_names = ("height", "width")
     op = staticmethod(sparse_ops.kwinners2d)
     __doc__ = _FEATURE_MAP_DOC.format(
         what="convolutional activations", axes="h, w", size="h*w",
@@ -432,7 +432,7 @@ class KWinners2d(_KWinnersFeatureMap):
 
 @_serializable
 class KWinners3d(_KWinnersFeatureMap):
-    spatial_rank, spatial_names = 3, ("depth", "height", "width")
+    spatial_names = ("depth", "height", "width")
     op = staticmethod(sparse_ops.kwinners3d)
     __doc__ = _FEATURE_MAP_DOC.format(
         what="volumetric activations (e.g. after `Conv3D`)", axes="d, h, w", size="d*h*w",

@@ -122,3 +122,18 @@ def to_numpy(x):
     import keras
 
     return keras.ops.convert_to_numpy(x)
+
+
+def layer_reference(layer, x, k):
+    """The NumPy re-derivation's output for a built k-winners `layer` on `x`
+    with `k` winners, from the layer's current duty cycles and boost strength
+    (integer inputs as the layers compute them, in float32)."""
+    import keras_sparse as ks
+    from tests import numpy_reference as ref
+
+    x = x.astype(np.float32) if x.dtype.kind in "iub" else x
+    duty, boost = layer.duty_cycles.numpy(), float(layer.boost_strength.numpy())
+    common = dict(break_ties=layer.break_ties, relu=layer.relu)
+    if isinstance(layer, ks.KWinners):
+        return ref.kwinners(x, duty, k, boost, **common)
+    return ref.kwinners_feature_map(x, duty, k, boost, local=layer.local, data_format=layer.data_format, **common)

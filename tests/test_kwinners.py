@@ -10,7 +10,7 @@ import keras
 import keras_sparse as ks
 from keras_sparse.callbacks import DutyCycleEntropy, UpdateBoostStrength
 from tests import numpy_reference as ref
-from tests.conftest import to_numpy
+from tests.conftest import layer_reference, to_numpy
 
 
 def test_k_and_k_inference_from_the_input_shape():
@@ -85,14 +85,6 @@ def _random_layer_case(rng):
     return layer, x
 
 
-def _reference_output(layer, x, k, duty):
-    boost = float(layer.boost_strength.numpy())
-    common = dict(break_ties=layer.break_ties, relu=layer.relu)
-    if isinstance(layer, ks.KWinners):
-        return ref.kwinners(x, duty, k, boost, **common)
-    return ref.kwinners_feature_map(x, duty, k, boost, local=layer.local, data_format=layer.data_format, **common)
-
-
 RANDOM_CASES = int(os.environ.get("KERAS_SPARSE_RANDOM_CASES", "1500"))
 
 
@@ -107,11 +99,11 @@ def test_layers_agree_with_numpy_on_1500_random_cases():
         duty = layer.duty_cycles.numpy()
         iterations = int(layer.learning_iterations.numpy())
 
-        want_infer = _reference_output(layer, x, layer.k_inference, duty)
+        want_infer = layer_reference(layer, x, layer.k_inference)
         np.testing.assert_array_equal(to_numpy(layer(x, training=False)), want_infer, err_msg=f"case {i}")
         np.testing.assert_array_equal(layer.duty_cycles.numpy(), duty)  # inference: no update
 
-        want = _reference_output(layer, x, layer.k, duty)
+        want = layer_reference(layer, x, layer.k)
         got = to_numpy(layer(x, training=True))
         np.testing.assert_array_equal(got, want, err_msg=f"case {i}")
         channel_axis = 1 if getattr(layer, "data_format", "") == "channels_first" else -1
@@ -167,7 +159,7 @@ class _RecordReference(keras.callbacks.Callback):
         if self.expected:  # the previous step's expectation must have come true
             np.testing.assert_allclose(duty, self.expected[-1][0], rtol=0, atol=1e-7)
             assert iterations == self.expected[-1][1]
-        y = _reference_output(layer, x, layer.k, duty)
+        y = layer_reference(layer, x, layer.k)
         axis = -1
         self.expected.append(ref.duty_cycle_update(duty, iterations, y, layer.duty_cycle_period, axis))
 

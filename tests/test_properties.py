@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import keras
 import keras_sparse as ks
 from tests import numpy_reference as ref
-from tests.conftest import to_numpy
+from tests.conftest import layer_reference, to_numpy
 
 EXAMPLES = int(os.environ.get("KERAS_SPARSE_HYPOTHESIS_EXAMPLES", "400"))
 PROPERTY_SETTINGS = settings(
@@ -92,16 +92,6 @@ def layer_cases(draw):
     return layer, x
 
 
-def _expected(layer, x, k):
-    x = x.astype(np.float32) if x.dtype == np.int32 else x
-    boost = float(layer.boost_strength.numpy())
-    common = dict(break_ties=layer.break_ties, relu=layer.relu)
-    if isinstance(layer, ks.KWinners):
-        return ref.kwinners(x, layer.duty_cycles.numpy(), k, boost, **common)
-    return ref.kwinners_feature_map(x, layer.duty_cycles.numpy(), k, boost, local=layer.local,
-                                    data_format=layer.data_format, **common)
-
-
 def _assert_same(got, want, layer, x):
     got = to_numpy(got)
     assert got.dtype == want.dtype, (got.dtype, want.dtype)
@@ -114,7 +104,7 @@ def _assert_same(got, want, layer, x):
 def test_inference_agrees_with_numpy_and_changes_no_state(case):
     layer, x = case
     state = [w.numpy().copy() for w in layer.weights]
-    _assert_same(layer(x, training=False), _expected(layer, x, layer.k_inference), layer, x)
+    _assert_same(layer(x, training=False), layer_reference(layer, x, layer.k_inference), layer, x)
     for before, after in zip(state, layer.weights):
         np.testing.assert_array_equal(after.numpy(), before)
 
@@ -124,7 +114,7 @@ def test_inference_agrees_with_numpy_and_changes_no_state(case):
 def test_training_agrees_with_numpy_output_and_state_update(case):
     layer, x = case
     duty, iterations = layer.duty_cycles.numpy().copy(), int(layer.learning_iterations.numpy())
-    want = _expected(layer, x, layer.k)
+    want = layer_reference(layer, x, layer.k)
     _assert_same(layer(x, training=True), want, layer, x)
     channel_axis = 1 if getattr(layer, "data_format", "") == "channels_first" else -1
     want_duty, want_iterations = ref.duty_cycle_update(
