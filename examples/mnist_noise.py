@@ -68,6 +68,9 @@ def parse_args(argv=None):
                    default="pytorch",
                    help="weight initialization (default: pytorch, as the paper's code; "
                         "see keras_sparse.models)")
+    p.add_argument("--hidden-block", type=int, nargs=2, default=None, metavar=("UNITS", "INPUTS"),
+                   help="keep the sparse networks' hidden weights in whole blocks, e.g. 1 4 "
+                        "(TFLite's float32 block-sparse kernel) or 1 16 (int8); default: none")
     p.add_argument("--k-inference-factor", type=float, default=None,
                    help="winners at inference = k * this, in every k-winners layer "
                         "(paper: 1.5; see examples/k_inference.py)")
@@ -171,8 +174,9 @@ def train_one(network, seed, data, args):
 
     keras.utils.set_random_seed(seed)
     k_inference_factor = args.k_inference_factor or models.K_INFERENCE_FACTOR
+    hidden_block = tuple(args.hidden_block) if args.hidden_block and network.startswith("sparse") else None
     model = models.build_mnist(network, initializer=args.initializer,
-                               k_inference_factor=k_inference_factor)
+                               k_inference_factor=k_inference_factor, hidden_block=hidden_block)
     rezero_callbacks, restore_constraints = [], None
     if args.rezero == "every-epoch":
         rezero_callback, restore_constraints = _rezero_at_epoch_end(model)
@@ -241,7 +245,7 @@ def train_one(network, seed, data, args):
         "train_samples": int(len(x_train)), "test_samples": int(len(y_test)),
         "first_epoch_batch": first_batch, "initializer": args.initializer, "momentum": momentum,
         "k_inference_factor": k_inference_factor if network.startswith("sparse") else None,
-        "rezero": args.rezero, "augment_shift": args.augment_shift,
+        "hidden_block": hidden_block, "rezero": args.rezero, "augment_shift": args.augment_shift,
         "test_accuracy": last["test_accuracy"], "noise_score": last["noise_score"],
         "noise_seed": args.noise_seed, "noise_levels": scorer.records[-1]["levels"],
         "noise_accuracy": last["noise_accuracy"], "selected": selected,

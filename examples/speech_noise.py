@@ -85,6 +85,9 @@ def parse_args(argv=None):
                         "network (default: none, as the paper: dB in [-80, 0])")
     p.add_argument("--initializer", choices=("pytorch", "keras", "pytorch_dense_fan_in"),
                    default="pytorch", help="weight initialization (default: pytorch, as the paper's code)")
+    p.add_argument("--hidden-block", type=int, nargs=2, default=None, metavar=("UNITS", "INPUTS"),
+                   help="keep the sparse networks' hidden weights in whole blocks, e.g. 1 4 "
+                        "(TFLite's float32 block-sparse kernel) or 1 16 (int8); default: none")
     p.add_argument("--out", default="speech_noise_out", help="output directory (default: speech_noise_out)")
     p.add_argument("--no-export", action="store_true", help="skip SavedModel/.tflite export")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
@@ -230,7 +233,9 @@ def train_one(network, seed, data, args):
     sparse = not network.startswith("dense")
 
     keras.utils.set_random_seed(seed)
-    model = models.build_speech(network, args.initializer, k_inference_factor, weight_decay)
+    hidden_block = tuple(args.hidden_block) if args.hidden_block and sparse else None
+    model = models.build_speech(network, args.initializer, k_inference_factor, weight_decay,
+                                hidden_block)
     if args.normalize_features:
         model = standardized(model, x_train)
     model.compile(
@@ -278,7 +283,8 @@ def train_one(network, seed, data, args):
         "epochs": epochs, "train_samples": int(len(x_train)), "test_samples": int(len(y_test)),
         "batch_size": cfg["batch_size"], "lr": cfg["lr"], "lr_decay": cfg["lr_decay"],
         "momentum": cfg["momentum"], "weight_decay": weight_decay, "initializer": args.initializer,
-        "k_inference_factor": k_inference_factor if sparse else None, "augment": args.augment,
+        "k_inference_factor": k_inference_factor if sparse else None, "hidden_block": hidden_block,
+        "augment": args.augment,
         "normalize_features": args.normalize_features,
         "test_accuracy": last["test_accuracy"], "noise_score": last["noise_score"],
         "noise_seed": args.noise_seed, "noise_levels": scorer.records[-1]["levels"],

@@ -20,44 +20,79 @@ _serializable = keras.saving.register_keras_serializable(package="keras_sparse")
 _SUPPORTED_RANKS = {2: "Dense", 3: "Conv1D", 4: "Conv2D"}
 
 
-def kept_per_unit(sparsity, fan_in):
+def check_block(block):
+    """The block shape `(units, inputs)` of `block`, or `None` for single weights.
+
+    `None`, `1`, `(1, 1)`: every weight is chosen on its own (no blocks).
+    An integer `b`: `(1, b)`, one output unit by `b` consecutive inputs, the
+    shape TFLite's block-sparse `FULLY_CONNECTED` kernels run (`(1, 4)` in
+    float32, `(1, 16)` in int8). A pair `(r, c)`: `r` consecutive output
+    units by `c` consecutive inputs.
+    """
+    pair = (1, block) if not isinstance(block, (tuple, list)) and block is not None else block
+    if pair is None:
+        return None
+    if len(pair) != 2:
+        raise ValueError(
+            "`block` must be None, a positive integer b (the block (1, b)) or a pair "
+            f"(units, inputs) of positive integers. Received: block={block!r}"
+        )
+    pair = tuple(check_int(f"block[{i}]", b, 1) for i, b in enumerate(pair))
+    return None if pair == (1, 1) else pair
+
+
+def kept_per_unit(sparsity, fan_in, block=None):
     """Number of non-zero weights each output unit keeps.
 
-        kept = round((1 - sparsity) * fan_in)
+        kept = round((1 - sparsity) * fan_in / c) * c,   block = (r, c)  (c = 1 without blocks)
 
-    (Python's `round`: halves go to the even integer.)
+    a whole number of blocks, so `kept` is the nearest multiple of `c` to
+    `(1 - sparsity) * fan_in` (Python's `round`: halves go to the even
+    integer).
     """
-    return int(round((1.0 - sparsity) * fan_in))
+    inputs_per_block = block[1] if block else 1
+    return int(round((1.0 - sparsity) * (fan_in // inputs_per_block))) * inputs_per_block
 
 
-def sparse_mask(shape, sparsity, seed):
+def sparse_mask(shape, sparsity, seed, block=None):
     """The boolean connectivity mask of a kernel: `True` where a weight is kept.
 
-    A pure, documented function of `(shape, sparsity, seed)` so that a saved
-    model only needs to store the seed to rebuild the identical mask:
+    A pure, documented function of `(shape, sparsity, seed, block)` so that a
+    saved model only needs to store the seed to rebuild the identical mask:
 
-        fan_in = prod(shape[:-1]);  units = shape[-1]
-        kept   = round((1 - sparsity) * fan_in)
-        keys   = PCG64(seed).random_raw(units * fan_in)   # uint64, row u = unit u
-        unit u keeps the `kept` flat input positions whose keys are smallest
-        (stable argsort, so ties go to the lower position)
+        fan_in = prod(shape[:-1]);  units = shape[-1];  (r, c) = block or (1, 1)
+        blocks = fan_in / c  runs of c consecutive flat inputs (input channels,
+                 the second-to-last axis, vary fastest, so a run is c input
+                 channels at one kernel position)
+        groups = units / r   runs of r consecutive output units
+        kept_blocks = round((1 - sparsity) * blocks)
+        keys = PCG64(seed).random_raw(groups * blocks)   # uint64, row g = group g
+        group g keeps the `kept_blocks` blocks whose keys are smallest
+        (stable argsort, so ties go to the lower position); each of its r
+        units keeps every weight of those blocks
 
-    Only the raw output of NumPy's PCG64 bit generator is used (its stream is
-    stable across NumPy versions, unlike `Generator.permutation`/`choice`,
-    which NumPy may change), and the selection is done here, so a model saved
-    today rebuilds the same mask with any future NumPy.
+    so every unit keeps exactly `kept_per_unit(sparsity, fan_in, block) =
+    kept_blocks * c` weights. Without blocks (`r = c = 1`) this is the mask of
+    every earlier version. Only the raw output of NumPy's PCG64 bit generator
+    is used (its stream is stable across NumPy versions, unlike
+    `Generator.permutation`/`choice`), and the selection is done here, so a
+    model saved today rebuilds the same mask with any future NumPy.
 
     Args:
         shape: kernel shape, rank 2, 3 or 4, output units on the last axis.
         sparsity: fraction of each unit's weights that are zero, in (0, 1).
         seed: non-negative integer.
+        block: `None` or a block shape (see `check_block`); the input
+            channels (`shape[-2]`) must be a multiple of `c` and the units
+            (`shape[-1]`) a multiple of `r`.
 
     Returns:
         A NumPy `bool` array of `shape`; every `[..., u]` slice has exactly
         `kept` `True` entries.
 
     Raises:
-        ValueError: unsupported rank, or a unit would keep no weight at all.
+        ValueError: unsupported rank, a kernel the block does not tile, or a
+            unit would keep no weight at all.
     """
     shape = tuple(int(d) for d in shape)
     if len(shape) not in _SUPPORTED_RANKS:
@@ -66,20 +101,30 @@ def sparse_mask(shape, sparsity, seed):
             "3 (Conv1D `(k, in, out)`) or 4 (Conv2D `(kh, kw, in, out)`). "
             f"Received a kernel of rank {len(shape)} with shape {shape}."
         )
+    units_per_block, inputs_per_block = block = check_block(block) or (1, 1)
+    for axis, name, size in ((-2, "input channels", inputs_per_block), (-1, "units", units_per_block)):
+        if shape[axis] % size:
+            raise ValueError(
+                f"SparseWeights(block={block}) tiles the {name} (kernel axis {axis}) by "
+                f"{size}, but a kernel of shape {shape} has {shape[axis]}, not a multiple "
+                f"of {size}. Change the layer's size or the block."
+            )
     fan_in = math.prod(shape[:-1])
     units = shape[-1]
-    kept = kept_per_unit(sparsity, fan_in)
-    if kept < 1:
+    blocks, groups = fan_in // inputs_per_block, units // units_per_block
+    kept_blocks = int(round((1.0 - sparsity) * blocks))
+    if kept_blocks < 1:
         raise ValueError(
-            f"SparseWeights(sparsity={sparsity}) would leave every unit of a "
-            f"kernel of shape {shape} (fan-in {fan_in}) with "
-            f"round((1 - {sparsity}) * {fan_in}) = 0 weights. Use a lower "
-            "sparsity or a larger layer."
+            f"SparseWeights(sparsity={sparsity}, block={block}) would leave every unit "
+            f"of a kernel of shape {shape} (fan-in {fan_in}, {blocks} blocks) with "
+            f"round((1 - {sparsity}) * {blocks}) = 0 blocks of weights. Use a lower "
+            "sparsity, a smaller block or a larger layer."
         )
-    keys = np.random.PCG64(seed).random_raw(units * fan_in).reshape(units, fan_in)
-    chosen = np.argsort(keys, axis=1, kind="stable")[:, :kept]
-    mask = np.zeros((units, fan_in), dtype=bool)
-    np.put_along_axis(mask, chosen, True, axis=1)
+    keys = np.random.PCG64(seed).random_raw(groups * blocks).reshape(groups, blocks)
+    chosen = np.argsort(keys, axis=1, kind="stable")[:, :kept_blocks]
+    block_mask = np.zeros((groups, blocks), dtype=bool)
+    np.put_along_axis(block_mask, chosen, True, axis=1)
+    mask = block_mask.repeat(units_per_block, axis=0).repeat(inputs_per_block, axis=1)
     return np.ascontiguousarray(mask.T).reshape(shape)
 
 
@@ -95,6 +140,14 @@ class SparseWeights(keras.constraints.Constraint):
 
     non-zero weights at positions chosen at random once, and the constraint
     returns `where(mask, w, 0.0)`: the other weights are exactly `0.0`.
+
+    With `block=(r, c)` the mask is made of whole blocks of `r` consecutive
+    units by `c` consecutive input channels (`block=(1, 4)`: each unit keeps
+    runs of 4 inputs, what TFLite's block-sparse `FULLY_CONNECTED` runs
+    faster than a dense one); each unit then keeps
+    `round((1 - sparsity) * fan_in / c) * c` weights, the nearest whole number
+    of blocks, and a kernel whose input channels are not a multiple of `c`
+    (or units of `r`) is refused with a `ValueError` when the mask is built.
     Keras applies a variable's constraint after every optimizer step (after the
     gradient update and any decoupled weight decay), so the zeros survive SGD,
     momentum, Adam, AdamW, RMSprop...
@@ -119,14 +172,17 @@ class SparseWeights(keras.constraints.Constraint):
     Args:
         sparsity: fraction of each unit's weights that are zero, `0 < sparsity < 1`.
         seed: non-negative integer selecting the mask, or `None` to draw one.
+        block: `None` (each weight on its own), an integer `b` (blocks
+            `(1, b)`) or a pair `(units, inputs)`; see `sparse_mask`.
 
     Example:
 
     >>> layer = keras.layers.Dense(64, kernel_constraint=SparseWeights(0.7, seed=1))
     """
 
-    def __init__(self, sparsity, seed=None):
+    def __init__(self, sparsity, seed=None, block=None):
         self.sparsity = check_float("sparsity", sparsity, 0, 1, True, True)
+        self.block = check_block(block)
         if seed is None:
             seed = int(np.random.randint(0, 2**31 - 1))
         self.seed = check_int("seed", seed, 0)
@@ -136,7 +192,7 @@ class SparseWeights(keras.constraints.Constraint):
         """The boolean NumPy mask for a kernel of `shape` (cached per shape)."""
         shape = tuple(int(d) for d in shape)
         if shape not in self._masks:
-            self._masks[shape] = sparse_mask(shape, self.sparsity, self.seed)
+            self._masks[shape] = sparse_mask(shape, self.sparsity, self.seed, self.block)
         return self._masks[shape]
 
     def __call__(self, w):
@@ -145,4 +201,7 @@ class SparseWeights(keras.constraints.Constraint):
         return ops.where(mask, w, ops.zeros_like(w))
 
     def get_config(self):
-        return {"sparsity": self.sparsity, "seed": self.seed}
+        config = {"sparsity": self.sparsity, "seed": self.seed}
+        if self.block is not None:  # configs without blocks stay as they were
+            config["block"] = list(self.block)
+        return config

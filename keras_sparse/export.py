@@ -49,7 +49,7 @@ UNIDIRECTIONAL_SEQUENCE_LSTM UNPACK VAR_HANDLE WHILE ZEROS_LIKE
 
 
 def to_tflite(model, path, quantize=None, representative_data=None, target="litert",
-              sparse_encoding=False):
+              sparse_encoding="auto"):
     """Converts `model` to a `.tflite` file at `path` and returns `path`.
 
     Args:
@@ -65,10 +65,27 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
         target: `"litert"` (LiteRT / TFLite on phones) or `"micro"` (TFLite
             for Microcontrollers: k-winners by `keras_sparse.micro`'s search,
             no `TOPK_V2`/`TILE`; only ops in `MICRO_OPS`; float32 or int8).
-        sparse_encoding: if True, store mostly-zero constant kernels in
+        sparse_encoding: `True` stores mostly-zero constant kernels in
             TFLite's sparse tensor encoding (`tf.lite.Optimize.EXPERIMENTAL_SPARSITY`):
-            a smaller file, identical outputs; the runtime densifies them at
-            load time, so it runs no faster.
+            the same outputs, a smaller file.
+
+            - float32: a kernel of whole 1x4 blocks (e.g. a
+              `SparseDense(..., block=(1, 4))`) stays sparse and
+              `FULLY_CONNECTED` runs its block-sparse kernel (faster at
+              high sparsity); any other sparse kernel gets a `DENSIFY` op,
+              which expands it at load time, so it runs no faster.
+            - `"int8"`: only kernels of whole 1x16 blocks may be encoded
+              (LiteRT's XNNPACK delegate cannot prepare an int8 `DENSIFY`);
+              a model with another sparse kernel is refused.
+            - `"dynamic"`: refused. LiteRT 2.3's default (XNNPACK) runtime
+              computes a block-sparse dynamic-range `FULLY_CONNECTED`
+              wrongly (errors of ~10 where the reference kernel is within
+              0.04) and cannot prepare one behind a `DENSIFY`.
+            - `target="micro"`: refused; TFLite Micro has no sparse tensors.
+
+            `"auto"` (the default): encode when the model has a block-sparse
+            layer and the combination is allowed, and (int8) every encoded
+            kernel stays block-sparse; otherwise store the kernels dense.
 
     Raises `ValueError` naming the argument for a `model` that is not a built
     Keras model, a `path` that is not a file path, an unknown `quantize` or
@@ -78,8 +95,6 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
     """
     import keras
 
-    from keras_sparse._validation import check_bool
-
     if not isinstance(model, keras.Model) or not model.built:
         raise ValueError(f"`model` must be a built Keras model. Received: model={model!r}")
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path) or os.path.isdir(path):
@@ -88,7 +103,20 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
         raise ValueError(f"`quantize` must be one of {QUANTIZE_MODES}. Received: quantize={quantize!r}")
     if target not in TARGETS:
         raise ValueError(f"`target` must be one of {TARGETS}. Received: target={target!r}")
-    check_bool("sparse_encoding", sparse_encoding)
+    auto = isinstance(sparse_encoding, str) and sparse_encoding == "auto"
+    if not (auto or isinstance(sparse_encoding, bool)):
+        raise ValueError(
+            f"`sparse_encoding` must be True, False or 'auto'. Received: sparse_encoding={sparse_encoding!r}"
+        )
+    if auto and (target == "micro" or quantize == "dynamic" or not has_block_sparse_weights(model)):
+        sparse_encoding = False
+    if sparse_encoding is True and (target == "micro" or quantize == "dynamic"):
+        raise ValueError(
+            f"sparse_encoding=True cannot be used with target={target!r}, quantize={quantize!r}: "
+            "TFLite Micro has no sparse tensors, and LiteRT's default runtime computes "
+            "block-sparse dynamic-range kernels wrongly (see `to_tflite`). Use "
+            "sparse_encoding=False or 'auto'."
+        )
     if quantize == "dynamic" and target == "micro":
         raise ValueError(
             "quantize='dynamic' (int8 weights, float activations) has no TFLite Micro kernels; "
@@ -111,6 +139,16 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
         f.write(flatbuffer)
     os.replace(f.name, path)
     return path
+
+
+def has_block_sparse_weights(model):
+    """Whether a layer of `model` (nested models included) has a sparse-weights
+    kernel of whole blocks (`SparseWeights(block=...)`)."""
+    from keras_sparse.constraints import SparseWeights
+
+    return any(isinstance(getattr(layer, "kernel_constraint", None), SparseWeights)
+               and layer.kernel_constraint.block is not None
+               for layer in model._flatten_layers(include_self=False, recursive=True))
 
 
 def _check_representative_data(model, data):
@@ -155,7 +193,7 @@ def _convert(model, quantize, representative_data, target, sparse_encoding):
         optimizations = []
         if quantize is not None:
             optimizations.append(tf.lite.Optimize.DEFAULT)
-        if sparse_encoding:
+        if sparse_encoding and quantize is None:
             optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
         converter.optimizations = optimizations
         if quantize == "int8":
@@ -167,6 +205,8 @@ def _convert(model, quantize, representative_data, target, sparse_encoding):
             raise ValueError(f"The model cannot be converted to TFLite builtin ops: {error}") from None
     if quantize == "int8":
         flatbuffer = _quantize_int8(flatbuffer)
+        if sparse_encoding:
+            flatbuffer = _sparsify_int8(flatbuffer, required=sparse_encoding is True)
     ops = tflite_op_names(flatbuffer)
     if target == "micro" and not set(ops) <= MICRO_OPS:
         raise ValueError(
@@ -174,6 +214,28 @@ def _convert(model, quantize, representative_data, target, sparse_encoding):
             f"{sorted(set(ops) - MICRO_OPS)} (TFLite Micro has: `keras_sparse.export.MICRO_OPS`)."
         )
     return flatbuffer
+
+
+def _sparsify_int8(quantized, required):
+    """Sparse-encodes the kernels of an int8 flatbuffer, after quantizing, as
+    the converter does (its quantizer drops the sparse float tensors of a model
+    calibrated with `EXPERIMENTAL_SPARSITY`, leaving an empty model). A kernel
+    that is not made of 1x16 blocks would get a `DENSIFY`, which LiteRT's
+    XNNPACK delegate cannot prepare in int8: then `ValueError` if `required`,
+    else `quantized` unchanged."""
+    from tensorflow.lite.python import convert
+
+    sparse = convert.mlir_sparsify(quantized)
+    if "DENSIFY" not in tflite_op_names(sparse):
+        return sparse
+    if required:
+        raise ValueError(
+            "sparse_encoding=True with quantize='int8' needs every sparse kernel made of 1x16 "
+            "blocks (e.g. SparseDense(..., block=(1, 16))); this model's other sparse kernels "
+            "would need a DENSIFY op, which LiteRT's default runtime cannot prepare in int8. "
+            "Use sparse_encoding=False or 'auto'."
+        )
+    return quantized
 
 
 def _quantize_int8(calibrated):

@@ -59,7 +59,7 @@ class SparseKernelInitializer(keras.initializers.Initializer):
         w = self.base(shape, dtype=dtype)
         if isinstance(self.base, keras.initializers.VarianceScaling):
             fan_in = math.prod(shape[:-1])
-            kept = kept_per_unit(self.constraint.sparsity, fan_in)
+            kept = kept_per_unit(self.constraint.sparsity, fan_in, self.constraint.block)
             w = w * ops.cast(math.sqrt(fan_in / max(kept, 1)), w.dtype)
         return self.constraint(w)
 
@@ -80,7 +80,7 @@ class SparseKernelInitializer(keras.initializers.Initializer):
 class _SparseKernelMixin(ConfigErrorsAsValueError):
     """Turns a Keras kernel layer into a sparse-weights layer (see module doc)."""
 
-    def _make_sparse(self, sparsity, seed):
+    def _make_sparse(self, sparsity, seed, block):
         # `kernel_constraint` is consumed by the parent's constructor; refuse
         # one given by the user rather than silently replacing it.
         if self.kernel_constraint is not None:
@@ -89,7 +89,7 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
                 "(the sparse-weights mask); do not pass `kernel_constraint`. "
                 f"Received: kernel_constraint={self.kernel_constraint!r}"
             )
-        self.kernel_constraint = SparseWeights(sparsity, seed)
+        self.kernel_constraint = SparseWeights(sparsity, seed, block)
         self.kernel_initializer = SparseKernelInitializer(
             self.kernel_initializer, self.kernel_constraint
         )
@@ -101,6 +101,10 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
     @property
     def seed(self):
         return self.kernel_constraint.seed
+
+    @property
+    def block(self):
+        return self.kernel_constraint.block
 
     @property
     def kernel_mask(self):
@@ -141,7 +145,7 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
             )
         fan_in = math.prod(kernel.shape[:-1])
         nonzero = (kernel.reshape(fan_in, -1) != 0).sum(axis=0)
-        kept = kept_per_unit(self.sparsity, fan_in)
+        kept = kept_per_unit(self.sparsity, fan_in, self.block)
         if 0 < nonzero[0] < kept and (nonzero == nonzero[0]).all():
             raise ValueError(
                 f"Layer '{self.name}': every unit of the loaded kernel holds exactly "
@@ -160,6 +164,8 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
         )
         config["sparsity"] = self.sparsity
         config["seed"] = self.seed
+        if self.block is not None:  # configs without blocks stay as they were
+            config["block"] = list(self.block)
         return config
 
 
@@ -180,13 +186,21 @@ class SparseDense(_SparseKernelMixin, keras.layers.Dense):
         seed: integer selecting the mask, or `None` to draw one (from NumPy's
             global RNG, seeded by `keras.utils.set_random_seed`); stored in
             the config either way.
+        block: `None` (each weight chosen on its own), an integer `b` or a
+            pair `(units, inputs)`: the kernel keeps whole blocks of `units`
+            consecutive output units by `inputs` consecutive inputs, and each
+            unit keeps `round((1 - sparsity) * in / inputs) * inputs` weights
+            (`in` must be a multiple of `inputs`, `units` of the first).
+            `block=(1, 4)` (float32) or `(1, 16)` (int8) is what TFLite's
+            block-sparse `FULLY_CONNECTED` kernels run faster than dense
+            ones; see `keras_sparse.constraints.SparseWeights`.
         **kwargs: any other `keras.layers.Dense` argument except
             `kernel_constraint`.
     """
 
-    def __init__(self, units, sparsity, seed=None, **kwargs):
+    def __init__(self, units, sparsity, seed=None, block=None, **kwargs):
         super().__init__(units, **kwargs)
-        self._make_sparse(sparsity, seed)
+        self._make_sparse(sparsity, seed, block)
 
 
 @_serializable
@@ -202,13 +216,15 @@ class SparseConv1D(_SparseKernelMixin, keras.layers.Conv1D):
         kernel_size: as for `Conv1D`.
         sparsity: fraction of each filter's weights that are zero, `0 < sparsity < 1`.
         seed: integer selecting the mask, or `None` to draw one.
+        block: `None` or blocks of (filters, input channels) at one kernel
+            position, as for `SparseDense`.
         **kwargs: any other `keras.layers.Conv1D` argument except
             `kernel_constraint`.
     """
 
-    def __init__(self, filters, kernel_size, sparsity, seed=None, **kwargs):
+    def __init__(self, filters, kernel_size, sparsity, seed=None, block=None, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
-        self._make_sparse(sparsity, seed)
+        self._make_sparse(sparsity, seed, block)
 
 
 @_serializable
@@ -224,10 +240,12 @@ class SparseConv2D(_SparseKernelMixin, keras.layers.Conv2D):
         kernel_size: as for `Conv2D`.
         sparsity: fraction of each filter's weights that are zero, `0 < sparsity < 1`.
         seed: integer selecting the mask, or `None` to draw one.
+        block: `None` or blocks of (filters, input channels) at one kernel
+            position, as for `SparseDense`.
         **kwargs: any other `keras.layers.Conv2D` argument except
             `kernel_constraint`.
     """
 
-    def __init__(self, filters, kernel_size, sparsity, seed=None, **kwargs):
+    def __init__(self, filters, kernel_size, sparsity, seed=None, block=None, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
-        self._make_sparse(sparsity, seed)
+        self._make_sparse(sparsity, seed, block)

@@ -31,6 +31,7 @@ LAYERS = [
     ),
     pytest.param(lambda: ks.KWinners3d(0.1, relu=True), (3, 4, 4, 3), id="KWinners3d-global-relu"),
     pytest.param(lambda: ks.layers.SparseDense(8, sparsity=0.6, seed=1), (30,), id="SparseDense"),
+    pytest.param(lambda: ks.layers.SparseDense(8, sparsity=0.6, seed=4, block=(2, 5)), (30,), id="SparseDense-block"),
     pytest.param(lambda: ks.layers.SparseConv1D(5, 3, sparsity=0.5, seed=2), (10, 4), id="SparseConv1D"),
     pytest.param(lambda: ks.layers.SparseConv2D(5, 3, sparsity=0.7, seed=3), (6, 6, 4), id="SparseConv2D"),
     pytest.param(

@@ -39,6 +39,7 @@ import keras
 
 from keras_sparse import layers as sparse_layers
 from keras_sparse._validation import check_float
+from keras_sparse.constraints import check_block, kept_per_unit
 from keras_sparse.kwinners import KWinners, KWinners2d
 
 INITIALIZERS = ("keras", "pytorch", "pytorch_dense_fan_in")
@@ -83,15 +84,16 @@ def _conv(filters, in_channels, initializer, name, weight_decay=0.0):
     )
 
 
-def _dense(units, fan_in, initializer, name, sparsity=None, weight_decay=0.0):
-    """Dense layer; with `sparsity`, a `SparseDense` whose zero weights are fixed."""
+def _dense(units, fan_in, initializer, name, sparsity=None, weight_decay=0.0, block=None):
+    """Dense layer; with `sparsity`, a `SparseDense` whose zero weights are
+    fixed (in whole `block`s if given)."""
     if sparsity is None:
         kernel_init, bias_init = _initializers(initializer, fan_in)
         return keras.layers.Dense(
             units, kernel_initializer=kernel_init, bias_initializer=bias_init, name=name,
             **_weight_decay(weight_decay),
         )
-    true_fan_in = max(1, round((1 - sparsity) * fan_in))
+    true_fan_in = max(1, kept_per_unit(sparsity, fan_in, check_block(block)))
     if initializer == "keras":
         kernel_init, bias_init = "glorot_uniform", "zeros"
     elif initializer == "pytorch_dense_fan_in":
@@ -107,9 +109,18 @@ def _dense(units, fan_in, initializer, name, sparsity=None, weight_decay=0.0):
         bias_bound = 1.0 / math.sqrt(true_fan_in)
         bias_init = keras.initializers.RandomUniform(-bias_bound, bias_bound)
     return sparse_layers.SparseDense(
-        units, sparsity=sparsity, kernel_initializer=kernel_init,
+        units, sparsity=sparsity, block=block, kernel_initializer=kernel_init,
         bias_initializer=bias_init, name=name, **_weight_decay(weight_decay),
     )
+
+
+def refuse_block_for_dense(network, hidden_block):
+    """`ValueError` for a `hidden_block` given to a network with dense hidden weights."""
+    if hidden_block is not None:
+        raise ValueError(
+            f"`hidden_block` applies to the sparse networks' hidden layer; {network!r} has a "
+            f"dense one. Received: hidden_block={hidden_block!r}"
+        )
 
 
 def _batch_norm(name):
@@ -143,12 +154,14 @@ def _kwinners(k, n, boost_strength_factor, k_inference_factor, name):
 def cnn(
     name, input_shape, conv_filters, conv_k, hidden_units, hidden_k, hidden_sparsity,
     initializer, boost_strength_factor, batch_norm, k_inference_factor=K_INFERENCE_FACTOR,
-    num_classes=10, weight_decay=0.0,
+    num_classes=10, weight_decay=0.0, hidden_block=None,
 ):
     """Shared skeleton: (conv -> [BN] -> pool -> act)* -> flatten -> hidden -> [BN] -> act -> logits.
 
     `conv_k` / `hidden_k` are None for ReLU, else the k of each k-winners
-    layer; `hidden_sparsity` is None for a dense hidden layer."""
+    layer; `hidden_sparsity` is None for a dense hidden layer, else its
+    weights are fixed zeros, in whole `hidden_block`s if given (see
+    `keras_sparse.layers.SparseDense`)."""
     _check_initializer(initializer)
     check_float("weight_decay", weight_decay, 0, None)
     inputs = keras.Input(input_shape, name="image")
@@ -166,8 +179,10 @@ def cnn(
             x = _kwinners2d(conv_k[i - 1], h * w * channels, boost_strength_factor,
                             k_inference_factor, f"conv{i}_kwinners")(x)
     x = keras.layers.Flatten(name="flatten")(x)
+    if hidden_sparsity is None:
+        refuse_block_for_dense(name, hidden_block)
     x = _dense(hidden_units, h * w * channels, initializer, "hidden", hidden_sparsity,
-               weight_decay)(x)
+               weight_decay, hidden_block)(x)
     if batch_norm:
         x = _batch_norm("hidden_bn")(x)
     if hidden_k is None:

@@ -16,7 +16,7 @@ Initializers: see `keras_sparse.models._cnn`.
 """
 
 from keras_sparse._validation import check_float, check_int
-from keras_sparse.models._cnn import K_INFERENCE_FACTOR, cnn
+from keras_sparse.models._cnn import K_INFERENCE_FACTOR, cnn, refuse_block_for_dense
 
 # The paper's MNIST configurations (SPEC §4) and results (mean ± sd, 10 seeds).
 MNIST_NETWORKS = {
@@ -62,30 +62,35 @@ def mnist_dense_cnn2(initializer="pytorch"):
 
 def mnist_sparse_cnn1(
     initializer="pytorch", boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR,
-    k_inference_factor=K_INFERENCE_FACTOR,
+    k_inference_factor=K_INFERENCE_FACTOR, hidden_block=None,
 ):
     """MNIST Sparse CNN-1: Conv(30) -> pool -> k-winners (400 of 4320) ->
     SparseDense(150, 30% non-zero) -> k-winners (50 of 150) -> Dense(10)."""
     return cnn("mnist_sparse_cnn1", (28, 28, 1), [30], [400], 150, 50, 0.7,
-               initializer, boost_strength_factor, False, k_inference_factor)
+               initializer, boost_strength_factor, False, k_inference_factor,
+               hidden_block=hidden_block)
 
 
 def mnist_sparse_cnn2(
     initializer="pytorch", boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR,
-    k_inference_factor=K_INFERENCE_FACTOR,
+    k_inference_factor=K_INFERENCE_FACTOR, hidden_block=None,
 ):
     """MNIST Sparse CNN-2: Conv(32) -> pool -> k-winners (400 of 4608) -> Conv(64)
     -> pool -> k-winners (300 of 1024) -> SparseDense(700, 30% non-zero)
-    -> k-winners (100 of 700) -> Dense(10)."""
+    -> k-winners (100 of 700) -> Dense(10).
+
+    `hidden_block` (e.g. `(1, 4)`): the hidden layer's weights kept in whole
+    blocks (`keras_sparse.layers.SparseDense`), beyond the paper."""
     return cnn("mnist_sparse_cnn2", (28, 28, 1), [32, 64], [400, 300], 700, 100, 0.7,
-               initializer, boost_strength_factor, False, k_inference_factor)
+               initializer, boost_strength_factor, False, k_inference_factor,
+               hidden_block=hidden_block)
 
 
 def mnist_sparse_cnn(
     conv_filters=(32, 64), conv_k=(400, 300), hidden_units=700, hidden_k=100,
     hidden_sparsity=0.7, initializer="pytorch",
     boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR, k_inference_factor=K_INFERENCE_FACTOR,
-    name="mnist_sparse_cnn",
+    name="mnist_sparse_cnn", hidden_block=None,
 ):
     """A custom MNIST sparse CNN with the paper's layer order (for exploring
     beyond the paper's configurations)."""
@@ -99,18 +104,20 @@ def mnist_sparse_cnn(
     check_int("hidden_units", hidden_units, 1)
     check_int("hidden_k", hidden_k, 1)
     return cnn(name, (28, 28, 1), conv_filters, conv_k, hidden_units, hidden_k,
-               hidden_sparsity, initializer, boost_strength_factor, False, k_inference_factor)
+               hidden_sparsity, initializer, boost_strength_factor, False, k_inference_factor,
+               hidden_block=hidden_block)
 
 
 def mnist_sparse_cnn2_wide(
     initializer="pytorch", boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR,
-    k_inference_factor=K_INFERENCE_FACTOR,
+    k_inference_factor=K_INFERENCE_FACTOR, hidden_block=None,
 ):
     """Beyond the paper: Conv(64) -> pool -> k-winners (800 of 9216) -> Conv(64)
     -> pool -> k-winners (300 of 1024) -> SparseDense(1000, 30% non-zero)
     -> k-winners (100 of 1000) -> Dense(10)."""
     return cnn("mnist_sparse_cnn2_wide", (28, 28, 1), [64, 64], [800, 300], 1000, 100, 0.7,
-               initializer, boost_strength_factor, False, k_inference_factor)
+               initializer, boost_strength_factor, False, k_inference_factor,
+               hidden_block=hidden_block)
 
 
 BUILDERS = {
@@ -122,16 +129,21 @@ BUILDERS = {
 }
 
 
-def build_mnist(network, initializer="pytorch", k_inference_factor=K_INFERENCE_FACTOR):
+def build_mnist(network, initializer="pytorch", k_inference_factor=K_INFERENCE_FACTOR,
+                hidden_block=None):
     """Builds the MNIST network named `network` (a key of `MNIST_NETWORKS`).
 
     `k_inference_factor` sets the inference density of the sparse networks'
-    k-winners layers (the dense networks have none and ignore it)."""
+    k-winners layers (the dense networks have none and ignore it);
+    `hidden_block` keeps the sparse networks' hidden weights in whole blocks
+    (a `ValueError` for the dense networks)."""
     if network not in BUILDERS:
         raise ValueError(
             f"`network` must be one of {sorted(BUILDERS)}. Received: network={network!r}"
         )
     if network.startswith("sparse"):
-        return BUILDERS[network](initializer=initializer, k_inference_factor=k_inference_factor)
+        return BUILDERS[network](initializer=initializer, k_inference_factor=k_inference_factor,
+                                 hidden_block=hidden_block)
     check_float("k_inference_factor", k_inference_factor, 0, None, low_open=True)
+    refuse_block_for_dense(network, hidden_block)
     return BUILDERS[network](initializer=initializer)

@@ -18,7 +18,7 @@ Every kernel and bias carries the paper's PyTorch-style weight decay 0.01
 import keras
 
 from keras_sparse._validation import check_float
-from keras_sparse.models._cnn import K_INFERENCE_FACTOR, cnn
+from keras_sparse.models._cnn import K_INFERENCE_FACTOR, cnn, refuse_block_for_dense
 
 # The reference configuration (SPEC §4) and the paper's results (mean ± sd, 10 seeds,
 # on GSC's 2,552 test clips: noise scores out of 11 * 2,552 = 28,072).
@@ -50,21 +50,22 @@ def gsc_dense_cnn2(initializer="pytorch", weight_decay=SPEECH_WEIGHT_DECAY):
 
 
 def gsc_sparse_cnn2(initializer="pytorch", k_inference_factor=K_INFERENCE_FACTOR,
-                    weight_decay=SPEECH_WEIGHT_DECAY):
+                    weight_decay=SPEECH_WEIGHT_DECAY, hidden_block=None):
     """Speech Sparse CNN-2: k = 1200 of 12,544 and 200 of 1,600 after the convs;
     SparseDense(1000, 40% non-zero) -> BN -> k-winners (100 of 1000) -> Dense(10)."""
     return cnn("gsc_sparse_cnn2", SPEECH_INPUT_SHAPE, [64, 64], [1200, 200], 1000, 100, 0.6,
                initializer, SPEECH_BOOST_STRENGTH_FACTOR, True, k_inference_factor,
-               weight_decay=weight_decay)
+               weight_decay=weight_decay, hidden_block=hidden_block)
 
 
 def gsc_super_sparse_cnn2(initializer="pytorch", k_inference_factor=K_INFERENCE_FACTOR,
-                          weight_decay=SPEECH_WEIGHT_DECAY):
+                          weight_decay=SPEECH_WEIGHT_DECAY, hidden_block=None):
     """Speech Super-Sparse CNN-2: as Sparse CNN-2 with SparseDense(1500, 10% non-zero)
-    -> BN -> k-winners (100 of 1500)."""
+    -> BN -> k-winners (100 of 1500). `hidden_block` (e.g. `(1, 16)`): its
+    weights kept in whole blocks, beyond the paper."""
     return cnn("gsc_super_sparse_cnn2", SPEECH_INPUT_SHAPE, [64, 64], [1200, 200], 1500, 100,
                0.9, initializer, SPEECH_BOOST_STRENGTH_FACTOR, True, k_inference_factor,
-               weight_decay=weight_decay)
+               weight_decay=weight_decay, hidden_block=hidden_block)
 
 
 SPEECH_BUILDERS = {
@@ -75,17 +76,20 @@ SPEECH_BUILDERS = {
 
 
 def build_speech(network, initializer="pytorch", k_inference_factor=K_INFERENCE_FACTOR,
-                 weight_decay=SPEECH_WEIGHT_DECAY):
+                 weight_decay=SPEECH_WEIGHT_DECAY, hidden_block=None):
     """Builds the speech network named `network` (a key of `SPEECH_NETWORKS`);
-    the dense network has no k-winners layer and ignores `k_inference_factor`."""
+    the dense network has no k-winners layer and ignores `k_inference_factor`;
+    `hidden_block` keeps the sparse networks' hidden weights in whole blocks
+    (a `ValueError` for the dense network)."""
     if network not in SPEECH_BUILDERS:
         raise ValueError(
             f"`network` must be one of {sorted(SPEECH_BUILDERS)}. Received: network={network!r}"
         )
     if network.startswith("dense"):
         check_float("k_inference_factor", k_inference_factor, 0, None, low_open=True)
+        refuse_block_for_dense(network, hidden_block)
         return gsc_dense_cnn2(initializer, weight_decay)
-    return SPEECH_BUILDERS[network](initializer, k_inference_factor, weight_decay)
+    return SPEECH_BUILDERS[network](initializer, k_inference_factor, weight_decay, hidden_block)
 
 
 def waveform_model(spectrogram_model, name=None):
