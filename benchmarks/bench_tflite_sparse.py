@@ -1,19 +1,24 @@
-"""TFLite file size and batch-1 latency: dense vs sparse encoding of a SparseDense kernel.
+"""TFLite file size and batch-1 latency of a sparse 1600 -> 700 layer: dense,
+unstructured-sparse and block-sparse kernels, float32 and int8.
 
-Builds `SparseDense(1600 -> 700, sparsity=0.7)` (one layer, bias, linear), writes
-it twice with `keras_sparse.export.to_tflite` (`sparse_encoding=False` / `True`),
-and reports for each file: its size, the operators in it, the time to load it
-(`Interpreter(...)` + `allocate_tensors()`, median of 20), and the batch-1
-latency of `invoke()` (median over `--invocations` calls, after 100 warm-up
-calls; the models are timed in alternating blocks of 100 so that any
-background load hits all alike), plus the max |difference| to Keras `predict`.
+Each model is one layer, `Input((1600,))` -> 700 units (bias, linear), written
+by `keras_sparse.export.to_tflite`:
 
-For reference (what it would take to run faster, not a keras_sparse feature
-yet) it also times a plain `Dense(1600 -> 700)` whose kernel is pruned to a
-random 1x4 BLOCK mask (each output unit keeps whole runs of 4 consecutive
-inputs) at sparsity 0.7 and 0.9, sparse-encoded: the converter keeps these
-block-sparse (no DENSIFY) and TFLite's FULLY_CONNECTED runs its 1x4
-block-sparse kernel.
+- `Dense(700)`: the dense baseline;
+- `SparseDense(700, sparsity=0.7)` with `sparse_encoding=False` (dense
+  kernel, zeros stored) and `True` (CSR + `DENSIFY`);
+- `SparseDense(700, s, block=(1, 4))`, s = 0.7 and 0.9, sparse-encoded: the
+  converter keeps 1x4 blocks sparse (no `DENSIFY`) and `FULLY_CONNECTED` runs
+  its block-sparse kernel;
+- int8 (`quantize="int8"`, calibrated on 200 Gaussian inputs): `Dense(700)` and
+  `SparseDense(700, 0.9, block=(1, 16))`, the int8 block shape.
+
+For each file: its size, its operators, the time to load it (`Interpreter(...)`
++ `allocate_tensors()`, median of 20), the batch-1 latency of `invoke()`
+(median over `--invocations` calls after 100 warm-up calls; the models are
+timed in alternating blocks of 100 so that background load hits all alike),
+and the max |difference| to Keras `predict`. Ratios are to the dense model of
+the same dtype, from this one run.
 
 Usage:
     python benchmarks/bench_tflite_sparse.py [--invocations 2000] [--threads 1] [--out-dir DIR]
@@ -34,11 +39,23 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
-from keras_sparse.export import tflite_op_names, to_tflite  # noqa: E402
+from keras_sparse.export import TFLiteModel, tflite_op_names, to_tflite  # noqa: E402
 from keras_sparse.layers import SparseDense  # noqa: E402
 
-IN, OUT, SPARSITY = 1600, 700, 0.7
+IN, OUT = 1600, 700
 BLOCK = 100
+
+# name: (layer, to_tflite arguments, baseline name)
+CASES = {
+    "Dense": (lambda: keras.layers.Dense(OUT), {}, None),
+    "SparseDense 0.7, dense encoding": (lambda: SparseDense(OUT, 0.7), dict(sparse_encoding=False), "Dense"),
+    "SparseDense 0.7, sparse encoding": (lambda: SparseDense(OUT, 0.7), dict(sparse_encoding=True), "Dense"),
+    "SparseDense 0.7, block (1, 4)": (lambda: SparseDense(OUT, 0.7, block=(1, 4)), {}, "Dense"),
+    "SparseDense 0.9, block (1, 4)": (lambda: SparseDense(OUT, 0.9, block=(1, 4)), {}, "Dense"),
+    "int8 Dense": (lambda: keras.layers.Dense(OUT), dict(quantize="int8"), None),
+    "int8 SparseDense 0.9, block (1, 16)": (
+        lambda: SparseDense(OUT, 0.9, block=(1, 16)), dict(quantize="int8"), "int8 Dense"),
+}
 
 
 def cpu_name():
@@ -58,18 +75,13 @@ def load(path, threads):
     return interpreter
 
 
-def block_sparse_dense(sparsity, block=4):
-    """Dense(IN -> OUT); each unit keeps round((1 - s) * IN / block) runs of `block` inputs."""
-    rng = np.random.default_rng(1)
-    model = keras.Sequential([keras.Input((IN,)), keras.layers.Dense(OUT)])
-    n_blocks = IN // block
-    keep = round((1 - sparsity) * n_blocks)
-    blocks = np.zeros((n_blocks, OUT), bool)
-    for unit in range(OUT):
-        blocks[rng.permutation(n_blocks)[:keep], unit] = True
-    kernel = model.layers[0].kernel
-    kernel.assign(kernel.numpy() * np.repeat(blocks, block, axis=0))
-    return model
+def median_load_ms(path, threads, repeats=20):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        load(path, threads)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
 
 
 def main():
@@ -78,46 +90,30 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out-dir", default=None, help="keep the .tflite files here")
     args = parser.parse_args()
+    if args.invocations < 1 or args.threads < 1:
+        parser.error(f"--invocations and --threads must be >= 1, got {args.invocations}, {args.threads}")
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((IN,)), SparseDense(OUT, SPARSITY)])
-    x = np.random.default_rng(0).normal(size=(1, IN)).astype("float32")
-
+    rng = np.random.default_rng(0)
+    calibration = rng.normal(size=(200, IN)).astype("float32")
+    x = calibration[:1]
     out_dir = args.out_dir or tempfile.mkdtemp(prefix="bench_tflite_sparse_")
-    paths = {
-        "dense": to_tflite(model, os.path.join(out_dir, "sparse_dense_dense_encoding.tflite")),
-        "sparse": to_tflite(
-            model,
-            os.path.join(out_dir, "sparse_dense_sparse_encoding.tflite"),
-            sparse_encoding=True,
-        ),
-    }
-    models = {"dense": model, "sparse": model}
-    for block_sparsity in (0.7, 0.9):
-        name = f"1x4-block {block_sparsity} (reference)"
-        models[name] = block_sparse_dense(block_sparsity)
-        paths[name] = to_tflite(
-            models[name],
-            os.path.join(out_dir, f"block1x4_{block_sparsity}_sparse_encoding.tflite"),
-            sparse_encoding=True,
-        )
-
-    interpreters, load_ms, diffs = {}, {}, {}
-    for name, path in paths.items():
-        times = []
-        for _ in range(20):
-            start = time.perf_counter()
-            load(path, args.threads)
-            times.append((time.perf_counter() - start) * 1e3)
-        load_ms[name] = statistics.median(times)
+    paths, interpreters, load_ms, diffs, nonzero = {}, {}, {}, {}, {}
+    for name, (make_layer, kwargs, _) in CASES.items():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((IN,)), make_layer()])
+        if kwargs.get("quantize") == "int8":
+            kwargs = dict(kwargs, representative_data=calibration)
+        path = os.path.join(out_dir, name.replace(" ", "_").replace(",", "") + ".tflite")
+        paths[name] = to_tflite(model, path, **kwargs)
+        nonzero[name] = int(np.count_nonzero(keras.ops.convert_to_numpy(model.layers[0].kernel)))
+        expected = keras.ops.convert_to_numpy(model(x, training=False))
+        diffs[name] = float(np.abs(TFLiteModel(path).predict(x) - expected).max())
+        load_ms[name] = median_load_ms(path, args.threads)
         interpreter = load(path, args.threads)
-        inp = interpreter.get_input_details()[0]["index"]
-        out = interpreter.get_output_details()[0]["index"]
-        interpreter.set_tensor(inp, x)
+        detail = interpreter.get_input_details()[0]
+        interpreter.set_tensor(detail["index"], TFLiteModel(path).quantize_inputs(x).astype(detail["dtype"]))
         for _ in range(100):  # warm-up
             interpreter.invoke()
-        reference = models[name].predict(x, verbose=0)
-        diffs[name] = float(np.abs(interpreter.get_tensor(out) - reference).max())
         interpreters[name] = interpreter
 
     latencies = {name: [] for name in paths}
@@ -129,25 +125,23 @@ def main():
                 latencies[name].append((time.perf_counter() - start) * 1e6)
 
     sizes = {name: os.path.getsize(path) for name, path in paths.items()}
-    kept = round((1 - SPARSITY) * IN) * OUT
-    print(f"model: SparseDense({IN} -> {OUT}, sparsity={SPARSITY}), {kept} non-zero weights")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {cpu_name()}; "
-          f"interpreter threads: {args.threads}")
-    print(f"files in: {out_dir}")
-    print("| encoding | file bytes | ops | load ms (median of 20) | "
-          f"batch-1 invoke us (median of {len(latencies['dense'])}) | p10-p90 us | "
-          "max |tflite - keras| |")
-    print("|---|---|---|---|---|---|---|")
-    for name in paths:
+    medians = {name: float(np.median(lat)) for name, lat in latencies.items()}
+    print(f"layer: Input({IN}) -> {OUT} units; machine: {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"{cpu_name()}; interpreter threads: {args.threads}; files in: {out_dir}")
+    print(f"| model | non-zero weights | file bytes | ops | load ms (median of 20) | "
+          f"batch-1 invoke us (median of {len(latencies['Dense'])}) | p10-p90 us | "
+          "size / dense | latency / dense | max abs(tflite - keras) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, (_, _, baseline) in CASES.items():
         lat = np.array(latencies[name])
+        ratios = ("—", "—") if baseline is None else (
+            f"{sizes[name] / sizes[baseline]:.3f}", f"{medians[name] / medians[baseline]:.3f}")
         print(
-            f"| {name} | {sizes[name]:,} | {', '.join(tflite_op_names(paths[name]))} | "
-            f"{load_ms[name]:.2f} | {np.median(lat):.1f} | "
-            f"{np.percentile(lat, 10):.1f}-{np.percentile(lat, 90):.1f} | {diffs[name]:.2e} |"
+            f"| {name} | {nonzero[name]:,} | {sizes[name]:,} | {', '.join(tflite_op_names(paths[name]))} | "
+            f"{load_ms[name]:.2f} | {medians[name]:.1f} | "
+            f"{np.percentile(lat, 10):.1f}-{np.percentile(lat, 90):.1f} | {ratios[0]} | {ratios[1]} | "
+            f"{diffs[name]:.2e} |"
         )
-    for name in list(paths)[1:]:
-        print(f"{name} / dense: size {sizes[name] / sizes['dense']:.4f}, median latency "
-              f"{np.median(latencies[name]) / np.median(latencies['dense']):.3f}")
 
 
 if __name__ == "__main__":
