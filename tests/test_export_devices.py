@@ -169,6 +169,27 @@ def test_micro_runs_exported_files_like_litert(mnist, tmp_path):
         assert np.mean(on_micro.argmax(1) == on_litert.argmax(1)) >= 0.99
 
 
+@pytest.mark.parametrize("make_layer, input_shape", [
+    (lambda: ks.KWinners(0.25, relu=True), (10, 8)),
+    (lambda: ks.KWinners2d(0.5, local=True, break_ties=True, data_format="channels_first"), (4, 5, 6)),
+    (lambda: ks.KWinners3d(0.4, local=True), (2, 3, 4, 5)),
+], ids=["sequence", "2d-local-channels_first", "3d-local"])
+def test_micro_int8_rows_of_several_positions_per_sample(make_layer, input_shape, tmp_path):
+    """int8 for target='micro' with several rows per sample (a sequence, a
+    local feature map): TFLite Micro prepares every RESHAPE (one sample per
+    invocation) and gives LiteRT's int8 outputs (whole batch) within a code."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(24, *input_shape)).astype(np.float32)
+    inputs = keras.Input(input_shape)
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(make_layer()(inputs))))
+    path = export.to_tflite(model, tmp_path / "int8.tflite", quantize="int8", representative_data=x,
+                            target="micro")
+    assert set(export.tflite_op_names(path)) <= export.MICRO_OPS
+    on_micro = export.TFLiteModel(path, runtime="micro").predict_raw(x)
+    on_litert = export.TFLiteModel(path).predict_raw(x)
+    assert on_micro.dtype == np.int8 and np.abs(on_micro.astype(int) - on_litert).max() <= 1
+
+
 def _small_model():
     inputs = keras.Input((12,))
     return keras.Model(inputs, ks.KWinners(0.25)(keras.layers.Dense(12)(inputs)))
