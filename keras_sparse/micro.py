@@ -70,7 +70,7 @@ GRID_BITS = int(math.log2(len(SEARCH_GRID_STARTS)))  # 9
 
 
 def _lookup(table, index):
-    """`table[index]` per row, for `index` `(rows, 1)` float32 integers.
+    """`table[index]` per row, for `index` `(..., 1)` float32 integers.
 
     A one-hot sum (`EQUAL`, `SELECT_V2`, `SUM` over the 512 entries) rather
     than `GATHER`: TFLite's int8 quantizer quantizes a `GATHER` of a float
@@ -84,13 +84,14 @@ def _lookup(table, index):
 
 
 def _count_at_least(values, candidate):
-    """Number of `values >= candidate` per row, as float32 `(rows, 1)`."""
+    """Number of `values >= candidate` per row, as float32 `(..., 1)`."""
     return ops.sum(ops.where(values >= candidate, 1.0, 0.0), axis=-1, keepdims=True)
 
 
 def kth_largest_by_search(values, k):
-    """The k-th largest value of each row of float32 `values` `(rows, n)`,
-    keeping the last axis (size 1), by the 32-step search of the module doc.
+    """The k-th largest value of each row of float32 `values` `(..., n)`
+    (rows along the last axis), keeping the last axis (size 1), by the
+    32-step search of the module doc.
 
     Equal to `keras_sparse.ops.kth_largest(values, k)` for any finite or
     infinite values and `1 <= k <= n`; NaN never counts (as `ops` ranks it
@@ -118,8 +119,9 @@ def kth_largest_by_search(values, k):
 
 
 def keep_winners_by_search(x, factors, k, break_ties=False, relu=False):
-    """`keras_sparse.ops`' k-winners of the rows `x` `(rows, n)` (inference:
-    no gradient), with the threshold from `kth_largest_by_search`.
+    """`keras_sparse.ops`' k-winners of the rows `x` `(..., n)` (along the
+    last axis; inference: no gradient), with the threshold from
+    `kth_largest_by_search`.
 
     `factors` `(n,)` are the boost factors `exp(-b * duty_cycles)`.
     Returns `where(winner or isnan(x), x, 0)`.
@@ -187,21 +189,37 @@ class SearchKWinners(keras.layers.Layer):
         return cls("feature_map", local=layer.local, data_format=layer.data_format, **common)
 
     def call(self, x):
-        if self.geometry == "units":
-            rows = ops.reshape(x, (-1, x.shape[-1]))
-            return ops.reshape(self._keep(rows, self.factors), (-1, *x.shape[1:]))
+        """Rows `(batch, rows per sample, n)`, searched along the last axis.
+
+        Every reshape keeps the batch as a dimension of its own (the `-1`
+        stands for it alone): the converter stores a dynamic batch as 1, and
+        TFLite Micro, one sample per invocation, prepares each `RESHAPE`
+        from those stored shapes (rows `(-1, n)` of a sequence or a local
+        feature map were stored as one row: its `RESHAPE` failed to
+        prepare). LiteRT resizes the batch at run time.
+        """
         rank = len(x.shape)
-        if self.data_format == "channels_first":
+        channels_first = self.geometry == "feature_map" and self.data_format == "channels_first"
+        if channels_first:
             x = ops.transpose(x, (0, *range(2, rank), 1))
-        channels, positions = x.shape[-1], math.prod(x.shape[1:-1])
-        if self.local:
-            rows, factors = ops.reshape(x, (-1, channels)), self.factors
-        else:  # channels fastest; the tiled factors are a constant (no TILE op)
-            rows, factors = ops.reshape(x, (-1, positions * channels)), np.tile(self.factors, positions)
-        y = ops.reshape(self._keep(rows, factors), (-1, *x.shape[1:]))  # static: TFLite Micro
-        if self.data_format == "channels_first":
+        shape = tuple(x.shape[1:])
+        rows, factors = self._rows(x)
+        y = ops.reshape(self._keep(rows, factors), (-1, *shape))
+        if channels_first:
             y = ops.transpose(y, (0, rank - 1, *range(1, rank - 1)))
         return y
+
+    def _rows(self, x):
+        """`(rows, factors)` for channels-last `x` `(batch, *positions, n)`:
+
+            units / local:  rows (batch, prod(positions), n),  factors (n,)
+            global:         rows (batch, 1, prod(positions) * n), the factors
+                            tiled, channels fastest (a constant: no TILE op)
+        """
+        units, positions = x.shape[-1], math.prod(x.shape[1:-1])
+        if self.geometry == "feature_map" and not self.local:
+            return ops.reshape(x, (-1, 1, positions * units)), np.tile(self.factors, positions)
+        return ops.reshape(x, (-1, positions, units)), self.factors
 
     def _keep(self, rows, factors):
         return keep_winners_by_search(rows, factors, self.k, self.break_ties, self.relu)

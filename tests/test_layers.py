@@ -118,18 +118,13 @@ def test_tflite_uses_builtins_and_matches_predict(make_layer, input_shape, tmp_p
     np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=0, atol=1e-5)
 
 
-_MICRO_RESHAPE_OPEN = {"KWinners-sequence", "KWinners2d-local-channels_first", "KWinners1d-local-channels_first"}
-
-
 @pytest.mark.tensorflow_only
 @pytest.mark.parametrize("make_layer, input_shape", LAYERS)
-def test_tflite_micro_file_runs_in_tflite_micro_like_predict(make_layer, input_shape, tmp_path, request):
+def test_tflite_micro_file_runs_in_tflite_micro_like_predict(make_layer, input_shape, tmp_path):
     """target='micro': only TFLite Micro ops (k-winners by threshold search),
-    and its interpreter reproduces `predict` (float32)."""
-    if request.node.callspec.id in _MICRO_RESHAPE_OPEN:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "open: rows of several positions per sample (local / sequence) are reshaped with a "
-            "dynamic batch; TFLite Micro's RESHAPE fails to prepare")))
+    and its interpreter (one sample per invocation) reproduces `predict`
+    (float32); so does LiteRT on the same file with the whole batch at once
+    (the batch stays dynamic)."""
     x, y = _data(input_shape, n=32)
     inputs = keras.Input(input_shape)  # no Dense on rank > 2 (its shape ops need REDUCE_PROD)
     model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(make_layer()(inputs))))
@@ -137,8 +132,9 @@ def test_tflite_micro_file_runs_in_tflite_micro_like_predict(make_layer, input_s
     _fit(model, x, y)
     path = ks.export.to_tflite(model, tmp_path / "model.tflite", target="micro")
     assert set(ks.export.tflite_op_names(path)) <= ks.export.MICRO_OPS
-    got = ks.export.run_tflite(path, x, runtime="micro")
-    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=0, atol=1e-5)
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(ks.export.run_tflite(path, x, runtime="micro"), expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(ks.export.run_tflite(path, x), expected, rtol=0, atol=1e-5)
 
 
 class _Crash(keras.callbacks.Callback):
