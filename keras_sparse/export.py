@@ -321,7 +321,7 @@ class TFLiteModel:
             inp, out = self._litert.get_input_details()[0], self._litert.get_output_details()[0]
             self.input_dtype, self.input_quantization = inp["dtype"], inp["quantization"]
             self.output_dtype, self.output_quantization = out["dtype"], out["quantization"]
-            self._batch = None
+            self._shape = None
 
     def quantize_inputs(self, inputs):
         """`inputs` as the model's input dtype (quantized for an int8 model)."""
@@ -353,10 +353,10 @@ class TFLiteModel:
     def _invoke(self, batch):
         interpreter = self._litert
         index = interpreter.get_input_details()[0]["index"]
-        if self._batch != len(batch):
+        if self._shape != batch.shape:  # the batch, or an unknown length, changed
             interpreter.resize_tensor_input(index, list(batch.shape))
             interpreter.allocate_tensors()
-            self._batch = len(batch)
+            self._shape = batch.shape
         interpreter.set_tensor(index, batch)
         interpreter.invoke()
         return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()

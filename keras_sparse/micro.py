@@ -203,8 +203,14 @@ class SearchKWinners(keras.layers.Layer):
         if channels_first:
             x = ops.transpose(x, (0, *range(2, rank), 1))
         shape = tuple(x.shape[1:])
-        rows, factors = self._rows(x)
-        y = ops.reshape(self._keep(rows, factors), (-1, *shape))
+        if None in shape[:-1] and not (self.geometry == "feature_map" and not self.local):
+            # An unknown length (a sequence): no static rows to reshape to; the
+            # search runs along the last axis as it is (LiteRT; TFLite Micro
+            # needs static shapes anyway).
+            y = self._keep(x, self.factors)
+        else:
+            rows, factors = self._rows(x)
+            y = ops.reshape(self._keep(rows, factors), (-1, *shape))
         if channels_first:
             y = ops.transpose(y, (0, rank - 1, *range(1, rank - 1)))
         return y

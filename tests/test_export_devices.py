@@ -190,6 +190,31 @@ def test_micro_int8_rows_of_several_positions_per_sample(make_layer, input_shape
     assert on_micro.dtype == np.int8 and np.abs(on_micro.astype(int) - on_litert).max() <= 1
 
 
+def test_int8_sequence_of_unknown_length(tmp_path):
+    """A KWinners over (batch, time, n) with the time axis unknown exports to
+    int8 (LiteRT): at the calibrated length it gives the int8 outputs of the
+    same layers exported with that length fixed, and at any length each
+    position is computed on its own (a prefix gives the same outputs)."""
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=(32, 5, 6)).astype(np.float32)
+    layers = [keras.layers.Dense(6), ks.KWinners(0.5), keras.layers.Dense(4)]
+
+    def exported(time, name):
+        inputs = x = keras.Input((time, 6))
+        for layer in layers:
+            x = layer(x)
+        return export.TFLiteModel(export.to_tflite(keras.Model(inputs, x), tmp_path / name,
+                                                   quantize="int8", representative_data=data))
+
+    unknown, fixed = exported(None, "unknown.tflite"), exported(5, "fixed.tflite")
+    x = rng.normal(size=(3, 7, 6)).astype(np.float32)
+    np.testing.assert_array_equal(unknown.predict_raw(x[:, :5]), fixed.predict_raw(x[:, :5]))
+    got = unknown.predict_raw(x)
+    assert got.shape == (3, 7, 4)
+    np.testing.assert_array_equal(got[:, :5], fixed.predict_raw(x[:, :5]))
+    np.testing.assert_array_equal(got[:, 5:], unknown.predict_raw(x[:, 5:]))
+
+
 def _small_model():
     inputs = keras.Input((12,))
     return keras.Model(inputs, ks.KWinners(0.25)(keras.layers.Dense(12)(inputs)))
@@ -205,7 +230,7 @@ def _small_model():
     (dict(quantize="int8", representative_data=np.full((4, 12), np.nan, np.float32)), "must be finite"),
     (dict(quantize=None, representative_data=np.zeros((4, 12), np.float32)), "calibrates quantize='int8' only"),
     (dict(quantize="dynamic", target="micro"), "no TFLite Micro kernels"),
-    (dict(sparse_encoding="yes"), "`sparse_encoding` must be True or False"),
+    (dict(sparse_encoding="yes"), "`sparse_encoding` must be True, False or 'auto'"),
 ])
 def test_bad_arguments_raise_and_leave_no_file(kwargs, message, tmp_path):
     path = tmp_path / "model.tflite"
