@@ -114,11 +114,13 @@ def sparse_mask(shape, sparsity, seed, block=None):
     blocks, groups = fan_in // inputs_per_block, units // units_per_block
     kept_blocks = int(round((1.0 - sparsity) * blocks))
     if kept_blocks < 1:
+        blocked = block != (1, 1)
         raise ValueError(
-            f"SparseWeights(sparsity={sparsity}, block={block}) would leave every unit "
-            f"of a kernel of shape {shape} (fan-in {fan_in}, {blocks} blocks) with "
-            f"round((1 - {sparsity}) * {blocks}) = 0 blocks of weights. Use a lower "
-            "sparsity, a smaller block or a larger layer."
+            f"SparseWeights(sparsity={sparsity}{f', block={block}' if blocked else ''}) would leave "
+            f"every unit of a kernel of shape {shape} (fan-in {fan_in}"
+            f"{f', {blocks} blocks' if blocked else ''}) with round((1 - {sparsity}) * {blocks}) = 0 "
+            f"{'blocks' if blocked else 'weights'}. Use a lower sparsity"
+            f"{', a smaller block' if blocked else ''} or a larger layer."
         )
     keys = np.random.PCG64(seed).random_raw(groups * blocks).reshape(groups, blocks)
     chosen = np.argsort(keys, axis=1, kind="stable")[:, :kept_blocks]
