@@ -22,40 +22,20 @@ Usage:
 import argparse
 import os
 import platform
-import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from ai_edge_litert.interpreter import Interpreter  # noqa: E402
+from tflite_timing import cpu_name, interleaved_us, load_litert, median_ms  # noqa: E402  (beside this script)
 
 from keras_sparse.export import tflite_op_names, to_tflite  # noqa: E402
 from keras_sparse.layers import SparseDense  # noqa: E402
 
 IN, OUT, SPARSITY = 1600, 700, 0.7
-BLOCK = 100
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
-
-
-def load(path, threads):
-    interpreter = Interpreter(model_path=path, num_threads=threads)
-    interpreter.allocate_tensors()
-    return interpreter
 
 
 def block_sparse_dense(sparsity, block=4):
@@ -104,13 +84,8 @@ def main():
 
     interpreters, load_ms, diffs = {}, {}, {}
     for name, path in paths.items():
-        times = []
-        for _ in range(20):
-            start = time.perf_counter()
-            load(path, args.threads)
-            times.append((time.perf_counter() - start) * 1e3)
-        load_ms[name] = statistics.median(times)
-        interpreter = load(path, args.threads)
+        load_ms[name] = median_ms(lambda: load_litert(path, args.threads))
+        interpreter = load_litert(path, args.threads)
         inp = interpreter.get_input_details()[0]["index"]
         out = interpreter.get_output_details()[0]["index"]
         interpreter.set_tensor(inp, x)
@@ -120,13 +95,8 @@ def main():
         diffs[name] = float(np.abs(interpreter.get_tensor(out) - reference).max())
         interpreters[name] = interpreter
 
-    latencies = {name: [] for name in paths}
-    for _ in range(-(-args.invocations // BLOCK)):
-        for name, interpreter in interpreters.items():
-            for _ in range(BLOCK):
-                start = time.perf_counter()
-                interpreter.invoke()
-                latencies[name].append((time.perf_counter() - start) * 1e6)
+    latencies = interleaved_us({name: i.invoke for name, i in interpreters.items()}, args.invocations,
+                               warmup=0)  # warmed up above
 
     sizes = {name: os.path.getsize(path) for name, path in paths.items()}
     kept = round((1 - SPARSITY) * IN) * OUT
