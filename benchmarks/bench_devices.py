@@ -252,10 +252,11 @@ def markdown_table(rows, micro_samples):
             lines.append(f"| {row['model']} | {row['quantize']} | export fails: {why_not(lite['error'])} |"
                          + " — |" * 9)
             continue
-        ops = ", ".join(row["ops"])
+        ops = ", ".join(row["ops"]) or "(none)"
         key = op_lists.setdefault(ops, chr(ord("A") + len(op_lists)))
         flags = "".join(f", **{op}**" for op in ("DENSIFY", "TOPK_V2") if op in row["ops"])
-        cells = [row["model"], row["quantize"], row["encoding"], f"{row['bytes']:,}",
+        asked = " (asked sparse)" if row["sparse_encoding"] and row["encoding"] == "dense" else ""
+        cells = [row["model"], row["quantize"], row["encoding"] + asked, f"{row['bytes']:,}",
                  f"{len(row['ops'])} ({key}){flags}"]
         if "error" in lite:
             cells += [f"fails: {why_not(lite['error'])}"] + ["—"] * 4
