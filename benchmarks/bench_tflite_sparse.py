@@ -27,23 +27,20 @@ Usage:
 import argparse
 import os
 import platform
-import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from ai_edge_litert.interpreter import Interpreter  # noqa: E402
+from tflite_timing import cpu_name, interleaved_us, load_litert, median_ms  # noqa: E402  (beside this script)
 
 from keras_sparse.export import TFLiteModel, tflite_op_names, to_tflite  # noqa: E402
 from keras_sparse.layers import SparseDense  # noqa: E402
 
 IN, OUT = 1600, 700
-BLOCK = 100
 
 # name: (layer, to_tflite arguments, baseline name)
 CASES = {
@@ -56,32 +53,6 @@ CASES = {
     "int8 SparseDense 0.9, block (1, 16)": (
         lambda: SparseDense(OUT, 0.9, block=(1, 16)), dict(quantize="int8"), "int8 Dense"),
 }
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
-
-
-def load(path, threads):
-    interpreter = Interpreter(model_path=path, num_threads=threads)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
-def median_load_ms(path, threads, repeats=20):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        load(path, threads)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 def main():
@@ -108,21 +79,13 @@ def main():
         nonzero[name] = int(np.count_nonzero(keras.ops.convert_to_numpy(model.layers[0].kernel)))
         expected = keras.ops.convert_to_numpy(model(x, training=False))
         diffs[name] = float(np.abs(TFLiteModel(path).predict(x) - expected).max())
-        load_ms[name] = median_load_ms(path, args.threads)
-        interpreter = load(path, args.threads)
+        load_ms[name] = median_ms(lambda: load_litert(path, args.threads))
+        interpreter = load_litert(path, args.threads)
         detail = interpreter.get_input_details()[0]
         interpreter.set_tensor(detail["index"], TFLiteModel(path).quantize_inputs(x).astype(detail["dtype"]))
-        for _ in range(100):  # warm-up
-            interpreter.invoke()
         interpreters[name] = interpreter
 
-    latencies = {name: [] for name in paths}
-    for _ in range(-(-args.invocations // BLOCK)):
-        for name, interpreter in interpreters.items():
-            for _ in range(BLOCK):
-                start = time.perf_counter()
-                interpreter.invoke()
-                latencies[name].append((time.perf_counter() - start) * 1e6)
+    latencies = interleaved_us({name: i.invoke for name, i in interpreters.items()}, args.invocations)
 
     sizes = {name: os.path.getsize(path) for name, path in paths.items()}
     medians = {name: float(np.median(lat)) for name, lat in latencies.items()}

@@ -28,6 +28,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from ship_int8 import micro_vs_litert  # noqa: E402  (beside this script)
+from ship_models import calibration_inputs, evaluate_saved, test_inputs  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -42,13 +45,10 @@ def main(argv=None):
 
     import keras
 
-    from keras_sparse import datasets, noise
     from keras_sparse.export import TFLiteModel, to_tflite
 
-    (x_train, _), (x_test, y_test) = datasets.load_mnist(args.data_dir)
-    calibration = datasets.normalize(datasets.to_unit_interval(x_train[:args.calibration]))
-    test01 = datasets.to_unit_interval(x_test)
-    clean = datasets.normalize(test01)
+    calibration = calibration_inputs("mnist", args.data_dir, args.calibration)
+    clean, _ = test_inputs("mnist", args.data_dir)
     results = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                "cpus": os.cpu_count(), "calibration_images": args.calibration,
                "noise_seed": args.noise_seed, "models": {}}
@@ -65,21 +65,14 @@ def main(argv=None):
                 convert_s = time.perf_counter() - start
                 lite = TFLiteModel(path)
                 predictions[label] = lite.predict(clean).argmax(1)
-                noisy = noise.evaluate_noise(lite, test01, y_test, seed=args.noise_seed)
+                accuracy, noisy = evaluate_saved(lite, "mnist", args.data_dir, args.noise_seed)
                 row[label] = {"bytes": os.path.getsize(path), "convert_seconds": round(convert_s, 1),
-                              "test_accuracy": noise.clean_accuracy(noisy),
+                              "test_accuracy": accuracy,
                               "noise_score": noisy["noise_score"], "noise_correct": noisy["correct"]}
                 if quantize and args.micro_samples:
-                    n = args.micro_samples
-                    ours = lite.predict_raw(clean[:n]).astype(int)
                     start = time.perf_counter()
-                    micro = TFLiteModel(path, runtime="micro").predict_raw(clean[:n]).astype(int)
-                    row[label]["micro_vs_litert"] = {
-                        "samples": n, "seconds": round(time.perf_counter() - start, 1),
-                        "identical_outputs": float(np.mean((micro == ours).all(1))),
-                        "max_code_difference": int(np.abs(micro - ours).max()),
-                        "argmax_agreement": float(np.mean(micro.argmax(1) == ours.argmax(1))),
-                    }
+                    comparison = micro_vs_litert(path, clean[:args.micro_samples])
+                    row[label]["micro_vs_litert"] = dict(comparison, seconds=round(time.perf_counter() - start, 1))
             f, q = row["float32"], row["int8"]
             row["int8_vs_float32"] = {
                 "accuracy_points": round(100 * (q["test_accuracy"] - f["test_accuracy"]), 2),

@@ -59,6 +59,28 @@ def _test_set(task, data_dir):
     raise ValueError(f"`task` must be one of {sorted(INPUTS)}. Received: task={task!r}")
 
 
+def test_inputs(task, data_dir=None):
+    """The task's clean test set as the shipped models take it (`INPUTS[task]`:
+    normalized MNIST images, FSDD waveforms) and its labels."""
+    from keras_sparse import datasets
+
+    inputs, labels = _test_set(task, data_dir)
+    return (datasets.normalize(inputs) if task == "mnist" else inputs), labels
+
+
+def calibration_inputs(task, data_dir=None, samples=500):
+    """The first `samples` training inputs of the task as the shipped models
+    take them (`INPUTS[task]`): the int8 exports' representative data."""
+    from keras_sparse import audio, datasets
+
+    if task == "mnist":
+        (x_train, _), _ = datasets.load_mnist(data_dir)
+        return datasets.normalize(datasets.to_unit_interval(x_train[:samples]))
+    if task == "fsdd":
+        return audio.load_fsdd(data_dir)["train"][0][:samples]
+    raise ValueError(f"`task` must be one of {sorted(INPUTS)}. Received: task={task!r}")
+
+
 def evaluate_saved(model, task="mnist", data_dir=None, noise_seed=0, test_samples=None,
                    levels=None):
     """(test accuracy, noise result dict) of `model` on the task's test set

@@ -1,4 +1,5 @@
-"""The shipped models (MNIST and FSDD) reproduce their JSON numbers on the real test sets."""
+"""The shipped models (MNIST and FSDD, and the int8 MNIST files) reproduce their
+JSON numbers on the real test sets."""
 
 import json
 
@@ -8,7 +9,8 @@ import pytest
 from tests.conftest import REPO, fsdd_dir, load_example, mnist_dir
 
 SAVED = REPO / "saved_models"
-NAMES = sorted(p.stem for p in SAVED.glob("*.json"))
+NAMES = sorted(p.stem for p in SAVED.glob("*.json") if not p.stem.endswith("_int8"))
+INT8_NAMES = sorted(p.stem for p in SAVED.glob("*_int8.json"))
 
 
 def test_paper_models_are_shipped():
@@ -50,3 +52,46 @@ def test_saved_model_reproduces_json(name, mnist, fsdd):
     tolerance = {"mnist": dict(atol=1e-4), "fsdd": dict(atol=1e-5, rtol=1e-6)}[task]
     np.testing.assert_allclose(got, expected, **tolerance)
     np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))
+
+
+def test_int8_models_are_shipped():
+    assert {f"{name}_int8" for name in load_example("ship_int8.py").MNIST_MODELS} <= set(INT8_NAMES)
+
+
+@pytest.mark.parametrize("name", INT8_NAMES)
+def test_int8_model_reproduces_json(name, mnist):
+    """`examples/ship_int8.py`'s files: TFLite Micro ops only, LiteRT's correct
+    answers on the JSON's test slice, TFLite Micro against LiteRT on 100 real
+    test images as the JSON says (the full comparison's code bound holds)."""
+    import keras_sparse  # noqa: F401
+    from keras_sparse import datasets
+    from keras_sparse.export import MICRO_OPS, TFLiteModel, tflite_op_names
+
+    info = json.loads((SAVED / f"{name}.json").read_text())
+    path = SAVED / f"{name}.tflite"
+    ship_int8 = load_example("ship_int8.py")
+    assert info["quantize"] == "int8" and info["target"] == "micro" and info["source"] == f"{name[:-5]}.keras"
+    assert info["input"].startswith(f"{ship_int8.INPUTS['mnist']}, then int8: ")
+    assert path.stat().st_size == info["bytes"]
+    ops = tflite_op_names(path)
+    assert ops == info["tflite_ops"] and set(ops) <= MICRO_OPS and "TOPK_V2" not in ops
+
+    lite = TFLiteModel(path)
+    assert lite.input_dtype == np.int8 and lite.output_dtype == np.int8
+    assert list(lite.input_quantization) == info["input_quantization"]
+    assert list(lite.output_quantization) == info["output_quantization"]
+    n = info["test_slice"]["samples"]
+    x = datasets.normalize(datasets.to_unit_interval(mnist["x_test"][:n]))
+    assert int(np.sum(lite.predict(x).argmax(1) == mnist["y_test"][:n])) == info["test_slice"]["litert_correct"]
+
+    micro = ship_int8.micro_vs_litert(path, x[:ship_int8.MICRO_CHECK_SAMPLES])
+    assert micro == info["micro_vs_litert_first_100"] and micro["argmax_agreement"] == 1.0
+    assert micro["max_code_difference"] <= info["micro_vs_litert"]["max_code_difference"]
+
+
+def test_ship_int8_refuses_bad_arguments():
+    ship_int8 = load_example("ship_int8.py")
+    with pytest.raises(ValueError, match="--calibration"):
+        ship_int8.parse_args(["--calibration", "0"])
+    with pytest.raises(ValueError, match="`names`: 'mnist_nothing'"):
+        ship_int8.parse_args(["mnist_nothing"])

@@ -1,0 +1,61 @@
+"""How the TFLite benchmarks time things: the CPU's name, load time (median of
+repeated loads) and batch-1 latency measured in interleaved blocks, so that
+background load on a shared machine hits every model alike."""
+
+import platform
+import statistics
+import time
+
+BLOCK = 100
+
+
+def cpu_name():
+    """The CPU's model name (`/proc/cpuinfo`), else `platform.processor()`."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def load_litert(path, threads=1):
+    """A LiteRT interpreter (default delegates) for the file at `path`, allocated."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def median_ms(function, repeats=20):
+    """Median wall time of `function()` over `repeats` calls, in milliseconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def interleaved_us(invokers, invocations, warmup=100, block=BLOCK):
+    """Per-call wall times (microseconds) of each zero-argument callable in
+    `invokers` (`{name: callable}`, e.g. bound `interpreter.invoke`s).
+
+    Each is first called `warmup` times; then they take turns, `block` timed
+    calls at a time, until each has `invocations` (rounded up to a whole
+    block). Returns `{name: [microseconds, ...]}`.
+    """
+    for invoke in invokers.values():
+        for _ in range(warmup):
+            invoke()
+    times = {name: [] for name in invokers}
+    for _ in range(-(-invocations // block)):
+        for name, invoke in invokers.items():
+            for _ in range(block):
+                start = time.perf_counter()
+                invoke()
+                times[name].append((time.perf_counter() - start) * 1e6)
+    return times

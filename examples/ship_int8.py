@@ -1,0 +1,171 @@
+"""Ship int8 versions of the models in `saved_models/`, for LiteRT and TFLite Micro.
+
+    python examples/ship_int8.py [NAME ...] [--saved saved_models] [--data-dir DIR]
+        [--calibration 500] [--micro-samples 10000] [--slice 1000]
+
+For each `NAME` (default: the shipped MNIST models), `<saved>/<NAME>.keras` is
+converted by `keras_sparse.export.to_tflite(quantize="int8", target="micro")`,
+calibrated on the first `--calibration` training inputs (normalized as the
+float model's JSON `input` says, `ship_models.calibration_inputs`), and
+written beside it as
+
+    <NAME>_int8.tflite   int8 weights, activations, input and output; only
+                         ops in `keras_sparse.export.MICRO_OPS`, so it runs in
+                         TFLite Micro as well as LiteRT
+    <NAME>_int8.json     how it was made; test accuracy and noise score of the
+                         file on LiteRT (the float JSON's protocol and noise
+                         seed, full test set); its argmax agreement with the
+                         float `.keras` model; the correct answers of LiteRT on
+                         the first `--slice` test inputs; and TFLite Micro
+                         against LiteRT on the first `--micro-samples` test
+                         inputs and on the first 100 (identical int8 outputs,
+                         largest output code difference, argmax agreement)
+
+so that `tests/test_saved_models.py` can assert its numbers exactly. A model
+the conversion refuses (e.g. ops TFLite Micro lacks) is reported and not
+shipped; the script then exits with status 1.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+try:  # run from a checkout without `pip install -e .`
+    import keras_sparse  # noqa: F401
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from ship_models import INPUTS, calibration_inputs, evaluate_saved, test_inputs  # noqa: E402  (beside this script)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MNIST_MODELS = ("mnist_dense_cnn2", "mnist_sparse_cnn2", "mnist_sparse_cnn2_ensemble3")
+MICRO_CHECK_SAMPLES = 100  # the slice tests/test_saved_models.py runs in TFLite Micro
+
+
+def micro_vs_litert(path, inputs):
+    """How TFLite Micro's outputs of the int8 file `path` compare with LiteRT's
+    on `inputs` (float, as the model takes them): the fraction of inputs with
+    identical int8 outputs, the largest difference in output codes and the
+    argmax agreement."""
+    from keras_sparse.export import TFLiteModel
+
+    litert = TFLiteModel(path).predict_raw(inputs).astype(int)
+    micro = TFLiteModel(path, runtime="micro").predict_raw(inputs).astype(int)
+    return {
+        "samples": len(inputs),
+        "identical_outputs": float(np.mean((micro == litert).all(1))),
+        "max_code_difference": int(np.abs(micro - litert).max()),
+        "argmax_agreement": float(np.mean(micro.argmax(1) == litert.argmax(1))),
+    }
+
+
+def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_samples=10000,
+              slice_samples=1000, command=None):
+    """Writes `<saved>/<name>_int8.tflite` and `.json` (module doc) and returns the JSON's dict.
+
+    Raises `ValueError` (from `to_tflite`, no file written) if the model
+    cannot be exported int8 for TFLite Micro.
+    """
+    import ai_edge_litert
+    import keras
+    import tflite_micro
+
+    from keras_sparse.export import TFLiteModel, tflite_op_names, to_tflite
+
+    task = name.split("_")[0]
+    with open(os.path.join(saved, f"{name}.json")) as f:
+        float_info = json.load(f)
+    model = keras.models.load_model(os.path.join(saved, f"{name}.keras"))
+    path = os.path.join(saved, f"{name}_int8.tflite")
+    to_tflite(model, path, quantize="int8", target="micro",
+              representative_data=calibration_inputs(task, data_dir, calibration))
+
+    lite = TFLiteModel(path)
+    accuracy, noisy = evaluate_saved(lite, task, data_dir, float_info["noise_seed"])
+    inputs, labels = test_inputs(task, data_dir)
+    predictions = lite.predict(inputs).argmax(1)
+    float_predictions = model.predict(inputs, batch_size=512, verbose=0).argmax(1)
+    (in_scale, in_zero), (out_scale, out_zero) = lite.input_quantization, lite.output_quantization
+    info = {
+        "source": f"{name}.keras",
+        "command": command,
+        "quantize": "int8", "target": "micro",
+        "calibration": f"the first {calibration} {task.upper()} training inputs, as `input` says",
+        "bytes": os.path.getsize(path),
+        "tflite_ops": tflite_op_names(path),
+        "input": f"{INPUTS[task]}, then int8: q = clip(round(x / {in_scale!r}) + {in_zero}, -128, 127)",
+        "output": f"{float_info['output']}, as int8 codes q: value = (q - {out_zero}) * {out_scale!r}",
+        "input_quantization": [float(in_scale), int(in_zero)],
+        "output_quantization": [float(out_scale), int(out_zero)],
+        "runtime": f"LiteRT (ai_edge_litert {ai_edge_litert.__version__}, default XNNPACK delegate)",
+        "micro_runtime": f"TFLite Micro (tflite-micro {tflite_micro.__version__}, host build)",
+        "test_accuracy": accuracy, "noise_score": noisy["noise_score"],
+        "noise_seed": noisy["seed"], "noise_levels": noisy["levels"], "noise_correct": noisy["correct"],
+        "test_slice": {"samples": slice_samples,
+                       "litert_correct": int(np.sum(predictions[:slice_samples] == labels[:slice_samples]))},
+        "argmax_agreement_with_float": float(np.mean(predictions == float_predictions)),
+        "vs_float": {
+            "float_test_accuracy": float_info["test_accuracy"],
+            "float_noise_score": float_info["noise_score"],
+            "accuracy_points": round(100 * (accuracy - float_info["test_accuracy"]), 2),
+            "noise_score_relative": round(noisy["noise_score"] / float_info["noise_score"] - 1, 4),
+        },
+        "micro_vs_litert": micro_vs_litert(path, inputs[:micro_samples]),
+        "micro_vs_litert_first_100": micro_vs_litert(path, inputs[:MICRO_CHECK_SAMPLES]),
+    }
+    with open(os.path.join(saved, f"{name}_int8.json"), "w") as f:
+        json.dump(info, f, indent=2)
+    return info
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*", default=list(MNIST_MODELS),
+                   help="models in --saved to quantize (default: the MNIST ones)")
+    p.add_argument("--saved", default=os.path.join(REPO, "saved_models"))
+    p.add_argument("--data-dir", default=None,
+                   help="the task's data (default: $KERAS_SPARSE_MNIST / $KERAS_SPARSE_FSDD)")
+    p.add_argument("--calibration", type=int, default=500, help="training inputs to calibrate on")
+    p.add_argument("--micro-samples", type=int, default=10000,
+                   help="test inputs to run in TFLite Micro (one per invocation)")
+    p.add_argument("--slice", type=int, default=1000, dest="slice_samples",
+                   help="first test inputs whose LiteRT correct count the JSON stores")
+    args = p.parse_args(argv)
+    for option in ("calibration", "micro_samples", "slice_samples"):
+        if getattr(args, option) < 1:
+            flag = "--slice" if option == "slice_samples" else "--" + option.replace("_", "-")
+            raise ValueError(f"`{flag}` must be >= 1. Received: {getattr(args, option)}")
+    for name in args.names:
+        task = name.split("_")[0]
+        if task not in INPUTS or not os.path.isfile(os.path.join(args.saved, f"{name}.keras")):
+            raise ValueError(f"`names`: {name!r} is not a shipped model (<task>_<network> with a "
+                             f".keras and .json in {args.saved}, task one of {sorted(INPUTS)})")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    command = "python examples/ship_int8.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    failed = []
+    for name in args.names:
+        try:
+            info = ship_int8(name, args.saved, args.data_dir, args.calibration, args.micro_samples,
+                             args.slice_samples, command.strip())
+        except ValueError as error:
+            failed.append(name)
+            print(f"{name}: not shipped: {error}", flush=True)
+            continue
+        print(f"{name}_int8: accuracy {100 * info['test_accuracy']:.2f}%, noise score "
+              f"{info['noise_score']:,}, agreement with float {100 * info['argmax_agreement_with_float']:.2f}%, "
+              f"TFLite Micro vs LiteRT {json.dumps(info['micro_vs_litert'])}", flush=True)
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
