@@ -3,7 +3,8 @@
     python examples/ship_int8.py [NAME ...] [--saved saved_models] [--data-dir DIR]
         [--calibration 500] [--micro-samples 10000] [--slice 1000]
 
-For each `NAME` (default: the shipped MNIST models), `<saved>/<NAME>.keras` is
+For each `NAME` (default: the shipped MNIST models; `fsdd_dense_cnn2
+fsdd_sparse_cnn2` with the FSDD `--data-dir`), `<saved>/<NAME>.keras` is
 converted by `keras_sparse.export.to_tflite(quantize="int8", target="micro")`,
 calibrated on the first `--calibration` training inputs (normalized as the
 float model's JSON `input` says, `ship_models.calibration_inputs`), and
@@ -24,6 +25,14 @@ written beside it as
 so that `tests/test_saved_models.py` can assert its numbers exactly. A model
 the conversion refuses (e.g. ops TFLite Micro lacks) is reported and not
 shipped; the script then exits with status 1.
+
+An FSDD model takes raw audio through its log-mel front end
+(`keras_sparse.audio.LogMelSpectrogram`); its int8 file is the network
+behind that front end, which takes the float features quantized: the front
+end stays float32 on the host, as a microcontroller computes its features
+outside the network (int8 cannot hold its 80 dB range before the log, and
+TFLite Micro lacks the `REDUCE_PROD` its shape arithmetic converts to). The
+accuracy, noise score and agreement are those of front end + int8 file.
 """
 
 import argparse
@@ -44,6 +53,9 @@ from ship_models import INPUTS, calibration_inputs, evaluate_saved, test_inputs 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST_MODELS = ("mnist_dense_cnn2", "mnist_sparse_cnn2", "mnist_sparse_cnn2_ensemble3")
+FSDD_MODELS = ("fsdd_dense_cnn2", "fsdd_sparse_cnn2")
+SPECTROGRAM_INPUT = ("float32 (32, 32, 1) log-mel dB features (keras_sparse.audio.log_mel_spectrogram "
+                     "with the float model's LogMelSpectrogram settings) of: ")
 MICRO_CHECK_SAMPLES = 100  # the slice tests/test_saved_models.py runs in TFLite Micro
 
 
@@ -64,6 +76,21 @@ def micro_vs_litert(path, inputs):
     }
 
 
+def int8_network(model):
+    """`(network, features)`: what the int8 file holds and the float function
+    from the model's inputs to the network's (None: the model itself)."""
+    import keras
+
+    from keras_sparse.audio import LogMelSpectrogram
+
+    front_ends = [layer for layer in model.layers if isinstance(layer, LogMelSpectrogram)]
+    if not front_ends:
+        return model, None
+    (front_end,), (network,) = front_ends, [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    return network, lambda waveforms: np.concatenate([
+        keras.ops.convert_to_numpy(front_end(waveforms[i:i + 256])) for i in range(0, len(waveforms), 256)])
+
+
 def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_samples=10000,
               slice_samples=1000, command=None):
     """Writes `<saved>/<name>_int8.tflite` and `.json` (module doc) and returns the JSON's dict.
@@ -81,14 +108,18 @@ def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_
     with open(os.path.join(saved, f"{name}.json")) as f:
         float_info = json.load(f)
     model = keras.models.load_model(os.path.join(saved, f"{name}.keras"))
+    network, features = int8_network(model)
+    same = lambda inputs: inputs  # noqa: E731
+    to_network = features or same
     path = os.path.join(saved, f"{name}_int8.tflite")
-    to_tflite(model, path, quantize="int8", target="micro",
-              representative_data=calibration_inputs(task, data_dir, calibration))
+    to_tflite(network, path, quantize="int8", target="micro",
+              representative_data=to_network(calibration_inputs(task, data_dir, calibration)))
 
     lite = TFLiteModel(path)
-    accuracy, noisy = evaluate_saved(lite, task, data_dir, float_info["noise_seed"])
+    accuracy, noisy = evaluate_saved(lite, task, data_dir, float_info["noise_seed"], features=features)
     inputs, labels = test_inputs(task, data_dir)
-    predictions = lite.predict(inputs).argmax(1)
+    network_inputs = to_network(inputs)
+    predictions = lite.predict(network_inputs).argmax(1)
     float_predictions = model.predict(inputs, batch_size=512, verbose=0).argmax(1)
     (in_scale, in_zero), (out_scale, out_zero) = lite.input_quantization, lite.output_quantization
     info = {
@@ -98,7 +129,8 @@ def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_
         "calibration": f"the first {calibration} {task.upper()} training inputs, as `input` says",
         "bytes": os.path.getsize(path),
         "tflite_ops": tflite_op_names(path),
-        "input": f"{INPUTS[task]}, then int8: q = clip(round(x / {in_scale!r}) + {in_zero}, -128, 127)",
+        "input": f"{SPECTROGRAM_INPUT if features else ''}{INPUTS[task]}, then int8: "
+                 f"q = clip(round(x / {in_scale!r}) + {in_zero}, -128, 127)",
         "output": f"{float_info['output']}, as int8 codes q: value = (q - {out_zero}) * {out_scale!r}",
         "input_quantization": [float(in_scale), int(in_zero)],
         "output_quantization": [float(out_scale), int(out_zero)],
@@ -106,7 +138,7 @@ def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_
         "micro_runtime": f"TFLite Micro (tflite-micro {tflite_micro.__version__}, host build)",
         "test_accuracy": accuracy, "noise_score": noisy["noise_score"],
         "noise_seed": noisy["seed"], "noise_levels": noisy["levels"], "noise_correct": noisy["correct"],
-        "test_slice": {"samples": slice_samples,
+        "test_slice": {"samples": min(slice_samples, len(labels)),
                        "litert_correct": int(np.sum(predictions[:slice_samples] == labels[:slice_samples]))},
         "argmax_agreement_with_float": float(np.mean(predictions == float_predictions)),
         "vs_float": {
@@ -115,8 +147,8 @@ def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_
             "accuracy_points": round(100 * (accuracy - float_info["test_accuracy"]), 2),
             "noise_score_relative": round(noisy["noise_score"] / float_info["noise_score"] - 1, 4),
         },
-        "micro_vs_litert": micro_vs_litert(path, inputs[:micro_samples]),
-        "micro_vs_litert_first_100": micro_vs_litert(path, inputs[:MICRO_CHECK_SAMPLES]),
+        "micro_vs_litert": micro_vs_litert(path, network_inputs[:micro_samples]),
+        "micro_vs_litert_first_100": micro_vs_litert(path, network_inputs[:MICRO_CHECK_SAMPLES]),
     }
     with open(os.path.join(saved, f"{name}_int8.json"), "w") as f:
         json.dump(info, f, indent=2)
@@ -126,7 +158,8 @@ def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", default=list(MNIST_MODELS),
-                   help="models in --saved to quantize (default: the MNIST ones)")
+                   help="models in --saved to quantize, of one task (default: the MNIST ones; "
+                        f"the FSDD ones: {' '.join(FSDD_MODELS)})")
     p.add_argument("--saved", default=os.path.join(REPO, "saved_models"))
     p.add_argument("--data-dir", default=None,
                    help="the task's data (default: $KERAS_SPARSE_MNIST / $KERAS_SPARSE_FSDD)")
@@ -140,6 +173,8 @@ def parse_args(argv=None):
         if getattr(args, option) < 1:
             flag = "--slice" if option == "slice_samples" else "--" + option.replace("_", "-")
             raise ValueError(f"`{flag}` must be >= 1. Received: {getattr(args, option)}")
+    if len({name.split("_")[0] for name in args.names}) > 1:
+        raise ValueError(f"`names` must be models of one task (one --data-dir). Received: {args.names}")
     for name in args.names:
         task = name.split("_")[0]
         if task not in INPUTS or not os.path.isfile(os.path.join(args.saved, f"{name}.keras")):

@@ -82,18 +82,24 @@ def calibration_inputs(task, data_dir=None, samples=500):
 
 
 def evaluate_saved(model, task="mnist", data_dir=None, noise_seed=0, test_samples=None,
-                   levels=None):
+                   levels=None, features=None):
     """(test accuracy, noise result dict) of `model` on the task's test set
     (MNIST's 10,000 images, FSDD's 300 official test clips; the first
     `test_samples` of them if given), at the paper's 11 noise levels or `levels`.
+    FSDD only: `features` maps the noisy waveforms to `model`'s input (a model
+    on spectrograms).
 
     The test accuracy is the noise evaluation's level 0.0, the clean test set."""
     from keras_sparse import noise
 
     inputs, labels = _test_set(task, data_dir)
-    evaluate = noise.evaluate_noise if task == "mnist" else noise.evaluate_audio_noise
-    noisy = evaluate(model, inputs[:test_samples], labels[:test_samples],
-                     noise.NOISE_LEVELS if levels is None else levels, seed=noise_seed, batch_size=512)
+    levels = noise.NOISE_LEVELS if levels is None else levels
+    if task == "mnist":
+        noisy = noise.evaluate_noise(model, inputs[:test_samples], labels[:test_samples], levels,
+                                     seed=noise_seed, batch_size=512)
+    else:
+        noisy = noise.evaluate_audio_noise(model, inputs[:test_samples], labels[:test_samples], levels,
+                                           seed=noise_seed, batch_size=512, features=features)
     return noise.clean_accuracy(noisy), noisy
 
 

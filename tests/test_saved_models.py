@@ -55,23 +55,41 @@ def test_saved_model_reproduces_json(name, mnist, fsdd):
 
 
 def test_int8_models_are_shipped():
-    assert {f"{name}_int8" for name in load_example("ship_int8.py").MNIST_MODELS} <= set(INT8_NAMES)
+    ship_int8 = load_example("ship_int8.py")
+    assert {f"{name}_int8" for name in ship_int8.MNIST_MODELS + ship_int8.FSDD_MODELS} <= set(INT8_NAMES)
+
+
+def _int8_test_inputs(name, n, mnist, fsdd):
+    """The first `n` test inputs as the int8 network takes them, and their labels:
+    normalized MNIST images, or FSDD clips through the float model's front end."""
+    import keras
+
+    import keras_sparse  # noqa: F401
+    from keras_sparse import datasets
+
+    if name.startswith("mnist"):
+        return datasets.normalize(datasets.to_unit_interval(mnist["x_test"][:n])), mnist["y_test"][:n]
+    model = keras.models.load_model(SAVED / f"{name[:-len('_int8')]}.keras")
+    _, features = load_example("ship_int8.py").int8_network(model)
+    waveforms, labels, _ = fsdd["test"]
+    return features(waveforms[:n]), labels[:n]
 
 
 @pytest.mark.parametrize("name", INT8_NAMES)
-def test_int8_model_reproduces_json(name, mnist):
+def test_int8_model_reproduces_json(name, mnist, fsdd):
     """`examples/ship_int8.py`'s files: TFLite Micro ops only, LiteRT's correct
     answers on the JSON's test slice, TFLite Micro against LiteRT on 100 real
-    test images as the JSON says (the full comparison's code bound holds)."""
+    test inputs as the JSON says (the full comparison's code bound holds)."""
     import keras_sparse  # noqa: F401
-    from keras_sparse import datasets
     from keras_sparse.export import MICRO_OPS, TFLiteModel, tflite_op_names
 
     info = json.loads((SAVED / f"{name}.json").read_text())
     path = SAVED / f"{name}.tflite"
     ship_int8 = load_example("ship_int8.py")
+    task = name.split("_")[0]
     assert info["quantize"] == "int8" and info["target"] == "micro" and info["source"] == f"{name[:-5]}.keras"
-    assert info["input"].startswith(f"{ship_int8.INPUTS['mnist']}, then int8: ")
+    front_end = ship_int8.SPECTROGRAM_INPUT if task == "fsdd" else ""
+    assert info["input"].startswith(f"{front_end}{ship_int8.INPUTS[task]}, then int8: ")
     assert path.stat().st_size == info["bytes"]
     ops = tflite_op_names(path)
     assert ops == info["tflite_ops"] and set(ops) <= MICRO_OPS and "TOPK_V2" not in ops
@@ -80,12 +98,14 @@ def test_int8_model_reproduces_json(name, mnist):
     assert lite.input_dtype == np.int8 and lite.output_dtype == np.int8
     assert list(lite.input_quantization) == info["input_quantization"]
     assert list(lite.output_quantization) == info["output_quantization"]
-    n = info["test_slice"]["samples"]
-    x = datasets.normalize(datasets.to_unit_interval(mnist["x_test"][:n]))
-    assert int(np.sum(lite.predict(x).argmax(1) == mnist["y_test"][:n])) == info["test_slice"]["litert_correct"]
+    x, y = _int8_test_inputs(name, info["test_slice"]["samples"], mnist, fsdd)
+    assert len(y) == info["test_slice"]["samples"]
+    assert int(np.sum(lite.predict(x).argmax(1) == y)) == info["test_slice"]["litert_correct"]
 
     micro = ship_int8.micro_vs_litert(path, x[:ship_int8.MICRO_CHECK_SAMPLES])
-    assert micro == info["micro_vs_litert_first_100"] and micro["argmax_agreement"] == 1.0
+    # The runtimes round requantized conv/FC outputs differently (docs/devices.md):
+    # in FSDD Sparse CNN-2 one clip of the 100 changes its answer.
+    assert micro == info["micro_vs_litert_first_100"] and micro["argmax_agreement"] >= 0.99
     assert micro["max_code_difference"] <= info["micro_vs_litert"]["max_code_difference"]
 
 
