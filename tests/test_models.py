@@ -327,3 +327,24 @@ def test_waveform_model_puts_the_features_inside(tmp_path):
         models.waveform_model("model")
     with pytest.raises(ValueError, match="name"):
         models.waveform_model(spectrogram_model, name="")
+
+
+@pytest.mark.parametrize("build, network, fan_in, kept", [
+    (models.build_mnist, "sparse_cnn2", 1024, round(0.3 * 1024 / 4) * 4),  # 308: 77 blocks of 4
+    (models.build_speech, "super_sparse_cnn2", 1600, round(0.1 * 1600 / 16) * 16),  # 160: 10 blocks
+])
+def test_builders_take_a_hidden_block(build, network, fan_in, kept):
+    """`hidden_block` reaches the hidden SparseDense (whole 1x4 blocks, exact
+    per-unit counts, bias bound from the kept count); dense networks refuse it."""
+    model = build(network, hidden_block=(1, 4) if network == "sparse_cnn2" else (1, 16))
+    hidden = model.get_layer("hidden")
+    block = (1, 4) if network == "sparse_cnn2" else (1, 16)
+    assert isinstance(hidden, SparseDense) and hidden.block == block
+    kernel, mask = keras.ops.convert_to_numpy(hidden.kernel), hidden.kernel_mask
+    assert kernel.shape[0] == fan_in and np.all(kernel[~mask] == 0) and np.all(mask.sum(axis=0) == kept)
+    runs = mask.T.reshape(kernel.shape[1], fan_in // block[1], block[1])
+    assert np.all(runs.all(axis=-1) | ~runs.any(axis=-1))
+    assert np.abs(keras.ops.convert_to_numpy(hidden.bias)).max() <= 1 / math.sqrt(kept)
+    dense = "dense_cnn2"
+    with pytest.raises(ValueError, match=r"`hidden_block` applies to the sparse networks' hidden layer"):
+        build(dense, hidden_block=block)
