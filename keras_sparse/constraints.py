@@ -145,8 +145,8 @@ class SparseWeights(keras.constraints.Constraint):
 
     With `block=(r, c)` the mask is made of whole blocks of `r` consecutive
     units by `c` consecutive input channels (`block=(1, 4)`: each unit keeps
-    runs of 4 inputs, what TFLite's block-sparse `FULLY_CONNECTED` runs
-    faster than a dense one); each unit then keeps
+    runs of 4 inputs, what TFLite keeps sparse and runs with its
+    block-sparse `FULLY_CONNECTED` kernel); each unit then keeps
     `round((1 - sparsity) * fan_in / c) * c` weights, the nearest whole number
     of blocks, and a kernel whose input channels are not a multiple of `c`
     (or units of `r`) is refused with a `ValueError` when the mask is built.

@@ -191,9 +191,10 @@ class SparseDense(_SparseKernelMixin, keras.layers.Dense):
             consecutive output units by `inputs` consecutive inputs, and each
             unit keeps `round((1 - sparsity) * in / inputs) * inputs` weights
             (`in` must be a multiple of `inputs`, `units` of the first).
-            `block=(1, 4)` (float32) or `(1, 16)` (int8) is what TFLite's
-            block-sparse `FULLY_CONNECTED` kernels run faster than dense
-            ones; see `keras_sparse.constraints.SparseWeights`.
+            `block=(1, 4)` (float32) or `(1, 16)` (int8) is what TFLite
+            keeps sparse and runs with its block-sparse `FULLY_CONNECTED`
+            kernels (in float32, faster than dense at high sparsity; see
+            docs/devices.md).
         **kwargs: any other `keras.layers.Dense` argument except
             `kernel_constraint`.
     """
