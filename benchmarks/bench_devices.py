@@ -52,7 +52,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(1, str(REPO / "examples"))
 
 import numpy as np  # noqa: E402
-from tflite_timing import cpu_name, interleaved_us, load_litert, median_ms  # noqa: E402  (beside this script)
+from timing import cpu_name, interleaved_us, load_litert, median_ms  # noqa: E402  (beside this script)
 
 from ship_models import INPUTS, calibration_inputs, evaluate_saved, test_inputs  # noqa: E402  (examples/)
 

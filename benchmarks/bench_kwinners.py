@@ -16,7 +16,6 @@ any layer built on it.
 import argparse
 import os
 import platform
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
@@ -25,6 +24,7 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 from keras_sparse import ops as sparse_ops  # noqa: E402
 from keras_sparse.layers import KWinners, KWinners2d  # noqa: E402
+from timing import median_ms  # noqa: E402  (beside this script)
 
 # (shape, percent_on): the paper's layer sizes and sparsities where they exist
 CASES = [
@@ -36,14 +36,8 @@ CASES = [
 
 
 def median_time(fn, x, repeats):
-    fn(x)  # trace and warm up
-    fn(x)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(x)[0].numpy()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    """Median seconds of `fn(x)` (a traced function; two warm-up calls)."""
+    return median_ms(lambda: fn(x)[0].numpy(), repeats, warmup=2) / 1e3
 
 
 def forward_backward(activation):

@@ -17,7 +17,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 
 CASES = [  # (shape, k): the paper's layer sizes, as in bench_kwinners.py
     ((64, 700), 100),
@@ -34,6 +33,7 @@ def measure(backend, repeats):
     import keras
     from keras_sparse import ops as sparse_ops
     from keras_sparse import selection
+    from timing import median_ms  # beside this script
 
     chosen = {"kernel": None}
     original = selection.selection_kernel
@@ -75,13 +75,8 @@ def measure(backend, repeats):
                     def fn(t):
                         return sparse_ops.kwinners(t, duty, k, 1.5, portable=False)
                 step = compile_grad(fn) if backend == "jax" else compile_grad(fn, jit)
-                step(x)  # compile
-                times = []
-                for _ in range(repeats):
-                    start = time.perf_counter()
-                    keras.ops.convert_to_numpy(step(x))
-                    times.append(time.perf_counter() - start)
-                timings[name] = 1e3 * float(np.median(times))
+                timings[name] = median_ms(lambda: keras.ops.convert_to_numpy(step(x)), repeats,
+                                          warmup=1)  # the warm-up call compiles
             rows.append({"backend": backend, "context": context, "shape": list(shape), "k": k, "ms": timings})
     return rows
 

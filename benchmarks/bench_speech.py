@@ -17,7 +17,6 @@ import argparse
 import os
 import pathlib
 import platform
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
@@ -26,6 +25,7 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 from keras_sparse import audio  # noqa: E402
+from timing import median_ms  # noqa: E402  (beside this script)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -39,17 +39,6 @@ def stft_features(waveforms):
     db = 10.0 * ops.log(ops.maximum(mel, 1e-10)) / np.log(10.0)
     db = db - ops.max(db, axis=(-2, -1), keepdims=True)
     return ops.maximum(db, -80.0)[..., None]
-
-
-def median_ms(fn, repeats):
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
 
 
 def main(argv=None):
@@ -67,7 +56,8 @@ def main(argv=None):
 
     ours = tf.function(audio.log_mel_spectrogram)
     fft = tf.function(stft_features)
-    t_ours, t_fft = median_ms(lambda: ours(x).numpy(), args.repeats), median_ms(lambda: fft(x).numpy(), args.repeats)
+    t_ours = median_ms(lambda: ours(x).numpy(), args.repeats, warmup=2)
+    t_fft = median_ms(lambda: fft(x).numpy(), args.repeats, warmup=2)
     diff = float(np.abs(ours(x).numpy() - fft(x).numpy()).max())
     print(f"features, matmul DFT: {t_ours / len(clips):.3f} ms/clip; keras.ops.stft: "
           f"{t_fft / len(clips):.3f} ms/clip; ratio {t_ours / t_fft:.2f}x (max difference {diff:.1e} dB)")
@@ -75,13 +65,13 @@ def main(argv=None):
     rows = {}
     for name in ("fsdd_dense_cnn2", "fsdd_sparse_cnn2"):
         model = keras.models.load_model(REPO / "saved_models" / f"{name}.keras")
-        keras_ms = median_ms(lambda: model.predict_on_batch(clips), args.repeats)
+        keras_ms = median_ms(lambda: model.predict_on_batch(clips), args.repeats, warmup=2)
         interpreter = Interpreter(model_path=str(REPO / "saved_models" / f"{name}.tflite"))
         index = interpreter.get_input_details()[0]["index"]
         interpreter.resize_tensor_input(index, list(clips.shape))
         interpreter.allocate_tensors()
         interpreter.set_tensor(index, clips)
-        lite_ms = median_ms(interpreter.invoke, args.repeats)
+        lite_ms = median_ms(interpreter.invoke, args.repeats, warmup=2)
         rows[name] = (keras_ms, lite_ms)
         print(f"{name}: Keras {keras_ms / len(clips):.3f} ms/clip, LiteRT {lite_ms / len(clips):.3f} ms/clip")
     (dk, dl), (sk, sl) = rows["fsdd_dense_cnn2"], rows["fsdd_sparse_cnn2"]

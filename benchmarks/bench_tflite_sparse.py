@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from tflite_timing import cpu_name, interleaved_us, load_litert, median_ms  # noqa: E402  (beside this script)
+from timing import cpu_name, interleaved_us, load_litert, median_ms  # noqa: E402  (beside this script)
 
 from keras_sparse.export import TFLiteModel, tflite_op_names, to_tflite  # noqa: E402
 from keras_sparse.layers import SparseDense  # noqa: E402

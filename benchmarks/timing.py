@@ -1,6 +1,7 @@
-"""How the TFLite benchmarks time things: the CPU's name, load time (median of
-repeated loads) and batch-1 latency measured in interleaved blocks, so that
-background load on a shared machine hits every model alike."""
+"""How the benchmarks time things: the CPU's name, the median time of repeated
+calls (a kernel, a model, loading a file) and, for TFLite, batch-1 latency
+measured in interleaved blocks, so that background load on a shared machine
+hits every model alike."""
 
 import platform
 import statistics
@@ -30,8 +31,11 @@ def load_litert(path, threads=1):
     return interpreter
 
 
-def median_ms(function, repeats=20):
-    """Median wall time of `function()` over `repeats` calls, in milliseconds."""
+def median_ms(function, repeats=20, warmup=0):
+    """Median wall time of `function()` over `repeats` calls, in milliseconds,
+    after `warmup` untimed calls (tracing, compiling, caches)."""
+    for _ in range(warmup):
+        function()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
