@@ -249,8 +249,7 @@ def with_search_kwinners(model):
     def clone_layer(layer):
         if isinstance(layer, _KWinnersBase):
             return SearchKWinners.from_layer(layer)
-        clone = layer.__class__.from_config(layer.get_config())
-        return clone
+        return layer.__class__.from_config(layer.get_config())
 
     clone = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
     # clone_model builds the clones; copy weights layer by layer (the search

@@ -68,7 +68,6 @@ def boost_factors(duty_cycles, boost_strength):
         return ops.cast(ops.exp(-boost_strength * duty_cycles), "float32")
 
 
-
 def winner_mask(boosted, k, break_ties=False, relu=False, portable=True):
     """1.0 where a unit wins along the last axis of `boosted`, else 0.0.
 
