@@ -14,6 +14,28 @@ graph is compiled by XLA; every kernel returns the identical value:
   it has no GPU kernel, so never where TensorFlow sees a GPU.
 - `"kthvalue"`: `torch.kthvalue` of the negated values (exact: negation is),
   on PyTorch.
+- `"sampled_top_k"`: TensorFlow's portable kernel for wide rows (inference
+  and export): a threshold *estimate* from a strided sample, then one exact
+  top-k of only the few values between the estimate and the answer,
+
+      s     = a prime stride near 16 that does not divide n (so the sample
+              visits every channel of a flattened feature map)
+      e     = the round(k * m / n)-th largest of the m = ceil(n / s) values
+              x[0], x[s], x[2s], ...                       (top-k of m values)
+      c     = count(x >= e)
+      c >= k:  t = the (c - k + 1)-th smallest of {x >= e}
+      c <  k:  t = the (k - c)-th largest of {x < e}
+
+  Both cases are one `top_k` of `r = |c - k| + [c >= k]` keys (the others
+  set to -inf), so the exact answer costs a top-k of a few dozen values
+  instead of k (TFLite's `TOPK_V2` sorts its k outputs: O(k log k)). Exact
+  whatever the estimate; a poor estimate only makes `r` larger (at worst n).
+  Ops: `STRIDED_SLICE`, `TOPK_V2`, `REDUCE_MIN/MAX`, `GREATER_EQUAL`, `SUM`,
+  `SELECT_V2`, `RANGE`: TFLite builtins. With several rows, the top-k takes
+  the largest `r` of the batch and each row reads its own `r`-th value.
+- `"search"`: a 32-step binary search over the float32 values with
+  compare-and-count ops only, for TFLite Micro, which has no `TOPK_V2`
+  (`keras_sparse.micro.kth_largest_by_search`); chosen only when asked for.
 - `"radix"`: an exact select without sorting, for XLA (JAX inside `jit`,
   as in `fit`; TensorFlow under `jit_compile=True`), whose top-k lowers to a
   sort on CPU. (JAX run op by op uses `top_k`: 130 small ops compile slower
@@ -32,10 +54,17 @@ graph is compiled by XLA; every kernel returns the identical value:
   floats, and only the float threshold is used afterwards).
 """
 
+import math
+
 import keras
 from keras import ops
 
-KERNELS = ("top_k", "nth_element", "kthvalue", "radix")
+KERNELS = ("top_k", "sampled_top_k", "nth_element", "kthvalue", "radix", "search")
+# Rows at least this wide use "sampled_top_k" where it is portable and chosen
+# (TensorFlow): measured faster than "top_k" from 1,024 values on LiteRT at
+# batch 1 and in TensorFlow graphs (benchmarks/bench_inference.py).
+SAMPLED_MIN_UNITS = 1024
+SAMPLE_STRIDE = 16
 
 
 def kth_largest(values, k, portable=True, kernel=None):
@@ -62,6 +91,12 @@ def kth_largest(values, k, portable=True, kernel=None):
         return -torch.kthvalue(-values, k, dim=-1, keepdim=True).values
     if kernel == "radix":
         return _radix_kth_largest(values, k)
+    if kernel == "sampled_top_k":
+        return _sampled_kth_largest(values, k)
+    if kernel == "search":
+        from keras_sparse.micro import kth_largest_by_search
+
+        return kth_largest_by_search(values, k)
     top_values, _ = ops.top_k(values, k, sorted=False)
     # `initial` lets an empty batch through (eager TF refuses the min of an
     # empty tensor); it never changes a result, every row has k >= 1 values.
@@ -81,6 +116,8 @@ def selection_kernel(values, portable=True):
             return "radix" if float32 else "top_k"
         if not portable and not _tf_sees_a_gpu():
             return "nth_element"
+        if values.shape[-1] is not None and values.shape[-1] >= SAMPLED_MIN_UNITS:
+            return "sampled_top_k"
     return "top_k"
 
 
@@ -127,3 +164,34 @@ def _radix_kth_largest(values, k):
     bits = ops.where(threshold >= 0, threshold, ops.bitwise_xor(threshold, 0x7FFFFFFF))
     return ops.view(bits, "float32")
 
+
+
+def _prime_stride(n, target=SAMPLE_STRIDE):
+    """The smallest prime >= `target` that does not divide `n`."""
+    stride = target
+    while any(stride % d == 0 for d in range(2, math.isqrt(stride) + 1)) or n % stride == 0:
+        stride += 1
+    return stride
+
+
+def _sampled_kth_largest(values, k):
+    """The `"sampled_top_k"` kernel (TensorFlow ops, TFLite builtins)."""
+    import tensorflow as tf
+
+    n = values.shape[-1]
+    sample = values[..., :: _prime_stride(n)]
+    m = sample.shape[-1]
+    estimate = tf.reduce_min(
+        tf.math.top_k(sample, min(max(round(k * m / n), 1), m), sorted=False).values,
+        axis=-1, keepdims=True)
+    at_least = values >= estimate
+    count = tf.reduce_sum(tf.cast(at_least, tf.int32), axis=-1, keepdims=True)
+    from_above = count >= k  # the answer is among {x >= e}: negate to take the smallest
+    sign = tf.where(from_above, tf.constant(-1, values.dtype), tf.constant(1, values.dtype))
+    keys = tf.where(tf.equal(at_least, from_above), values * sign, tf.constant(-math.inf, values.dtype))
+    rank = tf.where(from_above, count - k + 1, k - count)  # (..., 1), in [1, n]
+    widest = tf.maximum(tf.reduce_max(rank), 1)  # 1 for an empty batch
+    top = tf.math.top_k(keys, widest, sorted=True).values  # descending
+    # The rank-th of each row: the smallest of its first `rank` values.
+    kept = tf.where(tf.range(widest) < rank, top, tf.constant(math.inf, values.dtype))
+    return tf.reduce_min(kept, axis=-1, keepdims=True) * sign

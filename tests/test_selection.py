@@ -12,7 +12,7 @@ from tests import numpy_reference as ref
 from tests.conftest import to_numpy
 
 AVAILABLE = {
-    "tensorflow": ["top_k", "nth_element", "radix"],
+    "tensorflow": ["top_k", "sampled_top_k", "nth_element", "radix"],
     "jax": ["top_k", "radix"],
     "torch": ["top_k", "kthvalue", "radix"],
 }[keras.backend.backend()]
@@ -104,3 +104,37 @@ def test_no_nth_element_where_tensorflow_sees_a_gpu(monkeypatch):
     assert selection.selection_kernel(x, portable=False) == "top_k"
     monkeypatch.setattr(selection, "_tf_sees_a_gpu", lambda: False)
     assert selection.selection_kernel(x, portable=False) == "nth_element"
+
+
+@pytest.mark.tensorflow_only
+def test_sampled_top_k_is_exact_whatever_its_estimate():
+    """The estimate only decides how many values the exact top-k sorts: rows
+    whose sample is all ties, all -inf, all above or all below the answer,
+    and rows of one batch needing very different corrections."""
+    rng = np.random.default_rng(16)
+    n = 2048
+    stride = selection._prime_stride(n)
+    rows = [rng.normal(size=n)]
+    sampled_high = rng.normal(size=n)
+    sampled_high[::stride] = 1e6  # the sample sees only giants: c = m, estimate far above
+    sampled_low = rng.normal(size=n)
+    sampled_low[::stride] = -np.inf  # the estimate is -inf: every value is a candidate
+    ties = np.full(n, 2.0)
+    ties[: n // 3] = rng.integers(-3, 4, size=n // 3)
+    rows += [sampled_high, sampled_low, ties, np.sort(rng.normal(size=n))]
+    x = np.stack(rows).astype(np.float32)
+    for k in (1, 7, 300, 1024, 2047, n):
+        got = to_numpy(selection.kth_largest(keras.ops.convert_to_tensor(x), k, kernel="sampled_top_k"))
+        np.testing.assert_array_equal(got, -np.sort(-x, axis=-1)[:, k - 1:k], err_msg=f"k={k}")
+    empty = keras.ops.convert_to_tensor(np.zeros((0, n), np.float32))
+    assert tuple(selection.kth_largest(empty, 5, kernel="sampled_top_k").shape) == (0, 1)
+
+
+@pytest.mark.tensorflow_only
+def test_wide_rows_select_by_sampled_top_k_where_portable():
+    wide = keras.ops.convert_to_tensor(np.ones((1, selection.SAMPLED_MIN_UNITS), np.float32))
+    narrow = keras.ops.convert_to_tensor(np.ones((1, selection.SAMPLED_MIN_UNITS - 1), np.float32))
+    assert selection.selection_kernel(wide, portable=True) == "sampled_top_k"
+    assert selection.selection_kernel(narrow, portable=True) == "top_k"
+    assert selection.selection_kernel(wide, portable=False) == "nth_element"
+    assert selection._prime_stride(4608) == 17 and selection._prime_stride(17 * 19) == 23
