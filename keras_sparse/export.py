@@ -8,12 +8,16 @@ loudly, rather than on the device, and leaves no file behind.
 
 Quantization (`quantize=`):
 
-- `None`: float32, k-winners by `TOPK_V2` (LiteRT) or by the threshold
-  search of `keras_sparse.micro` (`target="micro"`).
+- `None`: float32. Every k-winners layer is exported in its inference form
+  (`keras_sparse.micro.SearchKWinners`: the boost factors folded into one
+  constant, the output `where(boosted < threshold, 0, x)`), its threshold
+  found by `keras_sparse.selection`'s portable kernel on LiteRT (`TOPK_V2`;
+  `"sampled_top_k"` for rows of 1,024 values or more) or by the threshold
+  search on TFLite Micro (`target="micro"`).
 - `"dynamic"`: int8 weights, float32 activations (LiteRT only).
 - `"int8"`: int8 weights and activations, int8 input and output, calibrated
-  on `representative_data`. Every k-winners layer is exported in its search
-  form (`keras_sparse.micro.SearchKWinners`) and kept in float32 between a
+  on `representative_data`. Every k-winners layer is exported in its
+  inference form (as for float32) and kept in float32 between a
   `DEQUANTIZE` of its int8 input and a `QUANTIZE` of its output: the winners
   are the k largest of `q_x * exp(-b * duty_cycles)`, `q_x` the model's own
   (dequantized) int8 input of the layer, exactly, ties included as in the
@@ -184,8 +188,9 @@ def _convert(model, quantize, representative_data, target, sparse_encoding):
     from keras_sparse import micro
     from keras_sparse.callbacks import kwinners_layers
 
-    if kwinners_layers(model) and (target == "micro" or quantize == "int8"):
-        model = micro.with_search_kwinners(model)
+    if kwinners_layers(model):  # their export form: constant boost factors, the target's kernel
+        model = micro.with_search_kwinners(model, "search" if target == "micro" else "top_k",
+                                           finite_inputs=quantize == "int8")
     with tempfile.TemporaryDirectory() as saved_model_dir:
         model.export(saved_model_dir, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
@@ -255,6 +260,10 @@ def _quantize_int8(calibrated):
     return convert.mlir_quantize(
         calibrated, fully_quantize=True, input_data_type=tf.int8, output_data_type=tf.int8,
         denylisted_nodes=denylist or None,
+        # The quantizer treats TOPK_V2 as scale-preserving and quantizes it
+        # even inside the denylisted nodes: the threshold would come from
+        # int8-rounded values. Keep every TOPK_V2 float.
+        denylisted_ops=["TOPK_V2"] if denylist else None,
     )
 
 

@@ -108,7 +108,10 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         """The axis of the units (channels): one duty cycle each."""
         raise NotImplementedError
 
-    def _activate(self, inputs, k, portable):
+    def _activate(self, inputs, k, training):
+        """The layer's op on `inputs` with `k` winners: in training the
+        fastest exact kernel and the custom gradient; at inference the
+        portable kernels (exportable) and the leanest form."""
         raise NotImplementedError
 
     def build(self, input_shape):
@@ -151,7 +154,7 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
             inputs = ops.cast(inputs, self.compute_dtype)
         training = bool(training) and self.trainable
         k = self.k if training else self.k_inference
-        outputs = self._activate(inputs, k, portable=not training)
+        outputs = self._activate(inputs, k, training)
         if training:
             self._update_duty_cycles(outputs)
         return outputs
@@ -292,7 +295,7 @@ class KWinners(_KWinnersBase):
     def _channel_axis(self):
         return -1
 
-    def _activate(self, inputs, k, portable):
+    def _activate(self, inputs, k, training):
         return sparse_ops.kwinners(
             inputs,
             self.duty_cycles,
@@ -300,7 +303,8 @@ class KWinners(_KWinnersBase):
             self.boost_strength,
             break_ties=self.break_ties,
             relu=self.relu,
-            portable=portable,
+            portable=not training,
+            differentiable=training,
         )
 
 
@@ -371,7 +375,7 @@ class _KWinnersFeatureMap(_KWinnersBase):
     def _channel_axis(self):
         return -1 if self.data_format == "channels_last" else 1
 
-    def _activate(self, inputs, k, portable):
+    def _activate(self, inputs, k, training):
         return self.op(
             inputs,
             self.duty_cycles,
@@ -381,7 +385,8 @@ class _KWinnersFeatureMap(_KWinnersBase):
             break_ties=self.break_ties,
             relu=self.relu,
             data_format=self.data_format,
-            portable=portable,
+            portable=not training,
+            differentiable=training,
         )
 
     def get_config(self):

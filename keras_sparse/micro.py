@@ -37,6 +37,8 @@ import numpy as np
 from keras import ops
 
 MANTISSA_BITS = 23
+# How `SearchKWinners` finds the threshold: "search" (TFLite Micro) or "top_k" (LiteRT).
+SEARCH_KERNELS = ("search", "top_k")
 # Marks the search layers' names (and so their ops' names in a converted model).
 SEARCH_LAYER_SUFFIX = "_kwinners_search"
 
@@ -118,28 +120,27 @@ def kth_largest_by_search(values, k):
     return scale * (offset + slope * point)
 
 
-def keep_winners_by_search(x, factors, k, break_ties=False, relu=False):
+def keep_winners_by_search(x, factors, k, break_ties=False, relu=False, kernel="search",
+                           finite_inputs=False):
     """`keras_sparse.ops`' k-winners of the rows `x` `(..., n)` (along the
-    last axis; inference: no gradient), with the threshold from
-    `kth_largest_by_search`.
+    last axis; its inference form, no custom gradient), with the threshold
+    from `kth_largest_by_search` (`kernel="search"`: TFLite Micro's ops) or
+    from `keras_sparse.selection`'s portable kernel (`kernel="top_k"`:
+    `TOPK_V2`, for LiteRT, where it is several times faster). The winner
+    rule is `keras_sparse.ops`' own.
 
-    `factors` `(n,)` are the boost factors `exp(-b * duty_cycles)`.
+    `factors` `(n,)` are the boost factors `exp(-b * duty_cycles)`;
+    `finite_inputs=True` promises `x` has no NaN (an int8 model's
+    dequantized activations), one op fewer per layer.
     Returns `where(winner or isnan(x), x, 0)`.
     """
-    boosted = ops.cast(x, "float32") * ops.cast(factors, "float32")
-    threshold = kth_largest_by_search(boosted, k)
-    if break_ties:
-        above = ops.where(boosted > threshold, 1.0, 0.0)
-        tied = ops.where(boosted == threshold, 1.0, 0.0)
-        room = float(k) - ops.sum(above, axis=-1, keepdims=True)
-        tied_before = ops.cumsum(tied, axis=-1) - tied
-        winners = ops.logical_or(above > 0, ops.logical_and(tied > 0, tied_before < room))
-    else:
-        winners = boosted >= threshold
-    if relu:
-        winners = ops.logical_and(winners, boosted > 0)
-    passes = ops.logical_or(winners, x != x)
-    return ops.where(passes, x, ops.zeros_like(x))
+    from keras_sparse import ops as sparse_ops
+
+    if kernel not in SEARCH_KERNELS:
+        raise ValueError(f"`kernel` must be one of {SEARCH_KERNELS}. Received: kernel={kernel!r}")
+    return sparse_ops._keep_winners(x, factors, k, break_ties, relu, portable=True, differentiable=False,
+                                    kernel="search" if kernel == "search" else None,
+                                    finite=finite_inputs)
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse")
@@ -158,10 +159,15 @@ class SearchKWinners(keras.layers.Layer):
         k: winners per row.
         local, data_format: as in the feature-map layers (ignored for `"units"`).
         break_ties, relu: as in the layers.
+        kernel: how the threshold is found, one of `SEARCH_KERNELS`:
+            `"search"` (TFLite Micro's ops; the default) or `"top_k"`
+            (LiteRT's `TOPK_V2`).
+        finite_inputs: True where the input can hold no NaN (the layer's
+            input dequantized from int8): the NaN-ranking step is skipped.
     """
 
     def __init__(self, geometry, factors, k, local=False, data_format="channels_last",
-                 break_ties=False, relu=False, **kwargs):
+                 break_ties=False, relu=False, kernel="search", finite_inputs=False, **kwargs):
         super().__init__(**kwargs)
         if geometry not in ("units", "feature_map"):
             raise ValueError(f"`geometry` must be 'units' or 'feature_map'. Received: geometry={geometry!r}")
@@ -172,9 +178,13 @@ class SearchKWinners(keras.layers.Layer):
         self.data_format = data_format
         self.break_ties = bool(break_ties)
         self.relu = bool(relu)
+        if kernel not in SEARCH_KERNELS:
+            raise ValueError(f"`kernel` must be one of {SEARCH_KERNELS}. Received: kernel={kernel!r}")
+        self.kernel = kernel
+        self.finite_inputs = bool(finite_inputs)
 
     @classmethod
-    def from_layer(cls, layer):
+    def from_layer(cls, layer, kernel="search", finite_inputs=False):
         """The search form of a built `KWinners`/`KWinners1d/2d/3d` layer."""
         from keras_sparse import ops as sparse_ops
         from keras_sparse.kwinners import KWinners, _KWinnersBase
@@ -183,7 +193,8 @@ class SearchKWinners(keras.layers.Layer):
             raise ValueError(f"`layer` must be a built k-winners layer. Received: layer={layer!r}")
         factors = ops.convert_to_numpy(sparse_ops.boost_factors(layer.duty_cycles, layer.boost_strength))
         common = dict(factors=factors, k=layer.k_inference, break_ties=layer.break_ties,
-                      relu=layer.relu, name=layer.name + SEARCH_LAYER_SUFFIX)
+                      relu=layer.relu, kernel=kernel, finite_inputs=finite_inputs,
+                      name=layer.name + SEARCH_LAYER_SUFFIX)
         if isinstance(layer, KWinners):
             return cls("units", **common)
         return cls("feature_map", local=layer.local, data_format=layer.data_format, **common)
@@ -228,7 +239,8 @@ class SearchKWinners(keras.layers.Layer):
         return ops.reshape(x, (-1, positions, units)), self.factors
 
     def _keep(self, rows, factors):
-        return keep_winners_by_search(rows, factors, self.k, self.break_ties, self.relu)
+        return keep_winners_by_search(rows, factors, self.k, self.break_ties, self.relu, self.kernel,
+                                      self.finite_inputs)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -237,18 +249,20 @@ class SearchKWinners(keras.layers.Layer):
         config = super().get_config()
         config.update(geometry=self.geometry, factors=self.factors.tolist(), k=self.k,
                       local=self.local, data_format=self.data_format,
-                      break_ties=self.break_ties, relu=self.relu)
+                      break_ties=self.break_ties, relu=self.relu, kernel=self.kernel,
+                      finite_inputs=self.finite_inputs)
         return config
 
 
-def with_search_kwinners(model):
+def with_search_kwinners(model, kernel="search", finite_inputs=False):
     """A clone of `model` (nested models included) whose k-winners layers are
-    `SearchKWinners`; every other layer keeps its weights. Inference only."""
+    `SearchKWinners` (with `kernel`, `finite_inputs`); every other layer
+    keeps its weights. Inference only."""
     from keras_sparse.kwinners import _KWinnersBase
 
     def clone_layer(layer):
         if isinstance(layer, _KWinnersBase):
-            return SearchKWinners.from_layer(layer)
+            return SearchKWinners.from_layer(layer, kernel, finite_inputs)
         return layer.__class__.from_config(layer.get_config())
 
     clone = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)

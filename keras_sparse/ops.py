@@ -75,33 +75,55 @@ def winner_mask(boosted, k, break_ties=False, relu=False, portable=True):
     `keras_sparse.selection.kth_largest`.
     """
     boosted = ops.convert_to_tensor(boosted)
-    return ops.cast(_winners(boosted, k, break_ties, relu, portable), boosted.dtype)
+    _check_k(k, boosted.shape[-1])
+    if k == 0:
+        return ops.zeros_like(boosted)
+    threshold = _threshold(boosted, k, portable, None)
+    return ops.cast(_winners(boosted, threshold, k, break_ties, relu), boosted.dtype)
 
 
-def _winners(boosted, k, break_ties, relu, portable):
-    """The boolean form of `winner_mask`."""
-    n = boosted.shape[-1]
+def _check_k(k, n):
     if not 0 <= k <= n:
         raise ValueError(f"`k` must be in [0, {n}] (the number of units). Received: k={k}")
-    if k == 0:
-        return ops.zeros_like(boosted, dtype="bool")
-    # NaN != NaN: rank NaN units last so they never displace a number, and
-    # drop them from the winners (they would fill in when k exceeds the numbers).
-    numbers = boosted == boosted
-    ranked = ops.where(numbers, boosted, float("-inf"))
-    threshold = kth_largest(ranked, k, portable=portable)
+
+
+def _threshold(boosted, k, portable, kernel, finite=False):
+    """The k-th largest boosted value of each row, NaN ranked below every
+    number (so it never displaces one; it fills in only when k exceeds the
+    numbers of a row, and then `-inf` is the threshold). `finite=True`
+    promises no NaN (e.g. values dequantized from int8) and skips that step."""
+    ranked = boosted if finite else ops.where(boosted == boosted, boosted, float("-inf"))
+    return kth_largest(ranked, k, portable=portable, kernel=kernel)
+
+
+def _winners(boosted, threshold, k, break_ties, relu):
+    """The winner rule (boolean; `threshold` the k-th largest): `boosted >=
+    threshold`, or with `break_ties` the lowest-index k of them; with `relu`
+    also `boosted > 0`. NaN compares false, so it never wins. Counts are
+    float32 (exact up to 2^24 units per row): TFLite Micro runs them."""
     if break_ties:
-        above = ranked > threshold
-        # A NaN ties with -inf in `ranked` but must not take a tied slot.
-        tied = ops.cast(ops.logical_and(ranked == threshold, numbers), "int32")
-        room = k - ops.sum(ops.cast(above, "int32"), axis=-1, keepdims=True)
+        above = boosted > threshold
+        tied = ops.cast(boosted == threshold, "float32")
+        room = float(k) - ops.sum(ops.cast(above, "float32"), axis=-1, keepdims=True)
         tied_before = ops.cumsum(tied, axis=-1) - tied
         winners = ops.logical_or(above, ops.logical_and(tied > 0, tied_before < room))
     else:
-        winners = ranked >= threshold
+        winners = boosted >= threshold
     if relu:
-        return ops.logical_and(winners, ranked > 0)  # NaN is not > 0 either
-    return ops.logical_and(winners, numbers)
+        winners = ops.logical_and(winners, boosted > 0)
+    return winners
+
+
+def _losers(boosted, threshold, k, break_ties, relu):
+    """The numbers that do not win (NaN is neither): where the output is 0.
+    Without `break_ties` one comparison, `boosted < threshold` (NaN compares
+    false), the cheapest exact form of the rule for inference graphs."""
+    if break_ties:
+        return ops.logical_and(boosted == boosted, ops.logical_not(_winners(boosted, threshold, k, True, relu)))
+    losers = boosted < threshold
+    if relu:
+        losers = ops.logical_or(losers, boosted <= 0)
+    return losers
 
 
 def _selection_dtype(dtype):
@@ -131,15 +153,36 @@ def _boost_factors_for(duty_cycles, boost_strength, units, function):
     return boost_factors(duty_cycles, boost_strength)
 
 
-def _keep_winners(x, factors, k, break_ties, relu, portable):
-    """`where(winner, x, 0)` (NaN stays NaN) with gradient `upstream * mask`;
-    rows along the last axis."""
+def _keep_winners(x, factors, k, break_ties, relu, portable, differentiable=True, kernel=None,
+                  finite=False):
+    """`where(winner, x, 0)` (NaN stays NaN) along the last axis, the rows'
+    threshold by `kth_largest(..., portable, kernel)`.
+
+    `differentiable=True`: gradient `upstream * mask` (`ops.custom_gradient`,
+    nothing recomputed). False (inference): the same values from the fewest
+    ops, `where(loser, 0, x)`, with no custom gradient registered (its
+    autodiff gradient passes `upstream` at winners and NaN positions);
+    `finite=True` promises `x` holds no NaN (an int8 model's dequantized
+    values) and saves the step that ranks NaN last.
+    """
+    _check_k(k, x.shape[-1])
     dtype = _selection_dtype(x.dtype)
     factors = ops.cast(factors, dtype)
+    zero = ops.cast(0, x.dtype)
+    if not differentiable:
+        boosted = ops.cast(x, dtype) * factors
+        if k == 0:
+            return ops.where(boosted == boosted, zero, x)
+        threshold = _threshold(boosted, k, portable, kernel, finite)
+        return ops.where(_losers(boosted, threshold, k, break_ties, relu), zero, x)
 
     @ops.custom_gradient
     def keep(x):
-        winners = _winners(ops.cast(x, dtype) * factors, k, break_ties, relu, portable)
+        boosted = ops.cast(x, dtype) * factors
+        if k == 0:
+            winners = ops.zeros_like(boosted, dtype="bool")
+        else:
+            winners = _winners(boosted, _threshold(boosted, k, portable, kernel), k, break_ties, relu)
         passes = ops.logical_or(winners, x != x)  # winners, and NaN wherever it is
         mask = ops.cast(winners, x.dtype)
 
@@ -148,12 +191,13 @@ def _keep_winners(x, factors, k, break_ties, relu, portable):
                 (upstream,) = args
             return upstream * mask
 
-        return ops.where(passes, x, ops.zeros_like(x)), grad
+        return ops.where(passes, x, zero), grad
 
     return keep(x)
 
 
-def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *, portable=True):
+def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *, portable=True,
+             differentiable=True):
     """k-winners-take-all along the last axis of `x` `(batch, ..., n)`.
 
     Every row `x[b, ..., :]` (a sample of a dense layer, a time step of a
@@ -169,6 +213,10 @@ def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *,
         relu: if True, units with `boosted <= 0` never win.
         portable: see `keras_sparse.selection.kth_largest`; results are
             identical either way.
+        differentiable: True: the gradient is `upstream * mask` (a custom
+            gradient). False: the inference form, the same values from
+            fewer ops and no custom gradient (what the layers run with
+            `training=False`, and what exported graphs hold).
 
     Returns:
         `x` at the winners and 0 elsewhere, same shape and dtype as `x`.
@@ -181,13 +229,14 @@ def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *,
         )
     factors = _boost_factors_for(duty_cycles, boost_strength, x.shape[-1], "kwinners")
     if len(x.shape) == 2:
-        return _keep_winners(x, factors, k, break_ties, relu, portable)
+        return _keep_winners(x, factors, k, break_ties, relu, portable, differentiable)
     rows = ops.reshape(x, (-1, x.shape[-1]))
-    return ops.reshape(_keep_winners(rows, factors, k, break_ties, relu, portable), ops.shape(x))
+    return ops.reshape(_keep_winners(rows, factors, k, break_ties, relu, portable, differentiable),
+                       ops.shape(x))
 
 
 def _kwinners_feature_map(x, spatial_rank, duty_cycles, k, boost_strength, local, break_ties,
-                          relu, data_format, portable, function):
+                          relu, data_format, portable, differentiable, function):
     """`kwinners1d` / `kwinners2d` / `kwinners3d` for `spatial_rank` 1, 2, 3."""
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(
@@ -210,49 +259,50 @@ def _kwinners_feature_map(x, spatial_rank, duty_cycles, k, boost_strength, local
     else:  # one row of positions * c values per sample, channels fastest
         rows = ops.reshape(x, (-1, positions * channels))
         factors = ops.tile(factors, [positions])
-    y = ops.reshape(_keep_winners(rows, factors, k, break_ties, relu, portable), ops.shape(x))
+    y = ops.reshape(_keep_winners(rows, factors, k, break_ties, relu, portable, differentiable),
+                    ops.shape(x))
     if data_format == "channels_first":
         y = ops.transpose(y, (0, rank - 1, *range(1, rank - 1)))
     return y
 
 
 def kwinners1d(x, duty_cycles, k, boost_strength, local=False, break_ties=False, relu=False,
-               data_format="channels_last", *, portable=True):
+               data_format="channels_last", *, portable=True, differentiable=True):
     """k-winners-take-all over a sequence of feature vectors.
 
     `x` is `(batch, steps, c)` (`"channels_last"`) or `(batch, c, steps)`
     (`"channels_first"`); duty cycles per channel, shape `(c,)`.
     `local=True`: the k winners are chosen among the `c` channels of each
     step. `local=False`: among all `steps * c` values of a sample. Other
-    arguments and the result as in `kwinners`.
+    arguments (`portable`, `differentiable`) and the result as in `kwinners`.
     """
     return _kwinners_feature_map(x, 1, duty_cycles, k, boost_strength, local, break_ties, relu,
-                                 data_format, portable, "kwinners1d")
+                                 data_format, portable, differentiable, "kwinners1d")
 
 
 def kwinners2d(x, duty_cycles, k, boost_strength, local=False, break_ties=False, relu=False,
-               data_format="channels_last", *, portable=True):
+               data_format="channels_last", *, portable=True, differentiable=True):
     """k-winners-take-all over convolutional activations.
 
     `x` is `(batch, h, w, c)` (`"channels_last"`) or `(batch, c, h, w)`
     (`"channels_first"`); duty cycles per channel, shape `(c,)`.
     `local=True`: the k winners are chosen among the `c` channels at each
     location. `local=False`: among all `h*w*c` values of a sample (ties broken
-    in `(h, w, c)` order). Other arguments and the result as in `kwinners`.
+    in `(h, w, c)` order). Other arguments (`portable`, `differentiable`) and the result as in `kwinners`.
     """
     return _kwinners_feature_map(x, 2, duty_cycles, k, boost_strength, local, break_ties, relu,
-                                 data_format, portable, "kwinners2d")
+                                 data_format, portable, differentiable, "kwinners2d")
 
 
 def kwinners3d(x, duty_cycles, k, boost_strength, local=False, break_ties=False, relu=False,
-               data_format="channels_last", *, portable=True):
+               data_format="channels_last", *, portable=True, differentiable=True):
     """k-winners-take-all over volumetric activations.
 
     `x` is `(batch, d, h, w, c)` (`"channels_last"`) or `(batch, c, d, h, w)`
     (`"channels_first"`); duty cycles per channel, shape `(c,)`.
     `local=True`: the k winners are chosen among the `c` channels of each
     voxel. `local=False`: among all `d*h*w*c` values of a sample. Other
-    arguments and the result as in `kwinners`.
+    arguments (`portable`, `differentiable`) and the result as in `kwinners`.
     """
     return _kwinners_feature_map(x, 3, duty_cycles, k, boost_strength, local, break_ties, relu,
-                                 data_format, portable, "kwinners3d")
+                                 data_format, portable, differentiable, "kwinners3d")

@@ -69,11 +69,11 @@ def _trained_mnist_cnn(mnist, relu=False):
 
 
 def _layer_io_tensors(flatbuffer, layer_name):
-    """(int8 input index, int8 output indices, winner mask index) of a search
+    """(int8 input index, int8 output indices, loser mask index) of a search
     k-winners layer: the DEQUANTIZE that feeds its ops, the QUANTIZEs of its
     results (the converter may quantize the layer's output both before and
     after its final reshape, for different consumers) and the condition of
-    its last `SELECT_V2`, `where(winner or isnan(x), x, 0)`."""
+    its last `SELECT_V2`, `where(loser, 0, x)` (the inference form)."""
     schema, model = export._read_model(flatbuffer)
     graph = model.subgraphs[0]
     code = {op_code: max(c.builtinCode, c.deprecatedBuiltinCode) for op_code, c in enumerate(model.operatorCodes)}
@@ -131,7 +131,8 @@ def test_int8_winners_are_the_k_largest_of_the_models_own_values(mnist, tmp_path
                 relu_dropped += (winners & (boosted <= 0)).sum()
                 winners &= boosted > 0
             assert winners.sum() >= (k if not layer.relu else min(k, (boosted > 0).sum()))
-            np.testing.assert_array_equal(interpreter.get_tensor(mask_index).reshape(1, -1), winners, err_msg=name)
+            losers = interpreter.get_tensor(mask_index).reshape(1, -1)
+            np.testing.assert_array_equal(~losers, winners, err_msg=name)
             assert (boosted > _kth_largest(boosted, k)).sum() < k
             extra_winners += winners.sum() - k
             for index in output_indices:

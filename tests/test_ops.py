@@ -115,16 +115,17 @@ def _random_case(rng):
     )
 
 
-def _run(case, portable):
+def _run(case, portable, differentiable=True):
     common = dict(break_ties=case["break_ties"], relu=case["relu"])
     if case["kind"] == "dense":
-        got = ops.kwinners(case["x"], case["duty"], case["k"], case["boost"], portable=portable, **common)
+        got = ops.kwinners(case["x"], case["duty"], case["k"], case["boost"], portable=portable,
+                           differentiable=differentiable, **common)
         want = ref.kwinners(case["x"], case["duty"], case["k"], case["boost"], **common)
     else:
         local = case["kind"] == "local"
         got = ops.kwinners2d(
             case["x"], case["duty"], case["k"], case["boost"], local=local,
-            data_format=case["data_format"], portable=portable, **common
+            data_format=case["data_format"], portable=portable, differentiable=differentiable, **common
         )
         want = ref.kwinners2d(
             case["x"], case["duty"], case["k"], case["boost"], local=local,
@@ -146,9 +147,20 @@ def test_agrees_exactly_with_numpy_on_1200_random_cases(portable):
     assert len(kinds) == 3 * 2 * 2 * 2 * 5
 
 
-@PORTABLE
+def test_inference_form_agrees_exactly_with_numpy():
+    """`differentiable=False` (the layers' inference path and exported graphs:
+    `where(boosted < threshold, 0, x)`, no custom gradient) on the same 1,200
+    random cases: ties, NaN and infinities, every geometry and option."""
+    rng = np.random.default_rng(2019)
+    for i in range(1200):
+        case = _random_case(rng)
+        got, want = _run(case, portable=True, differentiable=False)
+        assert np.array_equal(got, want, equal_nan=True), f"case {i}: {case}\n got {got}\nwant {want}"
+
+
+@pytest.mark.parametrize("form", ["top_k", "nth_element", "inference"])
 @pytest.mark.parametrize("break_ties", [False, True])
-def test_agrees_with_numpy_at_layer_sizes(portable, break_ties):
+def test_agrees_with_numpy_at_layer_sizes(form, break_ties):
     """Paper-sized rows: 4608 units, k = 400, continuous values and duty cycles."""
     rng = np.random.default_rng(7)
     x = rng.normal(size=(8, 12, 12, 32)).astype(np.float32)
@@ -156,10 +168,12 @@ def test_agrees_with_numpy_at_layer_sizes(portable, break_ties):
     # 400th largest sits inside a block of 36 ties (11 * 36 < 400 < 12 * 36)
     x[0, :3] = 10.0
     duty = rng.random(32).astype(np.float32) * 0.2
-    got = ops.kwinners2d(x, duty, 400, 1.5, break_ties=break_ties, portable=portable).numpy()
+    x[1, 0, 0, :5] = [np.nan, np.inf, -np.inf, np.nan, 0.0]
+    got = ops.kwinners2d(x, duty, 400, 1.5, break_ties=break_ties, portable=form != "nth_element",
+                         differentiable=form != "inference").numpy()
     want = ref.kwinners2d(x, duty, 400, 1.5, break_ties=break_ties)
     np.testing.assert_array_equal(got, want)
-    winners = (got != 0).reshape(8, -1).sum(axis=1)
+    winners = (np.nan_to_num(got, nan=0.0) != 0).reshape(8, -1).sum(axis=1)
     if break_ties:
         np.testing.assert_array_equal(winners, 400)
     else:
