@@ -1,0 +1,243 @@
+"""Inference latency of a sparse network against its ReLU twin and the dense
+control, on every runtime the library ships to, with where the time goes.
+
+    python benchmarks/bench_inference.py [--sparse saved_models/mnist_sparse_cnn2.keras]
+        [--dense saved_models/mnist_dense_cnn2.keras] [--data-dir DIR]
+        [--invocations 2000] [--keras-batches 1 64 1024] [--keras-repeats 30]
+        [--calibration 200] [--no-per-layer] [--threads 1] [--out runs/bench_inference.json]
+
+Models (all from the given `.keras` files):
+
+- `sparse`: the sparse network as `keras_sparse.export.to_tflite` exports it
+  today (float32: the layers' own inference path, `keras_sparse.selection`'s
+  portable kernel per layer width; int8: the k-winners layers kept float32,
+  their threshold by `TOPK_V2`).
+- `sparse, 0.1 kernels`: the same weights exported the way release 0.1 did
+  (float32: `top_k` of k values for every layer; int8: the 32-step threshold
+  search), to show the change in the same run.
+- `ReLU twin`: the same layers with `ReLU` in place of every k-winners layer
+  and plain `Dense` / `Conv` kernels holding the same (sparse) weights: the
+  cost floor of the architecture.
+- `dense`: the paper's dense control (Dense CNN-2).
+
+Measured, in one process, interleaved (`benchmarks/timing.py`):
+
+- LiteRT (`ai_edge_litert`, default XNNPACK delegate, `--threads`), batch 1,
+  float32 and int8 (`quantize="int8"`, calibrated on the first
+  `--calibration` training images): the median of `--invocations` calls.
+- Keras (TensorFlow graph, `model(x, training=False)` in one `tf.function`)
+  at each of `--keras-batches`: the median of `--keras-repeats` calls.
+- Where the time goes (LiteRT float32 and int8, batch 1): the model cut after
+  each layer is exported and timed in the same interleaved run; a layer's cost
+  is the difference between the cut after it and the cut before it.
+
+Prints Markdown tables and writes everything to `--out` as JSON.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(1, str(REPO / "examples"))
+
+import numpy as np  # noqa: E402
+from timing import cpu_name, interleaved_us, load_litert  # noqa: E402  (beside this script)
+
+from ship_models import calibration_inputs, test_inputs  # noqa: E402  (examples/)
+
+
+def relu_twin(model):
+    """`model` with `ReLU` for every k-winners layer and `Dense` / `Conv1D` /
+    `Conv2D` for every sparse-weight layer, holding the same weights."""
+    import keras
+
+    from keras_sparse import kwinners, sparse_weights
+
+    plain = {sparse_weights.SparseDense: keras.layers.Dense,
+             sparse_weights.SparseConv1D: keras.layers.Conv1D,
+             sparse_weights.SparseConv2D: keras.layers.Conv2D}
+
+    def clone_layer(layer):
+        if isinstance(layer, kwinners._KWinnersBase):
+            return keras.layers.ReLU(name=layer.name)
+        config = layer.get_config()
+        if type(layer) in plain:
+            for key in ("sparsity", "seed", "block", "kernel_constraint"):
+                config.pop(key, None)
+            return plain[type(layer)].from_config(config)
+        return layer.__class__.from_config(config)
+
+    twin = keras.models.clone_model(model, clone_function=clone_layer)
+    for layer in model.layers:
+        if layer.weights and not isinstance(layer, kwinners._KWinnersBase):
+            twin.get_layer(layer.name).set_weights(layer.get_weights())
+    return twin
+
+
+def release_01_export(model, path, quantize, calibration):
+    """`to_tflite` as release 0.1 exported `model`: `top_k` of k values in
+    float32, the 32-step threshold search in int8."""
+    from keras_sparse import export, micro, selection
+
+    if quantize == "int8":
+        original = micro.with_search_kwinners
+        micro.with_search_kwinners = lambda m, kernel="search", **options: original(m, "search")
+        try:
+            return export.to_tflite(model, path, quantize="int8", representative_data=calibration)
+        finally:
+            micro.with_search_kwinners = original
+    widest = selection.SAMPLED_MIN_UNITS
+    selection.SAMPLED_MIN_UNITS = float("inf")
+    try:
+        return export.to_tflite(model, path)
+    finally:
+        selection.SAMPLED_MIN_UNITS = widest
+
+
+def cut_after(model, index):
+    """The functional `model` up to and including its `index`-th layer."""
+    import keras
+
+    return keras.Model(model.inputs, model.layers[index].output)
+
+
+def keras_latency_ms(models, batches, repeats, inputs):
+    """`{batch: {name: median ms}}` of `model(x, training=False)` compiled by
+    `tf.function`, the models taking turns call by call."""
+    import tensorflow as tf
+
+    results = {}
+    for batch in batches:
+        x = tf.constant(np.resize(inputs, (batch, *inputs.shape[1:])))
+        calls = {name: tf.function(lambda x, m=model: m(x, training=False)) for name, model in models.items()}
+        for call in calls.values():
+            for _ in range(3):
+                call(x).numpy()
+        times = {name: [] for name in calls}
+        for _ in range(repeats):
+            for name, call in calls.items():
+                start = datetime.datetime.now()
+                call(x).numpy()
+                times[name].append((datetime.datetime.now() - start).total_seconds() * 1e3)
+        results[batch] = {name: statistics.median(t) for name, t in times.items()}
+    return results
+
+
+def litert_invokers(paths, sample, threads):
+    invokers = {}
+    for name, path in paths.items():
+        interpreter = load_litert(path, threads)
+        detail = interpreter.get_input_details()[0]
+        x = sample
+        if detail["dtype"] == np.int8:
+            scale, zero_point = detail["quantization"]
+            x = np.clip(np.round(sample / scale) + zero_point, -128, 127).astype(np.int8)
+        interpreter.set_tensor(detail["index"], x)
+        invokers[name] = interpreter.invoke
+    return invokers
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sparse", default=str(REPO / "saved_models" / "mnist_sparse_cnn2.keras"))
+    parser.add_argument("--dense", default=str(REPO / "saved_models" / "mnist_dense_cnn2.keras"))
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--invocations", type=int, default=2000)
+    parser.add_argument("--keras-batches", type=int, nargs="+", default=[1, 64, 1024])
+    parser.add_argument("--keras-repeats", type=int, default=30)
+    parser.add_argument("--calibration", type=int, default=200)
+    parser.add_argument("--no-per-layer", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default="runs/bench_inference.json")
+    args = parser.parse_args(argv)
+    for name in ("invocations", "keras_repeats", "calibration", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+
+    import keras
+
+    import keras_sparse  # noqa: F401  (registers the layers)
+    from keras_sparse import export
+
+    sparse = keras.models.load_model(args.sparse)
+    models = {"sparse": sparse, "ReLU twin": relu_twin(sparse), "dense": keras.models.load_model(args.dense)}
+    x_test, _ = test_inputs("mnist", args.data_dir)
+    calibration = calibration_inputs("mnist", args.data_dir, args.calibration)
+    sample = x_test[:1].astype(np.float32)
+
+    work = tempfile.mkdtemp(prefix="bench_inference_")
+    paths = {"float32": {}, "int8": {}}
+    for quantize in paths:
+        q = None if quantize == "float32" else "int8"
+        rep = calibration if q else None
+        for name, model in models.items():
+            paths[quantize][name] = export.to_tflite(model, f"{work}/{name}_{quantize}.tflite".replace(" ", "_"),
+                                                     quantize=q, representative_data=rep)
+        paths[quantize]["sparse, 0.1 kernels"] = release_01_export(sparse, f"{work}/old_{quantize}.tflite",
+                                                                   q, rep)
+    per_layer = {"float32": {}, "int8": {}}
+    if not args.no_per_layer:
+        for quantize in per_layer:
+            q = None if quantize == "float32" else "int8"
+            for name in ("sparse", "ReLU twin"):
+                model = models[name]
+                for index in range(1, len(model.layers)):
+                    key = f"{name} | {model.layers[index].name}"
+                    per_layer[quantize][key] = export.to_tflite(
+                        cut_after(model, index), f"{work}/{name}_{index}_{quantize}.tflite".replace(" ", "_"),
+                        quantize=q, representative_data=calibration if q else None)
+
+    results = {"machine": f"{cpu_name()}, {os.cpu_count()} cores, {platform.machine()}",
+               "date": datetime.date.today().isoformat(), "threads": args.threads,
+               "sparse_model": args.sparse, "dense_model": args.dense, "litert_us": {}, "layers_us": {},
+               "bytes": {q: {n: os.path.getsize(p) for n, p in ps.items()} for q, ps in paths.items()},
+               "ops": {q: {n: export.tflite_op_names(p) for n, p in ps.items()} for q, ps in paths.items()}}
+    for quantize in paths:
+        timed = interleaved_us(litert_invokers({**paths[quantize], **per_layer[quantize]}, sample, args.threads),
+                               args.invocations)
+        medians = {name: statistics.median(t) for name, t in timed.items()}
+        results["litert_us"][quantize] = {name: medians[name] for name in paths[quantize]}
+        results["layers_us"][quantize] = {}
+        for name in ("sparse", "ReLU twin"):
+            before = 0.0
+            for index in range(1, len(models[name].layers)):
+                key = f"{name} | {models[name].layers[index].name}"
+                if key in medians:
+                    results["layers_us"][quantize][key] = medians[key] - before
+                    before = medians[key]
+    results["keras_ms"] = keras_latency_ms(models, args.keras_batches, args.keras_repeats, x_test)
+
+    print(f"# bench_inference ({results['machine']}; {results['date']}; {args.threads} LiteRT thread)\n")
+    print("| runtime | sparse | sparse, 0.1 kernels | ReLU twin | dense | sparse / twin | sparse / dense |")
+    print("|---|---|---|---|---|---|---|")
+    for quantize, row in results["litert_us"].items():
+        print(f"| LiteRT {quantize}, batch 1 (µs) | {row['sparse']:.1f} | {row['sparse, 0.1 kernels']:.1f} | "
+              f"{row['ReLU twin']:.1f} | {row['dense']:.1f} | {row['sparse'] / row['ReLU twin']:.2f} | "
+              f"{row['sparse'] / row['dense']:.2f} |")
+    for batch, row in results["keras_ms"].items():
+        print(f"| Keras, batch {batch} (ms) | {row['sparse']:.2f} | – | {row['ReLU twin']:.2f} | "
+              f"{row['dense']:.2f} | {row['sparse'] / row['ReLU twin']:.2f} | {row['sparse'] / row['dense']:.2f} |")
+    for quantize, layers in results["layers_us"].items():
+        if layers:
+            print(f"\nWhere the time goes, LiteRT {quantize} batch 1 (µs; cut after the layer minus cut before):\n")
+            print("| layer | sparse | ReLU twin |\n|---|---|---|")
+            for layer in models["sparse"].layers[1:]:
+                print(f"| {layer.name} | {layers.get('sparse | ' + layer.name, float('nan')):.1f} | "
+                      f"{layers.get('ReLU twin | ' + layer.name, float('nan')):.1f} |")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
