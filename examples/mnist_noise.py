@@ -45,7 +45,7 @@ except ImportError:
 
 import experiment_report  # noqa: E402  (examples/experiment_report.py, beside this script)
 
-NETWORK_NAMES = ("dense_cnn1", "dense_cnn2", "sparse_cnn1", "sparse_cnn2", "sparse_cnn2_wide")
+NETWORK_NAMES = ("dense_cnn1", "dense_cnn2", "sparse_cnn1", "sparse_cnn2", "sparse_cnn2_wide", "sparse_cnn2_small")
 
 
 def parse_args(argv=None):
