@@ -1,7 +1,7 @@
 """Inference latency of a sparse network against its ReLU twin and the dense
 control, on every runtime the library ships to, with where the time goes.
 
-    python benchmarks/bench_inference.py [--sparse saved_models/mnist_sparse_cnn2.keras]
+    python benchmarks/bench_inference.py [--task mnist|fsdd] [--sparse saved_models/mnist_sparse_cnn2.keras]
         [--dense saved_models/mnist_dense_cnn2.keras] [--data-dir DIR]
         [--invocations 2000] [--keras-batches 1 64 1024] [--keras-repeats 30]
         [--calibration 200] [--no-per-layer] [--threads 1] [--out runs/bench_inference.json]
@@ -20,6 +20,11 @@ Models (all from the given `.keras` files):
   cost floor of the architecture.
 - `dense`: the paper's dense control (Dense CNN-2).
 
+`--task fsdd` (with `--sparse saved_models/fsdd_sparse_cnn2.keras --dense
+saved_models/fsdd_dense_cnn2.keras` and the FSDD `--data-dir`) times the
+networks behind the float log-mel front end, on its features of the test
+clips, as the shipped int8 FSDD files hold them.
+
 Measured, in one process, interleaved (`benchmarks/timing.py`):
 
 - LiteRT (`ai_edge_litert`, default XNNPACK delegate, `--threads`), batch 1,
@@ -27,6 +32,9 @@ Measured, in one process, interleaved (`benchmarks/timing.py`):
   `--calibration` training images): the median of `--invocations` calls.
 - Keras (TensorFlow graph, `model(x, training=False)` in one `tf.function`)
   at each of `--keras-batches`: the median of `--keras-repeats` calls.
+- Agreement: the argmax of every file on LiteRT against the Keras model's on
+  the full test set (the sparse files: `keras_sparse`'s exports must not
+  change the answers).
 - Where the time goes (LiteRT float32 and int8, batch 1): the model cut after
   each layer is exported and timed in the same interleaved run; a layer's cost
   is the difference between the cut after it and the cut before it.
@@ -52,6 +60,7 @@ sys.path.insert(1, str(REPO / "examples"))
 import numpy as np  # noqa: E402
 from timing import cpu_name, interleaved_us, load_litert  # noqa: E402  (beside this script)
 
+from ship_int8 import int8_network  # noqa: E402  (examples/)
 from ship_models import calibration_inputs, test_inputs  # noqa: E402  (examples/)
 
 
@@ -148,8 +157,9 @@ def litert_invokers(paths, sample, threads):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sparse", default=str(REPO / "saved_models" / "mnist_sparse_cnn2.keras"))
-    parser.add_argument("--dense", default=str(REPO / "saved_models" / "mnist_dense_cnn2.keras"))
+    parser.add_argument("--task", choices=("mnist", "fsdd"), default="mnist")
+    parser.add_argument("--sparse", default=None, help="default: saved_models/<task>_sparse_cnn2.keras")
+    parser.add_argument("--dense", default=None, help="default: saved_models/<task>_dense_cnn2.keras")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--invocations", type=int, default=2000)
     parser.add_argument("--keras-batches", type=int, nargs="+", default=[1, 64, 1024])
@@ -159,6 +169,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="runs/bench_inference.json")
     args = parser.parse_args(argv)
+    args.sparse = args.sparse or str(REPO / "saved_models" / f"{args.task}_sparse_cnn2.keras")
+    args.dense = args.dense or str(REPO / "saved_models" / f"{args.task}_dense_cnn2.keras")
     for name in ("invocations", "keras_repeats", "calibration", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -168,10 +180,14 @@ def main(argv=None):
     import keras_sparse  # noqa: F401  (registers the layers)
     from keras_sparse import export
 
-    sparse = keras.models.load_model(args.sparse)
-    models = {"sparse": sparse, "ReLU twin": relu_twin(sparse), "dense": keras.models.load_model(args.dense)}
-    x_test, _ = test_inputs("mnist", args.data_dir)
-    calibration = calibration_inputs("mnist", args.data_dir, args.calibration)
+    # FSDD: the networks behind the float front end, on its features
+    sparse, features = int8_network(keras.models.load_model(args.sparse))
+    dense, _ = int8_network(keras.models.load_model(args.dense))
+    models = {"sparse": sparse, "ReLU twin": relu_twin(sparse), "dense": dense}
+    to_network = features or (lambda inputs: inputs)
+    x_test, _ = test_inputs(args.task, args.data_dir)
+    x_test = np.asarray(to_network(x_test), np.float32)
+    calibration = to_network(calibration_inputs(args.task, args.data_dir, args.calibration))
     sample = x_test[:1].astype(np.float32)
 
     work = tempfile.mkdtemp(prefix="bench_inference_")
@@ -215,6 +231,12 @@ def main(argv=None):
                     results["layers_us"][quantize][key] = medians[key] - before
                     before = medians[key]
     results["keras_ms"] = keras_latency_ms(models, args.keras_batches, args.keras_repeats, x_test)
+    results["argmax_agreement_with_keras"] = {}
+    for quantize, files in paths.items():
+        for name, path in files.items():
+            keras_answers = models[name.split(",")[0]].predict(x_test, batch_size=512, verbose=0).argmax(1)
+            answers = export.TFLiteModel(path).predict(x_test).argmax(1)
+            results["argmax_agreement_with_keras"][f"{name} {quantize}"] = float(np.mean(answers == keras_answers))
 
     print(f"# bench_inference ({results['machine']}; {results['date']}; {args.threads} LiteRT thread)\n")
     print("| runtime | sparse | sparse, 0.1 kernels | ReLU twin | dense | sparse / twin | sparse / dense |")
@@ -226,6 +248,8 @@ def main(argv=None):
     for batch, row in results["keras_ms"].items():
         print(f"| Keras, batch {batch} (ms) | {row['sparse']:.2f} | – | {row['ReLU twin']:.2f} | "
               f"{row['dense']:.2f} | {row['sparse'] / row['ReLU twin']:.2f} | {row['sparse'] / row['dense']:.2f} |")
+    print("\nargmax agreement with Keras on the full test set: " + ", ".join(
+        f"{name} {100 * share:.2f}%" for name, share in results["argmax_agreement_with_keras"].items()))
     for quantize, layers in results["layers_us"].items():
         if layers:
             print(f"\nWhere the time goes, LiteRT {quantize} batch 1 (µs; cut after the layer minus cut before):\n")

@@ -91,12 +91,20 @@ def int8_network(model):
         keras.ops.convert_to_numpy(front_end(waveforms[i:i + 256])) for i in range(0, len(waveforms), 256)])
 
 
+def int8_file_name(name, target):
+    """The shipped int8 file's name (no extension): `<name>_int8` for TFLite
+    Micro (runs on LiteRT too), `<name>_int8_litert` for LiteRT only."""
+    return f"{name}_int8" if target == "micro" else f"{name}_int8_litert"
+
+
 def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_samples=10000,
-              slice_samples=1000, command=None):
-    """Writes `<saved>/<name>_int8.tflite` and `.json` (module doc) and returns the JSON's dict.
+              slice_samples=1000, command=None, target="micro"):
+    """Writes `<saved>/<name>_int8.tflite` and `.json` (module doc; with
+    `target="litert"`, `<name>_int8_litert.*`: k-winners by `TOPK_V2`, for
+    LiteRT only, no TFLite Micro comparison) and returns the JSON's dict.
 
     Raises `ValueError` (from `to_tflite`, no file written) if the model
-    cannot be exported int8 for TFLite Micro.
+    cannot be exported int8 for the target.
     """
     import ai_edge_litert
     import keras
@@ -111,8 +119,8 @@ def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_
     network, features = int8_network(model)
     same = lambda inputs: inputs  # noqa: E731
     to_network = features or same
-    path = os.path.join(saved, f"{name}_int8.tflite")
-    to_tflite(network, path, quantize="int8", target="micro",
+    path = os.path.join(saved, f"{int8_file_name(name, target)}.tflite")
+    to_tflite(network, path, quantize="int8", target=target,
               representative_data=to_network(calibration_inputs(task, data_dir, calibration)))
 
     lite = TFLiteModel(path)
@@ -125,7 +133,7 @@ def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_
     info = {
         "source": f"{name}.keras",
         "command": command,
-        "quantize": "int8", "target": "micro",
+        "quantize": "int8", "target": target,
         "calibration": f"the first {calibration} {task.upper()} training inputs, as `input` says",
         "bytes": os.path.getsize(path),
         "tflite_ops": tflite_op_names(path),
@@ -147,10 +155,11 @@ def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_
             "accuracy_points": round(100 * (accuracy - float_info["test_accuracy"]), 2),
             "noise_score_relative": round(noisy["noise_score"] / float_info["noise_score"] - 1, 4),
         },
-        "micro_vs_litert": micro_vs_litert(path, network_inputs[:micro_samples]),
-        "micro_vs_litert_first_100": micro_vs_litert(path, network_inputs[:MICRO_CHECK_SAMPLES]),
     }
-    with open(os.path.join(saved, f"{name}_int8.json"), "w") as f:
+    if target == "micro":
+        info["micro_vs_litert"] = micro_vs_litert(path, network_inputs[:micro_samples])
+        info["micro_vs_litert_first_100"] = micro_vs_litert(path, network_inputs[:MICRO_CHECK_SAMPLES])
+    with open(os.path.join(saved, f"{int8_file_name(name, target)}.json"), "w") as f:
         json.dump(info, f, indent=2)
     return info
 
@@ -168,6 +177,9 @@ def parse_args(argv=None):
                    help="test inputs to run in TFLite Micro (one per invocation)")
     p.add_argument("--slice", type=int, default=1000, dest="slice_samples",
                    help="first test inputs whose LiteRT correct count the JSON stores")
+    p.add_argument("--target", choices=("micro", "litert"), default="micro",
+                   help="micro (default): <NAME>_int8.tflite, TFLite Micro's ops, runs on both "
+                        "runtimes; litert: <NAME>_int8_litert.tflite, k-winners by TOPK_V2 (faster on LiteRT)")
     args = p.parse_args(argv)
     for option in ("calibration", "micro_samples", "slice_samples"):
         if getattr(args, option) < 1:
@@ -190,14 +202,14 @@ def main(argv=None):
     for name in args.names:
         try:
             info = ship_int8(name, args.saved, args.data_dir, args.calibration, args.micro_samples,
-                             args.slice_samples, command.strip())
+                             args.slice_samples, command.strip(), args.target)
         except ValueError as error:
             failed.append(name)
             print(f"{name}: not shipped: {error}", flush=True)
             continue
-        print(f"{name}_int8: accuracy {100 * info['test_accuracy']:.2f}%, noise score "
+        print(f"{int8_file_name(name, args.target)}: accuracy {100 * info['test_accuracy']:.2f}%, noise score "
               f"{info['noise_score']:,}, agreement with float {100 * info['argmax_agreement_with_float']:.2f}%, "
-              f"TFLite Micro vs LiteRT {json.dumps(info['micro_vs_litert'])}", flush=True)
+              f"TFLite Micro vs LiteRT {json.dumps(info.get('micro_vs_litert'))}", flush=True)
     if failed:
         sys.exit(1)
 

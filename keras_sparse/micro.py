@@ -20,14 +20,17 @@ threshold is bit-identical to top-k's. `SUM` of 0/1 floats counts exactly up
 to 2^24 units per row. Subnormal values: CPUs that flush them to zero
 (TensorFlow's kernels do) rank them as 0, as `keras_sparse.ops` documents.
 
-The winners then follow `keras_sparse.ops` exactly: `boosted >= t` (ties
-included) or, with `break_ties`, the lowest-index k; `relu` drops
-`boosted <= 0`; NaN never wins and passes through.
+The winners then follow `keras_sparse.ops` exactly (its own rule, in its
+inference form): `boosted >= t` (ties included) or, with `break_ties`, the
+lowest-index k; `relu` drops `boosted <= 0`; NaN never wins and passes
+through. The search is `keras_sparse.selection`'s `"search"` kernel.
 
-`SearchKWinners` applies a trained k-winners layer's inference path (its
-`k_inference`, duty cycles and boost strength, frozen as constants) with this
-search; `keras_sparse.export.to_tflite(..., target="micro")` swaps it in for
-every k-winners layer of a clone of the model. Training never uses it.
+`SearchKWinners` is a trained k-winners layer's inference path in export
+form (its `k_inference`, duty cycles and boost strength frozen into constant
+boost factors), with the threshold by this search (`kernel="search"`) or by
+`TOPK_V2` (`kernel="top_k"`, LiteRT); `keras_sparse.export.to_tflite` swaps
+it in for every k-winners layer of a clone of the model. Training never
+uses it.
 """
 
 import math
@@ -185,7 +188,7 @@ class SearchKWinners(keras.layers.Layer):
 
     @classmethod
     def from_layer(cls, layer, kernel="search", finite_inputs=False):
-        """The search form of a built `KWinners`/`KWinners1d/2d/3d` layer."""
+        """The export form of a built `KWinners`/`KWinners1d/2d/3d` layer."""
         from keras_sparse import ops as sparse_ops
         from keras_sparse.kwinners import KWinners, _KWinnersBase
 

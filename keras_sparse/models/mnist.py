@@ -132,10 +132,10 @@ def mnist_sparse_cnn2_small(
 ):
     """Beyond the paper, for inference speed: Conv(16) -> pool -> k-winners
     (200 of 2304, Sparse CNN-2's 8.7%) -> Conv(32) -> pool -> k-winners (150
-    of 512, its 29%) -> SparseDense(128, 30% non-zero) -> k-winners (18 of
-    128, its 14%) -> Dense(10); `k_inference_factor` 1.0 by default (every
+    of 512, its 29%) -> SparseDense(256, 30% non-zero) -> k-winners (36 of
+    256, its 14%) -> Dense(10); `k_inference_factor` 1.0 by default (every
     k-winners layer keeps its training k at inference)."""
-    return cnn("mnist_sparse_cnn2_small", (28, 28, 1), [16, 32], [200, 150], 128, 18, 0.7,
+    return cnn("mnist_sparse_cnn2_small", (28, 28, 1), [16, 32], [200, 150], 256, 36, 0.7,
                initializer, boost_strength_factor, False, k_inference_factor,
                hidden_block=hidden_block)
 
