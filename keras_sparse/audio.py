@@ -1,4 +1,4 @@
-"""Spoken-digit audio for the paper's Google Speech Commands experiment (SPEC §4).
+"""Spoken-digit audio for the paper's Google Speech Commands experiment (docs/speech.md).
 
 Features: the reference code's librosa recipe, rebuilt from `keras.ops` so it
 runs inside a model (and in TFLite) on raw 16 kHz audio:

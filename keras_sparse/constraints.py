@@ -1,7 +1,7 @@
 """Sparse weights: a fixed random connectivity mask, enforced as a constraint.
 
 `SparseWeights` is the mechanism behind `keras_sparse.layers.SparseDense`,
-`SparseConv1D` and `SparseConv2D` (SPEC section 2), and can be used on its own
+`SparseConv1D` and `SparseConv2D` (docs/semantics.md, "Sparse weights"), and can be used on its own
 as any Keras kernel constraint.
 """
 

@@ -1,6 +1,6 @@
 """MNIST for the paper's experiments, from a local copy or the usual download.
 
-The images are returned as the paper's code sees them (SPEC §4):
+The images are returned as the paper's code sees them (docs/mnist.md, "The paper's protocol"):
 
     x01  = uint8_pixels / 255                 # [0, 1]
     x    = (x01 - MNIST_MEAN) / MNIST_STD     # MNIST_MEAN = 0.1307, MNIST_STD = 0.3081

@@ -1,4 +1,4 @@
-"""Sparse weights layers: `SparseDense`, `SparseConv1D`, `SparseConv2D` (SPEC section 2).
+"""Sparse weights layers: `SparseDense`, `SparseConv1D`, `SparseConv2D` (docs/semantics.md).
 
 Each is the Keras layer it subclasses plus one argument, `sparsity`: every output
 unit keeps exactly `round((1 - sparsity) * fan_in)` non-zero weights, chosen at

@@ -140,7 +140,7 @@ def _conv_net():
 
 
 class _RecordReference(keras.callbacks.Callback):
-    """Before each training step, applies SPEC's formula in NumPy to the
+    """Before each training step, applies docs/semantics.md's formula in NumPy to the
     k-winners layer's input for that batch (shuffle=False) and the state the
     layer holds, and keeps the expected state after the step."""
 

@@ -1,4 +1,4 @@
-"""The paper's networks (SPEC §4): layer sizes, k values, weight sparsities, training."""
+"""The paper's networks (docs/mnist.md, docs/speech.md): layer sizes, k values, weight sparsities, training."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Sparse weights (SPEC section 2, issue 3): the mask, its enforcement, saving, export."""
+"""Sparse weights (docs/semantics.md): the mask, its enforcement, saving, export."""
 
 import math
 import os

@@ -1,7 +1,7 @@
 """Independent PyTorch cross-check of the MNIST "Sparse CNN-2" (not run in CI).
 
 Ahmad & Scheinkman 2019, "How Can We Be So Dense?".  Written from the math in
-SPEC.md (sections 1 and 4) only; it shares no code with keras_sparse or with
+docs/semantics.md and docs/mnist.md ("The paper's protocol") only; it shares no code with keras_sparse or with
 Numenta's libraries.  It answers one question: does a plain PyTorch
 implementation of the same network and training protocol, trained on a CPU,
 show the same test accuracy / noise score, and the same dependence on
@@ -57,7 +57,7 @@ NOISE_LEVELS = [round(0.05 * i, 2) for i in range(11)]
 
 
 class KWinners(nn.Module):
-    """k-winners-take-all with boosting over all units of a sample (SPEC section 1).
+    """k-winners-take-all with boosting over all units of a sample (docs/semantics.md).
 
     Works for (batch, n) and (batch, c, h, w); for 4-d inputs the duty cycles are
     per channel and the count of active units is divided by h*w.
