@@ -182,7 +182,7 @@ def _convert(model, quantize, representative_data, target, sparse_encoding):
     import tensorflow as tf
 
     from keras_sparse import micro
-    from keras_sparse.callbacks import kwinners_layers
+    from keras_sparse.kwinners import kwinners_layers
 
     if kwinners_layers(model) and (target == "micro" or quantize == "int8"):
         model = micro.with_search_kwinners(model)

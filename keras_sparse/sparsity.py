@@ -13,7 +13,7 @@ Definitions, for one sample and the inference path (`predict`):
   weights (kernel and bias, batch-norm scale and offset...), and how many of
   them are not exactly 0.0. Non-trainable state (k-winners duty cycles,
   batch-norm moving statistics) is not counted.
-- **k-winners layers** (`keras_sparse.callbacks.kwinners_layers`): `n` units
+- **k-winners layers** (`keras_sparse.kwinners.kwinners_layers`): `n` units
   compete in each row, `k` of them win in training and `k_inference` at
   inference (the layer's public attributes, set at build). A sample's output
   of `S` values holds `S / n` rows (1 for `KWinners` and `KWinners2d(local=False)`,
@@ -69,7 +69,7 @@ import math
 import keras
 import numpy as np
 
-from keras_sparse.callbacks import kwinners_layers
+from keras_sparse.kwinners import kwinners_layers
 
 # Layers that only move, copy or (in training) perturb their input: a zero of
 # a k-winners output stays a zero through them at inference.

@@ -111,7 +111,7 @@ def test_int8_winners_are_the_k_largest_of_the_models_own_values(mnist, tmp_path
     interpreter.allocate_tensors()
     lite = export.TFLiteModel(path)
     images = lite.quantize_inputs(datasets.normalize(datasets.to_unit_interval(mnist["x_test"][:40])))
-    layers = {layer.name: layer for layer in model.layers if isinstance(layer, ks.kwinners._KWinnersBase)}
+    layers = {layer.name: layer for layer in model.layers if isinstance(layer, ks.kwinners.KWinnersBase)}
     io = {name: _layer_io_tensors(flatbuffer, name) for name in layers}
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     extra_winners = relu_dropped = 0

@@ -383,3 +383,99 @@ def test_kwinners_on_sequences_trains_in_a_model():
     assert 3.0 < layer.duty_cycles.numpy().sum() <= 4.0 + 1e-5  # k = 4 winners per step, most > 0
     y = keras.Model(inputs, per_step)(rng.normal(size=(2, 7, 4)).astype(np.float32), training=False).numpy()
     assert ((y != 0).sum(axis=-1) == layer.k_inference).all()  # 6 per step at inference
+
+
+def _wrapped_and_nested():
+    """KWinners inside `TimeDistributed`, inside a nested model, and plain."""
+    inputs = keras.Input((3, 8))
+    h = keras.layers.TimeDistributed(ks.KWinners(0.25, name="kw_wrapped"), name="td")(inputs)
+    inner = keras.Sequential([keras.Input((3, 8)), keras.layers.Dense(16), ks.KWinners(0.25, name="kw_nested")],
+                             name="inner")
+    h = keras.layers.Flatten()(inner(keras.layers.Dense(8)(h)))
+    outputs = keras.layers.Dense(3)(ks.KWinners(0.5, name="kw_plain")(keras.layers.Dense(10)(h)))
+    return keras.Model(inputs, outputs)
+
+
+def test_kwinners_layers_descends_into_wrappers_and_nested_models():
+    model = _wrapped_and_nested()
+    found = ks.kwinners.kwinners_layers(model)
+    assert [layer.name for layer in found] == ["kw_wrapped", "kw_nested", "kw_plain"]
+    assert ks.callbacks.kwinners_layers is ks.kwinners.kwinners_layers
+    assert ks.kwinners.kwinners_layers(model.get_layer("td")) == [found[0]]
+    assert ks.kwinners.kwinners_layers(found[2]) == [found[2]]
+    assert ks.kwinners.kwinners_layers(keras.layers.Dense(3)) == []
+    with pytest.raises(ValueError, match="`model` must be a Keras layer or model. Received: model='net'"):
+        ks.kwinners.kwinners_layers("net")
+
+
+def test_update_boost_strength_reaches_wrapped_and_nested_layers():
+    model = _wrapped_and_nested()
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(np.ones((8, 3, 8), np.float32), np.zeros(8, int), epochs=2, verbose=0,
+              callbacks=[UpdateBoostStrength()])
+    for layer in ks.kwinners.kwinners_layers(model):
+        assert layer.boost_strength.numpy() == np.float32(1.0 * 0.9**2), layer.name
+        assert int(layer.learning_iterations.numpy()) > 0, layer.name  # trained through the wrapper
+
+
+def test_with_k_inference_factor_reaches_wrapped_and_nested_layers():
+    model = _wrapped_and_nested()
+    x = np.random.default_rng(0).normal(size=(4, 3, 8)).astype(np.float32)
+    copy = ks.models.with_k_inference_factor(model, 1.0)
+    assert [layer.k_inference for layer in ks.kwinners.kwinners_layers(model)] == [3, 6, 8]
+    assert [layer.k_inference for layer in ks.kwinners.kwinners_layers(copy)] == [2, 4, 5]
+    assert all(layer.get_config()["k_inference_factor"] == 1.0 for layer in ks.kwinners.kwinners_layers(copy))
+    with pytest.raises(ValueError, match="kw_plain"):
+        ks.models.with_k_inference_factor(model, 2.5)  # 0.5 * 2.5 > 1 in the last layer only
+    # Back at the original factor the copy computes the model's function.
+    again = ks.models.with_k_inference_factor(model, 1.5)
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_search_form_reaches_wrapped_and_nested_layers():
+    model = _wrapped_and_nested()
+    x = np.random.default_rng(1).normal(size=(4, 3, 8)).astype(np.float32)
+    from keras_sparse import micro
+
+    search = micro.with_search_kwinners(model)
+    assert ks.kwinners.kwinners_layers(search) == []
+    assert sum(isinstance(layer, micro.SearchKWinners)
+               for layer in search._flatten_layers(include_self=False, recursive=True)) == 3
+    np.testing.assert_allclose(search.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+class _UnitsFirst(ks.kwinners.KWinnersBase):
+    """A toy variant through the public seam: units on axis 1 of `(batch, n, steps)`,
+    each step competing on its own (what `KWinners` does on the transpose)."""
+
+    def _check_input_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[1] is None:
+            raise ValueError(f"expects (batch, units, steps); received input_shape={input_shape}")
+
+    def _competing_units(self, input_shape):
+        return input_shape[1]
+
+    def _channel_axis(self):
+        return 1
+
+    def _activate(self, inputs, k, portable):
+        rows = keras.ops.transpose(inputs, (0, 2, 1))
+        winners = ks.ops.kwinners(rows, self.duty_cycles, k, self.boost_strength, portable=portable)
+        return keras.ops.transpose(winners, (0, 2, 1))
+
+
+def test_a_variant_defined_by_the_four_hooks_is_a_full_kwinners_layer():
+    assert ks.kwinners._KWinnersBase is ks.kwinners.KWinnersBase  # the old private name still imports
+    x = np.random.default_rng(2).normal(size=(6, 10, 4)).astype(np.float32)
+    variant, reference = _UnitsFirst(0.3, name="variant"), ks.KWinners(0.3, name="reference")
+    for _ in range(3):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variant(x, training=True)),
+                                      keras.ops.convert_to_numpy(reference(x.transpose(0, 2, 1), training=True))
+                                      .transpose(0, 2, 1))
+    np.testing.assert_array_equal(variant.duty_cycles.numpy(), reference.duty_cycles.numpy())
+    assert (variant.k, variant.k_inference, variant.n) == (3, 4, 10)
+    assert int(variant.learning_iterations.numpy()) == 18
+    model = keras.Sequential([keras.Input((10, 4)), variant])
+    assert ks.kwinners.kwinners_layers(model) == [variant]
+    with pytest.raises(ValueError, match="percent_on"):
+        _UnitsFirst(1.5)

@@ -11,7 +11,7 @@ import pytest
 import keras
 import keras_sparse as ks
 from keras_sparse.callbacks import UpdateBoostStrength, kwinners_layers
-from keras_sparse.kwinners import _KWinnersBase
+from keras_sparse.kwinners import KWinnersBase
 
 LAYERS = [
     pytest.param(lambda: ks.KWinners(0.2, boost_strength=1.5), (30,), id="KWinners"),
@@ -112,7 +112,7 @@ def test_tflite_uses_builtins_and_matches_predict(make_layer, input_shape, tmp_p
     path = ks.export.to_tflite(model, tmp_path / "model.tflite")
     ops = ks.export.tflite_op_names(path)
     assert not [op for op in ops if op.startswith("CUSTOM")], ops  # no Flex, no custom ops
-    if isinstance(model.layers[2], _KWinnersBase):
+    if isinstance(model.layers[2], KWinnersBase):
         assert "TOPK_V2" in ops
     got = ks.export.run_tflite(path, x)
     np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=0, atol=1e-5)

@@ -12,7 +12,7 @@ import keras
 import keras_sparse as ks
 from keras_sparse import datasets
 from keras_sparse.callbacks import UpdateBoostStrength
-from keras_sparse.kwinners import _KWinnersBase
+from keras_sparse.kwinners import KWinnersBase
 
 
 def _normalize(images):
@@ -67,7 +67,7 @@ def test_tflite_matches_predict_on_real_mnist(mnist, tmp_path):
     assert differs.mean() <= 0.005, f"{differs.sum()} of {len(x_test)} images differ"
     assert (lite.argmax(1) == keras_out.argmax(1)).mean() >= 0.995
     # every image that differs has a k-winners layer with a near-tie at its threshold
-    kw_layers = [layer for layer in model.layers if isinstance(layer, _KWinnersBase)]
+    kw_layers = [layer for layer in model.layers if isinstance(layer, KWinnersBase)]
     probe = keras.Model(model.inputs[0], [layer.input for layer in kw_layers])
     inputs = probe.predict(x_test[differs], verbose=0) if differs.any() else []
     for i in range(int(differs.sum())):
