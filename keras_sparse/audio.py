@@ -217,7 +217,7 @@ class LogMelSpectrogram(keras.layers.Layer):
         top_db: dynamic range kept below each clip's maximum, > 0, or None.
     """
 
-    def __init__(self, sample_rate=SAMPLE_RATE, n_fft=2048, hop_length=512, n_mels=32,
+    def __init__(self, *, sample_rate=SAMPLE_RATE, n_fft=2048, hop_length=512, n_mels=32,
                  amin=1e-10, top_db=80.0, **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)

@@ -1,7 +1,7 @@
 """Sparse activations: the k-winners-take-all layers (Ahmad & Scheinkman, 2019).
 
 `KWinners` (the last axis of `(batch, ..., n)`: dense layers, sequences,
-tokens) and `KWinners1d` / `KWinners2d` / `KWinners3d` (feature maps, per
+tokens) and `KWinners1D` / `KWinners2D` / `KWinners3D` (feature maps, per
 position or per sample) keep the k most strongly boosted units and zero the
 rest; `keras_sparse.ops` holds the math, these layers own its state. One base
 class holds the state and its update; each subclass only says which axis holds
@@ -55,7 +55,7 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
       by `self.duty_cycles` and `self.boost_strength` (a `keras_sparse.ops`
       function; `portable=True` at inference, for export).
 
-    `KWinners` (rows along the last axis) and `KWinners1d/2d/3d` (feature
+    `KWinners` (rows along the last axis) and `KWinners1D/2D/3D` (feature
     maps) are its subclasses. Register a subclass with
     `keras.saving.register_keras_serializable` so saved models load it.
 
@@ -97,6 +97,7 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
     def __init__(
         self,
         percent_on=0.1,
+        *,
         k_inference_factor=1.5,
         boost_strength=1.0,
         boost_strength_factor=0.9,
@@ -346,6 +347,7 @@ class _KWinnersFeatureMap(KWinnersBase):
     def __init__(
         self,
         percent_on=0.1,
+        *,
         k_inference_factor=1.5,
         boost_strength=1.0,
         boost_strength_factor=0.9,
@@ -358,12 +360,12 @@ class _KWinnersFeatureMap(KWinnersBase):
     ):
         super().__init__(
             percent_on,
-            k_inference_factor,
-            boost_strength,
-            boost_strength_factor,
-            duty_cycle_period,
-            break_ties,
-            relu,
+            k_inference_factor=k_inference_factor,
+            boost_strength=boost_strength,
+            boost_strength_factor=boost_strength_factor,
+            duty_cycle_period=duty_cycle_period,
+            break_ties=break_ties,
+            relu=relu,
             **kwargs,
         )
         self.local = check_bool("local", local)
@@ -442,7 +444,7 @@ _FEATURE_MAP_DOC = """k-winners-take-all with boosting over {what}.
 
 
 @_serializable
-class KWinners1d(_KWinnersFeatureMap):
+class KWinners1D(_KWinnersFeatureMap):
     spatial_names = ("steps",)
     op = staticmethod(sparse_ops.kwinners1d)
     __doc__ = _FEATURE_MAP_DOC.format(
@@ -451,7 +453,7 @@ class KWinners1d(_KWinnersFeatureMap):
 
 
 @_serializable
-class KWinners2d(_KWinnersFeatureMap):
+class KWinners2D(_KWinnersFeatureMap):
     spatial_names = ("height", "width")
     op = staticmethod(sparse_ops.kwinners2d)
     __doc__ = _FEATURE_MAP_DOC.format(
@@ -460,7 +462,7 @@ class KWinners2d(_KWinnersFeatureMap):
 
 
 @_serializable
-class KWinners3d(_KWinnersFeatureMap):
+class KWinners3D(_KWinnersFeatureMap):
     spatial_names = ("depth", "height", "width")
     op = staticmethod(sparse_ops.kwinners3d)
     __doc__ = _FEATURE_MAP_DOC.format(
@@ -468,8 +470,16 @@ class KWinners3d(_KWinnersFeatureMap):
         position="voxel", positions="depth, height and width", op="kwinners3d", common=_COMMON_ARGS)
 
 
+# The names before Keras' spelling (`Conv2D`): still importable, and saved
+# models whose configs name `keras_sparse>KWinners2d` still load.
+KWinners1d, KWinners2d, KWinners3d = KWinners1D, KWinners2D, KWinners3D
+keras.saving.get_custom_objects().update(
+    {"keras_sparse>KWinners1d": KWinners1D, "keras_sparse>KWinners2d": KWinners2D, "keras_sparse>KWinners3d": KWinners3D}
+)
+
+
 def kwinners_layers(model):
-    """Every k-winners layer (`KWinners`, `KWinners1d/2d/3d`, any subclass of
+    """Every k-winners layer (`KWinners`, `KWinners1D/2D/3D`, any subclass of
     the base) in `model`, in the order Keras tracks them, each once.
 
     Descends into nested models and into every layer that holds sublayers:

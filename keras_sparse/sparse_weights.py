@@ -199,7 +199,7 @@ class SparseDense(_SparseKernelMixin, keras.layers.Dense):
             `kernel_constraint`.
     """
 
-    def __init__(self, units, sparsity, seed=None, block=None, **kwargs):
+    def __init__(self, units, sparsity, *, seed=None, block=None, **kwargs):
         super().__init__(units, **kwargs)
         self._make_sparse(sparsity, seed, block)
 
@@ -223,7 +223,7 @@ class SparseConv1D(_SparseKernelMixin, keras.layers.Conv1D):
             `kernel_constraint`.
     """
 
-    def __init__(self, filters, kernel_size, sparsity, seed=None, block=None, **kwargs):
+    def __init__(self, filters, kernel_size, sparsity, *, seed=None, block=None, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
         self._make_sparse(sparsity, seed, block)
 
@@ -247,6 +247,6 @@ class SparseConv2D(_SparseKernelMixin, keras.layers.Conv2D):
             `kernel_constraint`.
     """
 
-    def __init__(self, filters, kernel_size, sparsity, seed=None, block=None, **kwargs):
+    def __init__(self, filters, kernel_size, sparsity, *, seed=None, block=None, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
         self._make_sparse(sparsity, seed, block)

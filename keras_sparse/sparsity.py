@@ -16,8 +16,8 @@ Definitions, for one sample and the inference path (`predict`):
 - **k-winners layers** (`keras_sparse.kwinners.kwinners_layers`): `n` units
   compete in each row, `k` of them win in training and `k_inference` at
   inference (the layer's public attributes, set at build). A sample's output
-  of `S` values holds `S / n` rows (1 for `KWinners` and `KWinners2d(local=False)`,
-  `h * w` for `KWinners2d(local=True)`), so its active units are
+  of `S` values holds `S / n` rows (1 for `KWinners` and `KWinners2D(local=False)`,
+  `h * w` for `KWinners2D(local=True)`), so its active units are
 
       active_training  = k * S / n
       active_inference = k_inference * S / n          (at most: a unit that
@@ -52,7 +52,7 @@ Definitions, for one sample and the inference path (`predict`):
   of every output position would read a non-zero input. For a `Dense` fed by
   a `KWinners` this is the expected number of multiplies over a uniformly
   random set of winners, `sum over winners i of nonzero(K[i, :])`; for a
-  convolution fed by `KWinners2d` it assumes the winners are spread evenly
+  convolution fed by `KWinners2D` it assumes the winners are spread evenly
   over the image (they are not exactly: a border value feeds fewer output
   positions than a central one).
 

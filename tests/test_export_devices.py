@@ -57,7 +57,7 @@ def _trained_mnist_cnn(mnist, relu=False):
     model = keras.Sequential([
         keras.Input((28, 28, 1)),
         keras.layers.Conv2D(8, 5), keras.layers.MaxPooling2D(2),
-        ks.KWinners2d(100 / 1152, boost_strength=1.5, relu=relu, name="kw_conv"),
+        ks.KWinners2D(100 / 1152, boost_strength=1.5, relu=relu, name="kw_conv"),
         keras.layers.Flatten(), keras.layers.Dense(64),
         ks.KWinners(0.2, boost_strength=1.5, relu=relu, name="kw_dense"),
         keras.layers.Dense(10),
@@ -171,8 +171,8 @@ def test_micro_runs_exported_files_like_litert(mnist, tmp_path):
 
 @pytest.mark.parametrize("make_layer, input_shape", [
     (lambda: ks.KWinners(0.25, relu=True), (10, 8)),
-    (lambda: ks.KWinners2d(0.5, local=True, break_ties=True, data_format="channels_first"), (4, 5, 6)),
-    (lambda: ks.KWinners3d(0.4, local=True), (2, 3, 4, 5)),
+    (lambda: ks.KWinners2D(0.5, local=True, break_ties=True, data_format="channels_first"), (4, 5, 6)),
+    (lambda: ks.KWinners3D(0.4, local=True), (2, 3, 4, 5)),
 ], ids=["sequence", "2d-local-channels_first", "3d-local"])
 def test_micro_int8_rows_of_several_positions_per_sample(make_layer, input_shape, tmp_path):
     """int8 for target='micro' with several rows per sample (a sequence, a

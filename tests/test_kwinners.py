@@ -17,10 +17,10 @@ def test_k_and_k_inference_from_the_input_shape():
     layer = ks.KWinners(percent_on=0.1, k_inference_factor=1.5)
     layer.build((None, 700))
     assert (layer.n, layer.k, layer.k_inference) == (700, 70, 105)
-    layer = ks.KWinners2d(percent_on=400 / 4608)
+    layer = ks.KWinners2D(percent_on=400 / 4608)
     layer.build((None, 12, 12, 32))
     assert (layer.n, layer.k, layer.k_inference) == (4608, 400, 600)
-    layer = ks.KWinners2d(percent_on=0.25, local=True, data_format="channels_first")
+    layer = ks.KWinners2D(percent_on=0.25, local=True, data_format="channels_first")
     layer.build((None, 10, 3, 3))
     assert (layer.n, layer.k, layer.k_inference) == (10, 2, 4)  # round(2.5) = 2, round(3.75) = 4
     # k_inference is clipped to [1, n]
@@ -33,7 +33,7 @@ def test_k_and_k_inference_from_the_input_shape():
 
 
 def test_state_weights_and_dtypes():
-    layer = ks.KWinners2d(0.1, boost_strength=1.5)
+    layer = ks.KWinners2D(0.1, boost_strength=1.5)
     layer.build((None, 4, 4, 6))
     assert [w.name for w in layer.non_trainable_weights] == [
         "duty_cycles", "boost_strength", "learning_iterations"
@@ -44,7 +44,7 @@ def test_state_weights_and_dtypes():
     assert layer.learning_iterations.dtype == "int64"
 
 
-FEATURE_MAP_LAYERS = {1: ks.KWinners1d, 2: ks.KWinners2d, 3: ks.KWinners3d}
+FEATURE_MAP_LAYERS = {1: ks.KWinners1D, 2: ks.KWinners2D, 3: ks.KWinners3D}
 
 
 def _random_layer_case(rng):
@@ -134,7 +134,7 @@ def _dense_net(functional):
 def _conv_net():
     inputs = keras.Input((6, 6, 2))
     hidden = keras.layers.Conv2D(5, 3, name="hidden")(inputs)
-    sparse = ks.KWinners2d(0.2, boost_strength=1.0, duty_cycle_period=20, name="kw")(hidden)
+    sparse = ks.KWinners2D(0.2, boost_strength=1.0, duty_cycle_period=20, name="kw")(hidden)
     outputs = keras.layers.Dense(3)(keras.layers.Flatten()(sparse))
     return keras.Model(inputs, outputs)
 
@@ -278,7 +278,7 @@ BAD_ARGUMENTS = [
 ]
 
 
-@pytest.mark.parametrize("cls", [ks.KWinners, ks.KWinners2d])
+@pytest.mark.parametrize("cls", [ks.KWinners, ks.KWinners2D])
 @pytest.mark.parametrize("name, value", BAD_ARGUMENTS)
 def test_invalid_arguments_raise_value_error_naming_them(cls, name, value):
     kwargs = {"percent_on": 0.1, name: value}
@@ -287,7 +287,7 @@ def test_invalid_arguments_raise_value_error_naming_them(cls, name, value):
     assert repr(value) in str(error.value) or str(value) in str(error.value)
 
 
-@pytest.mark.parametrize("layer, shape", [(ks.KWinners(0.2), (5, 30)), (ks.KWinners2d(0.15), (5, 6, 6, 4))])
+@pytest.mark.parametrize("layer, shape", [(ks.KWinners(0.2), (5, 30)), (ks.KWinners2D(0.15), (5, 6, 6, 4))])
 def test_empty_training_batch_changes_no_state(layer, shape):
     """A batch of size 0 (e.g. the tail of a filtered dataset) leaves duty cycles and
     learning iterations as they were; before any sample the formula would be 0 / 0."""
@@ -305,9 +305,9 @@ def test_empty_training_batch_changes_no_state(layer, shape):
 
 def test_kwinners2d_specific_arguments():
     with pytest.raises(ValueError, match="local"):
-        ks.KWinners2d(0.1, local="no")
+        ks.KWinners2D(0.1, local="no")
     with pytest.raises(ValueError, match="data_format"):
-        ks.KWinners2d(0.1, data_format="NHWC")
+        ks.KWinners2D(0.1, data_format="NHWC")
 
 
 @pytest.mark.parametrize(
@@ -315,10 +315,10 @@ def test_kwinners2d_specific_arguments():
     [
         (ks.KWinners(0.1), (None,), r"rank >= 2 \(batch, ..., units\)"),
         (ks.KWinners(0.1), (None, 4, None), "known number of units"),
-        (ks.KWinners1d(0.1), (None, 5, 5, 5), r"rank 3 \(batch, steps, channels\)"),
-        (ks.KWinners3d(0.1, data_format="channels_first"), (None, 5, 5, 5), r"rank 5 \(batch, channels, depth, height, width\)"),
-        (ks.KWinners2d(0.1), (None, 5, 5), "rank 4"),
-        (ks.KWinners2d(0.1), (None, 5, None, 3), "non-batch dimension"),
+        (ks.KWinners1D(0.1), (None, 5, 5, 5), r"rank 3 \(batch, steps, channels\)"),
+        (ks.KWinners3D(0.1, data_format="channels_first"), (None, 5, 5, 5), r"rank 5 \(batch, channels, depth, height, width\)"),
+        (ks.KWinners2D(0.1), (None, 5, 5), "rank 4"),
+        (ks.KWinners2D(0.1), (None, 5, None, 3), "non-batch dimension"),
     ],
 )
 def test_wrong_input_shape_at_build(layer, shape, rank):
@@ -328,7 +328,7 @@ def test_wrong_input_shape_at_build(layer, shape, rank):
 
 def test_wrong_input_shape_in_a_model():
     with pytest.raises(ValueError, match="rank 4"):
-        keras.Sequential([keras.Input((28, 28)), ks.KWinners2d(0.1)])
+        keras.Sequential([keras.Input((28, 28)), ks.KWinners2D(0.1)])
     layer = ks.KWinners(0.1)
     layer(np.ones((2, 10), np.float32))
     with pytest.raises(ValueError, match="expected axis -1|incompatible"):

@@ -3,7 +3,7 @@ re-derivation in `tests/numpy_reference.py`, on inputs chosen to break them.
 
 Random shapes (batch 0 included), every float dtype and int32, values with
 many ties, +-inf and NaN, k from 1 to n, every layer (`KWinners` on
-`(batch, ..., n)`, `KWinners1d/2d/3d`), both data formats,
+`(batch, ..., n)`, `KWinners1D/2D/3D`), both data formats,
 `local`, `break_ties`, `relu`, boost strengths up to the maximum, training
 (output and state update) and inference (output, state unchanged). The
 example count is bounded and the search derandomized, so CI is fast and
@@ -80,7 +80,7 @@ def layer_cases(draw):
     if kind == "dense":
         layer = ks.KWinners(**kwargs)
     else:
-        feature_map_layer = {1: ks.KWinners1d, 2: ks.KWinners2d, 3: ks.KWinners3d}[len(spatial)]
+        feature_map_layer = {1: ks.KWinners1D, 2: ks.KWinners2D, 3: ks.KWinners3D}[len(spatial)]
         layer = feature_map_layer(local=kind == "local", data_format=data_format, **kwargs)
     layer.build(shape)
     assert (layer.k, layer.k_inference) == (k, k_inference)

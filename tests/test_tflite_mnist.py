@@ -25,7 +25,7 @@ def _sparse_cnn():
             keras.Input((28, 28, 1)),
             keras.layers.Conv2D(16, 5),
             keras.layers.MaxPooling2D(2),
-            ks.KWinners2d(200 / 2304, boost_strength=1.5, name="kw_conv"),
+            ks.KWinners2D(200 / 2304, boost_strength=1.5, name="kw_conv"),
             keras.layers.Flatten(),
             keras.layers.Dense(100),
             ks.KWinners(0.2, boost_strength=1.5, name="kw_dense"),
@@ -39,7 +39,7 @@ def _near_tie(layer_input, layer, rtol=1e-5):
     equal up to float rounding (so rounding upstream can swap them)."""
     x = layer_input.astype(np.float64)
     factors = np.exp(-float(layer.boost_strength.numpy()) * layer.duty_cycles.numpy().astype(np.float64))
-    if isinstance(layer, ks.KWinners2d):
+    if isinstance(layer, ks.KWinners2D):
         boosted = np.sort((x * factors).reshape(-1))[::-1]
     else:
         boosted = np.sort(x * factors)[::-1]

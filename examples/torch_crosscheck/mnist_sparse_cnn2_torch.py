@@ -7,8 +7,8 @@ implementation of the same network and training protocol, trained on a CPU,
 show the same test accuracy / noise score, and the same dependence on
 k_inference_factor, as the Keras implementation?
 
-Network: Conv(1->32, 5x5) -> MaxPool 2 -> KWinners2d(400 of 4608) ->
-Conv(32->64, 5x5) -> MaxPool 2 -> KWinners2d(300 of 1024) -> Linear(1024->700,
+Network: Conv(1->32, 5x5) -> MaxPool 2 -> KWinners2D(400 of 4608) ->
+Conv(32->64, 5x5) -> MaxPool 2 -> KWinners2D(300 of 1024) -> Linear(1024->700,
 30% non-zero weights per unit) -> KWinners(100 of 700) -> Linear(700->10).
 SGD lr 0.02 (x0.8 per epoch), no momentum, 10 epochs, batch 4 in epoch 0 and
 64 afterwards, boost strength 1.5 (x0.85 per epoch), duty-cycle period 1000.
