@@ -115,3 +115,16 @@ def test_speech_page_states_the_protocol_the_code_runs():
     sparse = speech.SPEECH_NETWORKS["sparse_cnn2"]
     assert (f"Sparse CNN-2: lr {sparse['lr']} ×{sparse['lr_decay']} per epoch, momentum 0, batch "
             f"{sparse['batch_size']}, {sparse['epochs']} epochs, boost 1.5 ×{speech.SPEECH_BOOST_STRENGTH_FACTOR}") in protocol
+
+
+def test_usage_layout_names_every_module_and_notebook_count():
+    text = (REPO / "docs" / "usage.md").read_text()
+    layout = text[text.index("## Layout"):]
+    package = REPO / "keras_sparse"
+    modules = [p.stem for p in package.glob("*.py") if p.stem != "__init__"]
+    modules += [p.stem for p in (package / "models").glob("*.py") if p.stem != "__init__"]
+    missing = [name for name in modules if f"`{name}`" not in layout]
+    assert not missing, f"docs/usage.md's layout does not name {missing}"
+    count = len(list((REPO / "examples" / "notebooks").glob("*.ipynb")))
+    words = {3: "three", 4: "four", 5: "five", 6: "six"}
+    assert f"the {words[count]} notebooks" in " ".join(layout.split())
