@@ -144,11 +144,9 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
 def has_block_sparse_weights(model):
     """Whether a layer of `model` (nested models included) has a sparse-weights
     kernel of whole blocks (`SparseWeights(block=...)`)."""
-    from keras_sparse.constraints import SparseWeights
+    from keras_sparse.constraints import sparse_weight_layers
 
-    return any(isinstance(getattr(layer, "kernel_constraint", None), SparseWeights)
-               and layer.kernel_constraint.block is not None
-               for layer in model._flatten_layers(include_self=False, recursive=True))
+    return any(layer.kernel_constraint.block is not None for layer in sparse_weight_layers(model))
 
 
 def _check_representative_data(model, data):
