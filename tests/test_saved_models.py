@@ -118,7 +118,7 @@ def test_int8_model_reproduces_json(name, mnist, fsdd):
     ship_int8 = load_example("ship_int8.py")
     task = name.split("_")[0]
     assert info["quantize"] == "int8" and info["target"] == "micro" and info["source"] == f"{name[:-5]}.keras"
-    front_end = ship_int8.SPECTROGRAM_INPUT if task == "fsdd" else ""
+    front_end = ship_int8.FEATURES_INPUT if task == "fsdd" else ""
     assert info["input"].startswith(f"{front_end}{ship_int8.INPUTS[task]}, then int8: ")
     assert path.stat().st_size == info["bytes"]
     ops = tflite_op_names(path)
