@@ -110,10 +110,9 @@ def parse_args(argv=None):
 
 def has_sparse_weights(model):
     """Whether any layer of `model` (nested models included) has a sparse-weights kernel."""
-    from keras_sparse.constraints import SparseWeights
+    from keras_sparse.constraints import sparse_weight_layers
 
-    return any(isinstance(getattr(layer, "kernel_constraint", None), SparseWeights)
-               for layer in model._flatten_layers(include_self=False, recursive=True))
+    return bool(sparse_weight_layers(model))
 
 
 def produced_encoding(path):

@@ -76,7 +76,7 @@ def relu_twin(model):
              sparse_weights.SparseConv2D: keras.layers.Conv2D}
 
     def clone_layer(layer):
-        if isinstance(layer, kwinners._KWinnersBase):
+        if isinstance(layer, kwinners.KWinnersBase):
             return keras.layers.ReLU(name=layer.name)
         config = layer.get_config()
         if type(layer) in plain:
@@ -87,7 +87,7 @@ def relu_twin(model):
 
     twin = keras.models.clone_model(model, clone_function=clone_layer)
     for layer in model.layers:
-        if layer.weights and not isinstance(layer, kwinners._KWinnersBase):
+        if layer.weights and not isinstance(layer, kwinners.KWinnersBase):
             twin.get_layer(layer.name).set_weights(layer.get_weights())
     return twin
 

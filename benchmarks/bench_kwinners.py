@@ -1,4 +1,4 @@
-"""Forward + backward time of KWinners / KWinners2d (training mode, state
+"""Forward + backward time of KWinners / KWinners2D (training mode, state
 update included) against ReLU, in one run, as ratios.
 
     python benchmarks/bench_kwinners.py [--repeats 200]
@@ -23,7 +23,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras  # noqa: E402
 from keras_sparse import ops as sparse_ops  # noqa: E402
-from keras_sparse.layers import KWinners, KWinners2d  # noqa: E402
+from keras_sparse.layers import KWinners, KWinners2D  # noqa: E402
 from timing import median_ms  # noqa: E402  (beside this script)
 
 # (shape, percent_on): the paper's layer sizes and sparsities where they exist
@@ -55,7 +55,7 @@ def make_layer(shape, percent_on, local=False):
     if len(shape) == 2:
         layer = KWinners(percent_on, boost_strength=1.5)
     else:
-        layer = KWinners2d(percent_on, boost_strength=1.5, local=local)
+        layer = KWinners2D(percent_on, boost_strength=1.5, local=local)
     layer.build(shape)
     layer.duty_cycles.assign(np.random.default_rng(0).random(layer.duty_cycles.shape) * 0.2)
     return layer

@@ -5,7 +5,7 @@ A k-winners layer keeps `k` winners in training and
 Training never looks at `k_inference`, so one trained model can be measured at
 every factor without retraining: this script loads each `model.keras`, makes a
 copy per factor with `keras_sparse.models.with_k_inference_factor`, and
-reports clean test accuracy and the noise score (SPEC §4, or at `--levels`) of each copy.
+reports clean test accuracy and the noise score (the paper's 11 levels, or at `--levels`) of each copy.
 
     python examples/k_inference.py runs/full/sparse_cnn2_seed0/model.keras \\
         --factors 1.0 1.25 1.5 --data-dir ../shared/datasets/mnist --out kif.json

@@ -115,9 +115,9 @@ def _rezero_at_epoch_end(model):
     before evaluation; a function putting the constraint back after training)."""
     import keras
 
-    from keras_sparse.sparse_weights import _SparseKernelMixin
+    from keras_sparse.constraints import sparse_weight_layers
 
-    sparse = [l for l in model.layers if isinstance(l, _SparseKernelMixin)]
+    sparse = sparse_weight_layers(model)
     for layer in sparse:
         layer.kernel.constraint = None
 

@@ -54,8 +54,8 @@ from ship_models import INPUTS, calibration_inputs, evaluate_saved, test_inputs 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST_MODELS = ("mnist_dense_cnn2", "mnist_sparse_cnn2", "mnist_sparse_cnn2_ensemble3")
 FSDD_MODELS = ("fsdd_dense_cnn2", "fsdd_sparse_cnn2")
-SPECTROGRAM_INPUT = ("float32 (32, 32, 1) log-mel dB features (keras_sparse.audio.log_mel_spectrogram "
-                     "with the float model's LogMelSpectrogram settings) of: ")
+FEATURES_INPUT = ("float32 (32, 32, 1) log-mel dB features (keras_sparse.audio.log_mel_spectrogram "
+                  "with the float model's LogMelSpectrogram settings) of: ")
 MICRO_CHECK_SAMPLES = 100  # the slice tests/test_saved_models.py runs in TFLite Micro
 
 
@@ -137,7 +137,7 @@ def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_
         "calibration": f"the first {calibration} {task.upper()} training inputs, as `input` says",
         "bytes": os.path.getsize(path),
         "tflite_ops": tflite_op_names(path),
-        "input": f"{SPECTROGRAM_INPUT if features else ''}{INPUTS[task]}, then int8: "
+        "input": f"{FEATURES_INPUT if features else ''}{INPUTS[task]}, then int8: "
                  f"q = clip(round(x / {in_scale!r}) + {in_zero}, -128, 127)",
         "output": f"{float_info['output']}, as int8 codes q: value = (q - {out_zero}) * {out_scale!r}",
         "input_quantization": [float(in_scale), int(in_zero)],

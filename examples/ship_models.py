@@ -117,7 +117,7 @@ def _load_for_inference(path, task):
 
 def _k_inference_factor(model):
     """The k-winners layers' common `k_inference_factor` (None without k-winners)."""
-    from keras_sparse.callbacks import kwinners_layers
+    from keras_sparse.kwinners import kwinners_layers
 
     factors = {layer.k_inference_factor for layer in kwinners_layers(model)}
     if len(factors) > 1:

@@ -115,8 +115,8 @@ def features(waveforms):
 
 
 def augment_clips(waveforms, rng):
-    """The paper's training augmentation on `(N, 16000)` clips (SPEC §4 gives
-    the steps and ranges; applying each to a clip with probability 1/2 is ours):
+    """The paper's training augmentation on `(N, 16000)` clips (docs/speech.md,
+    "The paper's protocol", gives the steps and ranges; applying each to a clip with probability 1/2 is ours):
 
     - amplitude: `x *= U(0.7, 1.1)` (the features' 0 dB reference is each
       clip's own maximum, so this changes them only through `amin`),

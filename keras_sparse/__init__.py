@@ -3,7 +3,18 @@
 from keras_sparse import (
     audio, callbacks, constraints, datasets, export, layers, metrics, models, noise, ops, sparsity,
 )
-from keras_sparse.layers import KWinners, KWinners1d, KWinners2d, KWinners3d
+from keras_sparse.layers import (
+    KWinners,
+    KWinners1d,
+    KWinners1D,
+    KWinners2d,
+    KWinners2D,
+    KWinners3d,
+    KWinners3D,
+    SparseConv1D,
+    SparseConv2D,
+    SparseDense,
+)
 from keras_sparse.sparsity import sparsity_summary, summary
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Spoken-digit audio for the paper's Google Speech Commands experiment (SPEC §4).
+"""Spoken-digit audio for the paper's Google Speech Commands experiment (docs/speech.md).
 
 Features: the reference code's librosa recipe, rebuilt from `keras.ops` so it
 runs inside a model (and in TFLite) on raw 16 kHz audio:
@@ -217,7 +217,7 @@ class LogMelSpectrogram(keras.layers.Layer):
         top_db: dynamic range kept below each clip's maximum, > 0, or None.
     """
 
-    def __init__(self, sample_rate=SAMPLE_RATE, n_fft=2048, hop_length=512, n_mels=32,
+    def __init__(self, *, sample_rate=SAMPLE_RATE, n_fft=2048, hop_length=512, n_mels=32,
                  amin=1e-10, top_db=80.0, **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)

@@ -6,17 +6,7 @@ import numpy as np
 
 from keras_sparse import metrics, noise
 from keras_sparse._validation import check_int
-from keras_sparse.kwinners import _KWinnersBase
-
-
-def kwinners_layers(model):
-    """Every k-winners layer (`KWinners`, `KWinners1d/2d/3d`) in `model`, nested
-    models included."""
-    return [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if isinstance(layer, _KWinnersBase)
-    ]
+from keras_sparse.kwinners import kwinners_layers  # noqa: F401  (also public here, as before)
 
 
 class UpdateBoostStrength(keras.callbacks.Callback):

@@ -1,7 +1,7 @@
 """Sparse weights: a fixed random connectivity mask, enforced as a constraint.
 
 `SparseWeights` is the mechanism behind `keras_sparse.layers.SparseDense`,
-`SparseConv1D` and `SparseConv2D` (SPEC section 2), and can be used on its own
+`SparseConv1D` and `SparseConv2D` (docs/semantics.md, "Sparse weights"), and can be used on its own
 as any Keras kernel constraint.
 """
 
@@ -207,3 +207,26 @@ class SparseWeights(keras.constraints.Constraint):
         if self.block is not None:  # configs without blocks stay as they were
             config["block"] = list(self.block)
         return config
+
+
+def sparse_weight_layers(model):
+    """Every layer in `model` whose `kernel_constraint` is a `SparseWeights`
+    (`SparseDense`, `SparseConv1D/2D`, or any Keras layer given one), in the
+    order Keras tracks them, each once. Descends into nested models and into
+    every layer that holds sublayers (wrappers such as `TimeDistributed`), as
+    `keras_sparse.kwinners.kwinners_layers` does; `model` itself is included
+    when it is one.
+
+    Args:
+        model: a Keras layer or model.
+
+    Returns:
+        A list of layers (empty if there is none).
+    """
+    if not isinstance(model, keras.layers.Layer):
+        raise ValueError(f"`model` must be a Keras layer or model. Received: model={model!r}")
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+        if isinstance(getattr(layer, "kernel_constraint", None), SparseWeights)
+    ]

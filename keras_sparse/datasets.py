@@ -1,6 +1,6 @@
 """MNIST for the paper's experiments, from a local copy or the usual download.
 
-The images are returned as the paper's code sees them (SPEC §4):
+The images are returned as the paper's code sees them (docs/mnist.md, "The paper's protocol"):
 
     x01  = uint8_pixels / 255                 # [0, 1]
     x    = (x01 - MNIST_MEAN) / MNIST_STD     # MNIST_MEAN = 0.1307, MNIST_STD = 0.3081
@@ -17,7 +17,8 @@ import numpy as np
 
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
-ENV_VAR = "KERAS_SPARSE_MNIST"
+MNIST_ENV_VAR = "KERAS_SPARSE_MNIST"  # as audio.FSDD_ENV_VAR, audio.SPEECH_COMMANDS_ENV_VAR
+ENV_VAR = MNIST_ENV_VAR  # its name before the speech datasets
 
 
 def _find_npz(data_dir):
@@ -43,7 +44,7 @@ def load_mnist(data_dir=None):
             `tensorflow_datasets` as a fallback.
     """
     if data_dir is None:
-        data_dir = os.environ.get(ENV_VAR) or None
+        data_dir = os.environ.get(MNIST_ENV_VAR) or None
     if data_dir is not None:
         with np.load(_find_npz(data_dir)) as data:
             arrays = [data[key] for key in ("x_train", "y_train", "x_test", "y_test")]

@@ -148,11 +148,9 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
 def has_block_sparse_weights(model):
     """Whether a layer of `model` (nested models included) has a sparse-weights
     kernel of whole blocks (`SparseWeights(block=...)`)."""
-    from keras_sparse.constraints import SparseWeights
+    from keras_sparse.constraints import sparse_weight_layers
 
-    return any(isinstance(getattr(layer, "kernel_constraint", None), SparseWeights)
-               and layer.kernel_constraint.block is not None
-               for layer in model._flatten_layers(include_self=False, recursive=True))
+    return any(layer.kernel_constraint.block is not None for layer in sparse_weight_layers(model))
 
 
 def _check_representative_data(model, data):
@@ -186,7 +184,7 @@ def _convert(model, quantize, representative_data, target, sparse_encoding):
     import tensorflow as tf
 
     from keras_sparse import micro
-    from keras_sparse.callbacks import kwinners_layers
+    from keras_sparse.kwinners import kwinners_layers
 
     if kwinners_layers(model):  # their export form: constant boost factors, the target's kernel
         model = micro.with_search_kwinners(model, "search" if target == "micro" else "top_k",

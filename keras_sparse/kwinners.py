@@ -1,7 +1,7 @@
 """Sparse activations: the k-winners-take-all layers (Ahmad & Scheinkman, 2019).
 
 `KWinners` (the last axis of `(batch, ..., n)`: dense layers, sequences,
-tokens) and `KWinners1d` / `KWinners2d` / `KWinners3d` (feature maps, per
+tokens) and `KWinners1D` / `KWinners2D` / `KWinners3D` (feature maps, per
 position or per sample) keep the k most strongly boosted units and zero the
 rest; `keras_sparse.ops` holds the math, these layers own its state. One base
 class holds the state and its update; each subclass only says which axis holds
@@ -36,8 +36,30 @@ _serializable = keras.saving.register_keras_serializable(package="keras_sparse")
 MAX_BOOST_STRENGTH = 50.0
 
 
-class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
-    """State and training-time updates shared by every k-winners layer.
+class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
+    """Base class of every k-winners layer: the state and its training-time update.
+
+    The extension seam of the k-winners family. A new variant subclasses it
+    and defines its geometry in four hooks; arguments, validation, `build`
+    (`k`, `k_inference`, the state weights), `call`, the duty-cycle update,
+    `get_config`, `kwinners_layers`, the callbacks and saving come with it:
+
+    - `_check_input_shape(input_shape)`: raise `ValueError` for a rank or an
+      unknown dimension the layer cannot take.
+    - `_competing_units(input_shape)`: `n`, the number of units among which
+      the winners of one row are chosen; then `k = round(n * percent_on)`
+      and `k_inference = clip(round(n * percent_on * k_inference_factor), 1, n)`.
+    - `_channel_axis()`: the axis of the units (channels), one duty cycle each;
+      the duty cycles count over every other axis.
+    - `_activate(inputs, k, training)`: the `k` winners of each row, boosted
+      by `self.duty_cycles` and `self.boost_strength` (a `keras_sparse.ops`
+      function with `portable=not training, differentiable=training`: the
+      fastest kernel and the custom gradient in training, the portable
+      kernels and the inference form otherwise).
+
+    `KWinners` (rows along the last axis) and `KWinners1D/2D/3D` (feature
+    maps) are its subclasses. Register a subclass with
+    `keras.saving.register_keras_serializable` so saved models load it.
 
     Non-trainable weights, saved with the model (like `BatchNormalization`'s
     moving statistics):
@@ -67,11 +89,17 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
     `KWinners` on `(batch, ..., n)`), so its target is `percent_on`. An empty
     batch changes nothing. Inference picks `k_inference` winners and changes
     nothing.
+
+    Args:
+        percent_on, k_inference_factor, boost_strength, boost_strength_factor,
+        duty_cycle_period, break_ties, relu: as in `KWinners`.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
     """
 
     def __init__(
         self,
         percent_on=0.1,
+        *,
         k_inference_factor=1.5,
         boost_strength=1.0,
         boost_strength_factor=0.9,
@@ -109,9 +137,8 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         raise NotImplementedError
 
     def _activate(self, inputs, k, training):
-        """The layer's op on `inputs` with `k` winners: in training the
-        fastest exact kernel and the custom gradient; at inference the
-        portable kernels (exportable) and the leanest form."""
+        """The layer's output: the `k` winners of each row of `inputs` (see
+        the class docstring)."""
         raise NotImplementedError
 
     def build(self, input_shape):
@@ -213,6 +240,9 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         return config
 
 
+_KWinnersBase = KWinnersBase  # the name before it became public
+
+
 def _widest_int():
     """int64, except on JAX without `jax_enable_x64` (int32 there; Keras would
     truncate int64 with a warning): 2.1e9 training samples before it wraps."""
@@ -256,7 +286,7 @@ _COMMON_ARGS = """percent_on: fraction of units that win in training, `0 < perce
 
 
 @_serializable
-class KWinners(_KWinnersBase):
+class KWinners(KWinnersBase):
     """k-winners-take-all with boosting along the last axis of `(batch, ..., n)`.
 
     Keeps, in every row `x[b, ..., :]` (a sample of a dense layer `(batch, n)`,
@@ -311,7 +341,7 @@ class KWinners(_KWinnersBase):
 KWinners.__doc__ = KWinners.__doc__.format(common=_COMMON_ARGS)
 
 
-class _KWinnersFeatureMap(_KWinnersBase):
+class _KWinnersFeatureMap(KWinnersBase):
     """k-winners over a feature map with one spatial axis per name in
     `spatial_names`, channels last or first; the subclasses only name the
     axes and the op."""
@@ -321,6 +351,7 @@ class _KWinnersFeatureMap(_KWinnersBase):
     def __init__(
         self,
         percent_on=0.1,
+        *,
         k_inference_factor=1.5,
         boost_strength=1.0,
         boost_strength_factor=0.9,
@@ -333,12 +364,12 @@ class _KWinnersFeatureMap(_KWinnersBase):
     ):
         super().__init__(
             percent_on,
-            k_inference_factor,
-            boost_strength,
-            boost_strength_factor,
-            duty_cycle_period,
-            break_ties,
-            relu,
+            k_inference_factor=k_inference_factor,
+            boost_strength=boost_strength,
+            boost_strength_factor=boost_strength_factor,
+            duty_cycle_period=duty_cycle_period,
+            break_ties=break_ties,
+            relu=relu,
             **kwargs,
         )
         self.local = check_bool("local", local)
@@ -418,7 +449,7 @@ _FEATURE_MAP_DOC = """k-winners-take-all with boosting over {what}.
 
 
 @_serializable
-class KWinners1d(_KWinnersFeatureMap):
+class KWinners1D(_KWinnersFeatureMap):
     spatial_names = ("steps",)
     op = staticmethod(sparse_ops.kwinners1d)
     __doc__ = _FEATURE_MAP_DOC.format(
@@ -427,7 +458,7 @@ class KWinners1d(_KWinnersFeatureMap):
 
 
 @_serializable
-class KWinners2d(_KWinnersFeatureMap):
+class KWinners2D(_KWinnersFeatureMap):
     spatial_names = ("height", "width")
     op = staticmethod(sparse_ops.kwinners2d)
     __doc__ = _FEATURE_MAP_DOC.format(
@@ -436,9 +467,42 @@ class KWinners2d(_KWinnersFeatureMap):
 
 
 @_serializable
-class KWinners3d(_KWinnersFeatureMap):
+class KWinners3D(_KWinnersFeatureMap):
     spatial_names = ("depth", "height", "width")
     op = staticmethod(sparse_ops.kwinners3d)
     __doc__ = _FEATURE_MAP_DOC.format(
         what="volumetric activations (e.g. after `Conv3D`)", axes="d, h, w", size="d*h*w",
         position="voxel", positions="depth, height and width", op="kwinners3d", common=_COMMON_ARGS)
+
+
+# The names before Keras' spelling (`Conv2D`): still importable, and saved
+# models whose configs name `keras_sparse>KWinners2d` still load.
+KWinners1d, KWinners2d, KWinners3d = KWinners1D, KWinners2D, KWinners3D
+keras.saving.get_custom_objects().update(
+    {"keras_sparse>KWinners1d": KWinners1D, "keras_sparse>KWinners2d": KWinners2D, "keras_sparse>KWinners3d": KWinners3D}
+)
+
+
+def kwinners_layers(model):
+    """Every k-winners layer (`KWinners`, `KWinners1D/2D/3D`, any subclass of
+    the base) in `model`, in the order Keras tracks them, each once.
+
+    Descends into nested models and into every layer that holds sublayers:
+    wrappers (`TimeDistributed`, `Bidirectional`) and custom layers alike.
+    `model` itself is included when it is a k-winners layer. Callbacks,
+    the exporter and `keras_sparse.models.with_k_inference_factor` all find
+    their layers here.
+
+    Args:
+        model: a Keras layer or model.
+
+    Returns:
+        A list of k-winners layers (empty if there is none).
+    """
+    if not isinstance(model, keras.layers.Layer):
+        raise ValueError(f"`model` must be a Keras layer or model. Received: model={model!r}")
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+        if isinstance(layer, KWinnersBase)
+    ]

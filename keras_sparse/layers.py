@@ -1,12 +1,22 @@
-"""All keras_sparse layers, under one name.
+"""All keras_sparse layers, under one name (as `keras.layers`).
 
-- Sparse activations (`keras_sparse.kwinners`): `KWinners`, `KWinners1d`,
-  `KWinners2d`, `KWinners3d`.
+- Sparse activations (`keras_sparse.kwinners`): `KWinners`, `KWinners1D`,
+  `KWinners2D`, `KWinners3D`, and their base `KWinnersBase` for new variants
+  (`KWinners1d/2d/3d`: the former names, kept as aliases).
 - Sparse weights (`keras_sparse.sparse_weights`): `SparseDense`, `SparseConv1D`,
   `SparseConv2D`.
 - Audio features (`keras_sparse.audio`): `LogMelSpectrogram`.
 """
 
 from keras_sparse.audio import LogMelSpectrogram  # noqa: F401
-from keras_sparse.kwinners import KWinners, KWinners1d, KWinners2d, KWinners3d  # noqa: F401
+from keras_sparse.kwinners import (  # noqa: F401
+    KWinners,
+    KWinners1d,
+    KWinners1D,
+    KWinners2d,
+    KWinners2D,
+    KWinners3d,
+    KWinners3D,
+    KWinnersBase,
+)
 from keras_sparse.sparse_weights import SparseConv1D, SparseConv2D, SparseDense  # noqa: F401

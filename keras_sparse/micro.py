@@ -190,9 +190,9 @@ class SearchKWinners(keras.layers.Layer):
     def from_layer(cls, layer, kernel="search", finite_inputs=False):
         """The export form of a built `KWinners`/`KWinners1d/2d/3d` layer."""
         from keras_sparse import ops as sparse_ops
-        from keras_sparse.kwinners import KWinners, _KWinnersBase
+        from keras_sparse.kwinners import KWinners, KWinnersBase
 
-        if not isinstance(layer, _KWinnersBase) or not layer.built:
+        if not isinstance(layer, KWinnersBase) or not layer.built:
             raise ValueError(f"`layer` must be a built k-winners layer. Received: layer={layer!r}")
         factors = ops.convert_to_numpy(sparse_ops.boost_factors(layer.duty_cycles, layer.boost_strength))
         common = dict(factors=factors, k=layer.k_inference, break_ties=layer.break_ties,
@@ -258,29 +258,30 @@ class SearchKWinners(keras.layers.Layer):
 
 
 def with_search_kwinners(model, kernel="search", finite_inputs=False):
-    """A clone of `model` (nested models included) whose k-winners layers are
-    `SearchKWinners` (with `kernel`, `finite_inputs`); every other layer
-    keeps its weights. Inference only."""
-    from keras_sparse.kwinners import _KWinnersBase
+    """A clone of `model` (nested models and wrappers such as `TimeDistributed`
+    included) whose k-winners layers are `SearchKWinners` (with `kernel`,
+    `finite_inputs`); every other layer keeps its weights. Inference only."""
+    from keras_sparse.kwinners import KWinnersBase, kwinners_layers
 
     def clone_layer(layer):
-        if isinstance(layer, _KWinnersBase):
+        if isinstance(layer, KWinnersBase):
             return SearchKWinners.from_layer(layer, kernel, finite_inputs)
-        return layer.__class__.from_config(layer.get_config())
+        config = layer.get_config()
+        if isinstance(layer, keras.layers.Wrapper) and kwinners_layers(layer):
+            config["layer"] = keras.saving.serialize_keras_object(clone_layer(layer.layer))
+        return layer.__class__.from_config(config)
 
     clone = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
     # clone_model builds the clones; copy weights layer by layer (the search
     # layers have none).
     for source, target in zip(_leaf_layers(model), _leaf_layers(clone), strict=True):
-        if source.weights and not isinstance(source, _KWinnersBase):
+        if source.weights and not isinstance(source, KWinnersBase):
             target.set_weights(source.get_weights())
     return clone
 
 
 def _leaf_layers(model):
-    """Every non-model layer of `model`, nested models flattened, in order."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _leaf_layers(layer)
-        else:
-            yield layer
+    """Every layer of `model` that holds no other layer (nested models and
+    wrappers flattened), in the order Keras tracks them."""
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if not list(layer._flatten_layers(include_self=False, recursive=False))]

@@ -1,4 +1,4 @@
-"""The paper's noise-robustness protocols (SPEC §4), MNIST and speech, and the
+"""The paper's noise-robustness protocols (docs/mnist.md and docs/speech.md), MNIST and speech, and the
 per-epoch records its numbers were selected from.
 
 MNIST: for each test image (pixels in [0, 1], before normalization) and each
@@ -280,8 +280,8 @@ def select_epoch(records, rule):
 
     - `"paper"`: the epoch with the highest clean test accuracy (level 0), as
       the paper's code picked every seed's row. Optimistic: the test set
-      chooses the epoch. On a tie the first such epoch wins (ours: SPEC does
-      not record the reference's tie-break).
+      chooses the epoch. On a tie the first such epoch wins (ours: the reference's
+      tie-break is not known).
     - `"last"`: the last epoch, the honest number.
     """
     if rule not in SELECTION_RULES:

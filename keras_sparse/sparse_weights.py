@@ -1,4 +1,4 @@
-"""Sparse weights layers: `SparseDense`, `SparseConv1D`, `SparseConv2D` (SPEC section 2).
+"""Sparse weights layers: `SparseDense`, `SparseConv1D`, `SparseConv2D` (docs/semantics.md).
 
 Each is the Keras layer it subclasses plus one argument, `sparsity`: every output
 unit keeps exactly `round((1 - sparsity) * fan_in)` non-zero weights, chosen at
@@ -199,7 +199,7 @@ class SparseDense(_SparseKernelMixin, keras.layers.Dense):
             `kernel_constraint`.
     """
 
-    def __init__(self, units, sparsity, seed=None, block=None, **kwargs):
+    def __init__(self, units, sparsity, *, seed=None, block=None, **kwargs):
         super().__init__(units, **kwargs)
         self._make_sparse(sparsity, seed, block)
 
@@ -223,7 +223,7 @@ class SparseConv1D(_SparseKernelMixin, keras.layers.Conv1D):
             `kernel_constraint`.
     """
 
-    def __init__(self, filters, kernel_size, sparsity, seed=None, block=None, **kwargs):
+    def __init__(self, filters, kernel_size, sparsity, *, seed=None, block=None, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
         self._make_sparse(sparsity, seed, block)
 
@@ -247,6 +247,6 @@ class SparseConv2D(_SparseKernelMixin, keras.layers.Conv2D):
             `kernel_constraint`.
     """
 
-    def __init__(self, filters, kernel_size, sparsity, seed=None, block=None, **kwargs):
+    def __init__(self, filters, kernel_size, sparsity, *, seed=None, block=None, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
         self._make_sparse(sparsity, seed, block)

@@ -13,11 +13,11 @@ Definitions, for one sample and the inference path (`predict`):
   weights (kernel and bias, batch-norm scale and offset...), and how many of
   them are not exactly 0.0. Non-trainable state (k-winners duty cycles,
   batch-norm moving statistics) is not counted.
-- **k-winners layers** (`keras_sparse.callbacks.kwinners_layers`): `n` units
+- **k-winners layers** (`keras_sparse.kwinners.kwinners_layers`): `n` units
   compete in each row, `k` of them win in training and `k_inference` at
   inference (the layer's public attributes, set at build). A sample's output
-  of `S` values holds `S / n` rows (1 for `KWinners` and `KWinners2d(local=False)`,
-  `h * w` for `KWinners2d(local=True)`), so its active units are
+  of `S` values holds `S / n` rows (1 for `KWinners` and `KWinners2D(local=False)`,
+  `h * w` for `KWinners2D(local=True)`), so its active units are
 
       active_training  = k * S / n
       active_inference = k_inference * S / n          (at most: a unit that
@@ -52,7 +52,7 @@ Definitions, for one sample and the inference path (`predict`):
   of every output position would read a non-zero input. For a `Dense` fed by
   a `KWinners` this is the expected number of multiplies over a uniformly
   random set of winners, `sum over winners i of nonzero(K[i, :])`; for a
-  convolution fed by `KWinners2d` it assumes the winners are spread evenly
+  convolution fed by `KWinners2D` it assumes the winners are spread evenly
   over the image (they are not exactly: a border value feeds fewer output
   positions than a central one).
 
@@ -69,7 +69,7 @@ import math
 import keras
 import numpy as np
 
-from keras_sparse.callbacks import kwinners_layers
+from keras_sparse.kwinners import kwinners_layers
 
 # Layers that only move, copy or (in training) perturb their input: a zero of
 # a k-winners output stays a zero through them at inference.

@@ -22,7 +22,7 @@ def mnist_dir():
     """Real MNIST: $KERAS_SPARSE_MNIST, else ../shared/datasets/mnist beside the repo."""
     from keras_sparse import datasets
 
-    return _dataset_dir(datasets.ENV_VAR, "mnist")
+    return _dataset_dir(datasets.MNIST_ENV_VAR, "mnist")
 
 
 def fsdd_dir():

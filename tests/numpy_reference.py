@@ -1,4 +1,4 @@
-"""SPEC §1 re-derived in NumPy, independently of keras_sparse's code paths.
+"""docs/semantics.md re-derived in NumPy, independently of keras_sparse's code paths.
 
 Selection by a stable descending sort (lower index first among ties, NaN after
 every number), then the threshold rule; a NaN never wins and a loser outputs 0

@@ -60,7 +60,7 @@ import keras_sparse as ks
 keras.utils.set_random_seed(0)
 inputs = keras.Input((8, 8, 2))
 h = ks.layers.SparseConv2D(4, 3, sparsity=0.5, seed=1)(inputs)
-h = ks.KWinners2d(0.2, boost_strength=1.5, boost_strength_factor=0.5)(h)
+h = ks.KWinners2D(0.2, boost_strength=1.5, boost_strength_factor=0.5)(h)
 h = ks.layers.SparseDense(16, sparsity=0.7, seed=2)(keras.layers.Flatten()(h))
 h = ks.KWinners(0.25, break_ties=True)(h)
 model = keras.Model(inputs, keras.layers.Dense(3)(h))

@@ -1,4 +1,4 @@
-"""Block-sparse weights (issue 9): `SparseWeights(block=...)`, the `Sparse*`
+"""Block-sparse weights: `SparseWeights(block=...)`, the `Sparse*`
 layers' `block`, and TFLite's block-sparse encoding through `to_tflite`."""
 
 import os

@@ -57,7 +57,7 @@ def _trained_mnist_cnn(mnist, relu=False):
     model = keras.Sequential([
         keras.Input((28, 28, 1)),
         keras.layers.Conv2D(8, 5), keras.layers.MaxPooling2D(2),
-        ks.KWinners2d(100 / 1152, boost_strength=1.5, relu=relu, name="kw_conv"),
+        ks.KWinners2D(100 / 1152, boost_strength=1.5, relu=relu, name="kw_conv"),
         keras.layers.Flatten(), keras.layers.Dense(64),
         ks.KWinners(0.2, boost_strength=1.5, relu=relu, name="kw_dense"),
         keras.layers.Dense(10),
@@ -111,7 +111,7 @@ def test_int8_winners_are_the_k_largest_of_the_models_own_values(mnist, tmp_path
     interpreter.allocate_tensors()
     lite = export.TFLiteModel(path)
     images = lite.quantize_inputs(datasets.normalize(datasets.to_unit_interval(mnist["x_test"][:40])))
-    layers = {layer.name: layer for layer in model.layers if isinstance(layer, ks.kwinners._KWinnersBase)}
+    layers = {layer.name: layer for layer in model.layers if isinstance(layer, ks.kwinners.KWinnersBase)}
     io = {name: _layer_io_tensors(flatbuffer, name) for name in layers}
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     extra_winners = relu_dropped = 0
@@ -172,8 +172,8 @@ def test_micro_runs_exported_files_like_litert(mnist, tmp_path):
 
 @pytest.mark.parametrize("make_layer, input_shape", [
     (lambda: ks.KWinners(0.25, relu=True), (10, 8)),
-    (lambda: ks.KWinners2d(0.5, local=True, break_ties=True, data_format="channels_first"), (4, 5, 6)),
-    (lambda: ks.KWinners3d(0.4, local=True), (2, 3, 4, 5)),
+    (lambda: ks.KWinners2D(0.5, local=True, break_ties=True, data_format="channels_first"), (4, 5, 6)),
+    (lambda: ks.KWinners3D(0.4, local=True), (2, 3, 4, 5)),
 ], ids=["sequence", "2d-local-channels_first", "3d-local"])
 def test_micro_int8_rows_of_several_positions_per_sample(make_layer, input_shape, tmp_path):
     """int8 for target='micro' with several rows per sample (a sequence, a

@@ -1,5 +1,6 @@
 """Bad input and awkward use: a clear error or a documented, tested behaviour,
-never a silent wrong answer or lost state (one test per case of issue 10).
+never a silent wrong answer or lost state, one test per case (summarized in
+docs/semantics.md, "Bad input").
 
 Elsewhere: noise images (tests/test_noise.py), an empty training batch
 (tests/test_kwinners.py), `to_tflite` arguments and `load_weights` into
@@ -20,7 +21,7 @@ from keras_sparse.callbacks import UpdateBoostStrength
 from tests import numpy_reference as ref
 
 
-@pytest.mark.parametrize("layer, shape", [(ks.KWinners(0.2), (0, 30)), (ks.KWinners2d(0.15), (0, 6, 6, 4))])
+@pytest.mark.parametrize("layer, shape", [(ks.KWinners(0.2), (0, 30)), (ks.KWinners2D(0.15), (0, 6, 6, 4))])
 @pytest.mark.parametrize("jit", [False, True])
 def test_empty_batch_in_inference(layer, shape, jit):
     """Eager TensorFlow refuses the min of an empty tensor; the layer returns
@@ -85,7 +86,7 @@ def test_boost_strength_is_bounded_so_boosting_never_passes_everything():
 
 @pytest.mark.parametrize("make_layer, shape", [
     (lambda: ks.KWinners(0.01), (None, 50)),  # round(0.5) = 0 (half to even)
-    (lambda: ks.KWinners2d(0.05, local=True), (None, 4, 4, 8)),  # round(0.4) = 0
+    (lambda: ks.KWinners2D(0.05, local=True), (None, 4, 4, 8)),  # round(0.4) = 0
 ])
 def test_percent_on_that_rounds_to_no_winner_is_an_error_at_build(make_layer, shape):
     layer = make_layer()
@@ -95,7 +96,7 @@ def test_percent_on_that_rounds_to_no_winner_is_an_error_at_build(make_layer, sh
 
 def test_kwinners_and_kwinners2d_share_the_default_percent_on():
     """Both default to percent_on=0.1 (the base class never shows in errors)."""
-    for cls in (ks.KWinners, ks.KWinners2d):
+    for cls in (ks.KWinners, ks.KWinners2D):
         assert cls().percent_on == 0.1
         with pytest.raises(ValueError, match=r"`percent_on` must be in \(0, 1\)"):
             cls(percent_on=1.5)
@@ -103,7 +104,7 @@ def test_kwinners_and_kwinners2d_share_the_default_percent_on():
 
 TAMPERED = [
     (lambda: ks.KWinners(0.1), "percent_on", float("nan"), r"Invalid KWinners config: `percent_on`"),
-    (lambda: ks.KWinners2d(0.1), "boost_strength", -1.0, r"Invalid KWinners2d config: `boost_strength`"),
+    (lambda: ks.KWinners2D(0.1), "boost_strength", -1.0, r"Invalid KWinners2D config: `boost_strength`"),
     (lambda: ks.layers.SparseDense(4, 0.5, seed=3), "seed", -7, r"Invalid SparseDense config: `seed`"),
     (lambda: ks.layers.SparseConv2D(4, 3, 0.5, seed=3), "sparsity", 1.5, r"Invalid SparseConv2D config: `sparsity`"),
 ]

@@ -17,10 +17,10 @@ def test_k_and_k_inference_from_the_input_shape():
     layer = ks.KWinners(percent_on=0.1, k_inference_factor=1.5)
     layer.build((None, 700))
     assert (layer.n, layer.k, layer.k_inference) == (700, 70, 105)
-    layer = ks.KWinners2d(percent_on=400 / 4608)
+    layer = ks.KWinners2D(percent_on=400 / 4608)
     layer.build((None, 12, 12, 32))
     assert (layer.n, layer.k, layer.k_inference) == (4608, 400, 600)
-    layer = ks.KWinners2d(percent_on=0.25, local=True, data_format="channels_first")
+    layer = ks.KWinners2D(percent_on=0.25, local=True, data_format="channels_first")
     layer.build((None, 10, 3, 3))
     assert (layer.n, layer.k, layer.k_inference) == (10, 2, 4)  # round(2.5) = 2, round(3.75) = 4
     # k_inference is clipped to [1, n]
@@ -33,7 +33,7 @@ def test_k_and_k_inference_from_the_input_shape():
 
 
 def test_state_weights_and_dtypes():
-    layer = ks.KWinners2d(0.1, boost_strength=1.5)
+    layer = ks.KWinners2D(0.1, boost_strength=1.5)
     layer.build((None, 4, 4, 6))
     assert [w.name for w in layer.non_trainable_weights] == [
         "duty_cycles", "boost_strength", "learning_iterations"
@@ -44,7 +44,7 @@ def test_state_weights_and_dtypes():
     assert layer.learning_iterations.dtype == "int64"
 
 
-FEATURE_MAP_LAYERS = {1: ks.KWinners1d, 2: ks.KWinners2d, 3: ks.KWinners3d}
+FEATURE_MAP_LAYERS = {1: ks.KWinners1D, 2: ks.KWinners2D, 3: ks.KWinners3D}
 
 
 def _random_layer_case(rng):
@@ -134,13 +134,13 @@ def _dense_net(functional):
 def _conv_net():
     inputs = keras.Input((6, 6, 2))
     hidden = keras.layers.Conv2D(5, 3, name="hidden")(inputs)
-    sparse = ks.KWinners2d(0.2, boost_strength=1.0, duty_cycle_period=20, name="kw")(hidden)
+    sparse = ks.KWinners2D(0.2, boost_strength=1.0, duty_cycle_period=20, name="kw")(hidden)
     outputs = keras.layers.Dense(3)(keras.layers.Flatten()(sparse))
     return keras.Model(inputs, outputs)
 
 
 class _RecordReference(keras.callbacks.Callback):
-    """Before each training step, applies SPEC's formula in NumPy to the
+    """Before each training step, applies docs/semantics.md's formula in NumPy to the
     k-winners layer's input for that batch (shuffle=False) and the state the
     layer holds, and keeps the expected state after the step."""
 
@@ -278,7 +278,7 @@ BAD_ARGUMENTS = [
 ]
 
 
-@pytest.mark.parametrize("cls", [ks.KWinners, ks.KWinners2d])
+@pytest.mark.parametrize("cls", [ks.KWinners, ks.KWinners2D])
 @pytest.mark.parametrize("name, value", BAD_ARGUMENTS)
 def test_invalid_arguments_raise_value_error_naming_them(cls, name, value):
     kwargs = {"percent_on": 0.1, name: value}
@@ -287,7 +287,7 @@ def test_invalid_arguments_raise_value_error_naming_them(cls, name, value):
     assert repr(value) in str(error.value) or str(value) in str(error.value)
 
 
-@pytest.mark.parametrize("layer, shape", [(ks.KWinners(0.2), (5, 30)), (ks.KWinners2d(0.15), (5, 6, 6, 4))])
+@pytest.mark.parametrize("layer, shape", [(ks.KWinners(0.2), (5, 30)), (ks.KWinners2D(0.15), (5, 6, 6, 4))])
 def test_empty_training_batch_changes_no_state(layer, shape):
     """A batch of size 0 (e.g. the tail of a filtered dataset) leaves duty cycles and
     learning iterations as they were; before any sample the formula would be 0 / 0."""
@@ -305,9 +305,9 @@ def test_empty_training_batch_changes_no_state(layer, shape):
 
 def test_kwinners2d_specific_arguments():
     with pytest.raises(ValueError, match="local"):
-        ks.KWinners2d(0.1, local="no")
+        ks.KWinners2D(0.1, local="no")
     with pytest.raises(ValueError, match="data_format"):
-        ks.KWinners2d(0.1, data_format="NHWC")
+        ks.KWinners2D(0.1, data_format="NHWC")
 
 
 @pytest.mark.parametrize(
@@ -315,10 +315,10 @@ def test_kwinners2d_specific_arguments():
     [
         (ks.KWinners(0.1), (None,), r"rank >= 2 \(batch, ..., units\)"),
         (ks.KWinners(0.1), (None, 4, None), "known number of units"),
-        (ks.KWinners1d(0.1), (None, 5, 5, 5), r"rank 3 \(batch, steps, channels\)"),
-        (ks.KWinners3d(0.1, data_format="channels_first"), (None, 5, 5, 5), r"rank 5 \(batch, channels, depth, height, width\)"),
-        (ks.KWinners2d(0.1), (None, 5, 5), "rank 4"),
-        (ks.KWinners2d(0.1), (None, 5, None, 3), "non-batch dimension"),
+        (ks.KWinners1D(0.1), (None, 5, 5, 5), r"rank 3 \(batch, steps, channels\)"),
+        (ks.KWinners3D(0.1, data_format="channels_first"), (None, 5, 5, 5), r"rank 5 \(batch, channels, depth, height, width\)"),
+        (ks.KWinners2D(0.1), (None, 5, 5), "rank 4"),
+        (ks.KWinners2D(0.1), (None, 5, None, 3), "non-batch dimension"),
     ],
 )
 def test_wrong_input_shape_at_build(layer, shape, rank):
@@ -328,7 +328,7 @@ def test_wrong_input_shape_at_build(layer, shape, rank):
 
 def test_wrong_input_shape_in_a_model():
     with pytest.raises(ValueError, match="rank 4"):
-        keras.Sequential([keras.Input((28, 28)), ks.KWinners2d(0.1)])
+        keras.Sequential([keras.Input((28, 28)), ks.KWinners2D(0.1)])
     layer = ks.KWinners(0.1)
     layer(np.ones((2, 10), np.float32))
     with pytest.raises(ValueError, match="expected axis -1|incompatible"):
@@ -383,3 +383,100 @@ def test_kwinners_on_sequences_trains_in_a_model():
     assert 3.0 < layer.duty_cycles.numpy().sum() <= 4.0 + 1e-5  # k = 4 winners per step, most > 0
     y = keras.Model(inputs, per_step)(rng.normal(size=(2, 7, 4)).astype(np.float32), training=False).numpy()
     assert ((y != 0).sum(axis=-1) == layer.k_inference).all()  # 6 per step at inference
+
+
+def _wrapped_and_nested():
+    """KWinners inside `TimeDistributed`, inside a nested model, and plain."""
+    inputs = keras.Input((3, 8))
+    h = keras.layers.TimeDistributed(ks.KWinners(0.25, name="kw_wrapped"), name="td")(inputs)
+    inner = keras.Sequential([keras.Input((3, 8)), keras.layers.Dense(16), ks.KWinners(0.25, name="kw_nested")],
+                             name="inner")
+    h = keras.layers.Flatten()(inner(keras.layers.Dense(8)(h)))
+    outputs = keras.layers.Dense(3)(ks.KWinners(0.5, name="kw_plain")(keras.layers.Dense(10)(h)))
+    return keras.Model(inputs, outputs)
+
+
+def test_kwinners_layers_descends_into_wrappers_and_nested_models():
+    model = _wrapped_and_nested()
+    found = ks.kwinners.kwinners_layers(model)
+    assert [layer.name for layer in found] == ["kw_wrapped", "kw_nested", "kw_plain"]
+    assert ks.callbacks.kwinners_layers is ks.kwinners.kwinners_layers
+    assert ks.kwinners.kwinners_layers(model.get_layer("td")) == [found[0]]
+    assert ks.kwinners.kwinners_layers(found[2]) == [found[2]]
+    assert ks.kwinners.kwinners_layers(keras.layers.Dense(3)) == []
+    with pytest.raises(ValueError, match="`model` must be a Keras layer or model. Received: model='net'"):
+        ks.kwinners.kwinners_layers("net")
+
+
+def test_update_boost_strength_reaches_wrapped_and_nested_layers():
+    model = _wrapped_and_nested()
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(np.ones((8, 3, 8), np.float32), np.zeros(8, int), epochs=2, verbose=0,
+              callbacks=[UpdateBoostStrength()])
+    for layer in ks.kwinners.kwinners_layers(model):
+        assert layer.boost_strength.numpy() == np.float32(1.0 * 0.9**2), layer.name
+        assert int(layer.learning_iterations.numpy()) > 0, layer.name  # trained through the wrapper
+
+
+def test_with_k_inference_factor_reaches_wrapped_and_nested_layers():
+    model = _wrapped_and_nested()
+    x = np.random.default_rng(0).normal(size=(4, 3, 8)).astype(np.float32)
+    copy = ks.models.with_k_inference_factor(model, 1.0)
+    assert [layer.k_inference for layer in ks.kwinners.kwinners_layers(model)] == [3, 6, 8]
+    assert [layer.k_inference for layer in ks.kwinners.kwinners_layers(copy)] == [2, 4, 5]
+    assert all(layer.get_config()["k_inference_factor"] == 1.0 for layer in ks.kwinners.kwinners_layers(copy))
+    with pytest.raises(ValueError, match="kw_plain"):
+        ks.models.with_k_inference_factor(model, 2.5)  # 0.5 * 2.5 > 1 in the last layer only
+    # Back at the original factor the copy computes the model's function.
+    again = ks.models.with_k_inference_factor(model, 1.5)
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_search_form_reaches_wrapped_and_nested_layers():
+    model = _wrapped_and_nested()
+    x = np.random.default_rng(1).normal(size=(4, 3, 8)).astype(np.float32)
+    from keras_sparse import micro
+
+    search = micro.with_search_kwinners(model)
+    assert ks.kwinners.kwinners_layers(search) == []
+    assert sum(isinstance(layer, micro.SearchKWinners)
+               for layer in search._flatten_layers(include_self=False, recursive=True)) == 3
+    np.testing.assert_allclose(search.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+class _UnitsFirst(ks.kwinners.KWinnersBase):
+    """A toy variant through the public seam: units on axis 1 of `(batch, n, steps)`,
+    each step competing on its own (what `KWinners` does on the transpose)."""
+
+    def _check_input_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[1] is None:
+            raise ValueError(f"expects (batch, units, steps); received input_shape={input_shape}")
+
+    def _competing_units(self, input_shape):
+        return input_shape[1]
+
+    def _channel_axis(self):
+        return 1
+
+    def _activate(self, inputs, k, training):
+        rows = keras.ops.transpose(inputs, (0, 2, 1))
+        winners = ks.ops.kwinners(rows, self.duty_cycles, k, self.boost_strength, portable=not training,
+                                  differentiable=training)
+        return keras.ops.transpose(winners, (0, 2, 1))
+
+
+def test_a_variant_defined_by_the_four_hooks_is_a_full_kwinners_layer():
+    assert ks.kwinners._KWinnersBase is ks.kwinners.KWinnersBase  # the old private name still imports
+    x = np.random.default_rng(2).normal(size=(6, 10, 4)).astype(np.float32)
+    variant, reference = _UnitsFirst(0.3, name="variant"), ks.KWinners(0.3, name="reference")
+    for _ in range(3):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variant(x, training=True)),
+                                      keras.ops.convert_to_numpy(reference(x.transpose(0, 2, 1), training=True))
+                                      .transpose(0, 2, 1))
+    np.testing.assert_array_equal(variant.duty_cycles.numpy(), reference.duty_cycles.numpy())
+    assert (variant.k, variant.k_inference, variant.n) == (3, 4, 10)
+    assert int(variant.learning_iterations.numpy()) == 18
+    model = keras.Sequential([keras.Input((10, 4)), variant])
+    assert ks.kwinners.kwinners_layers(model) == [variant]
+    with pytest.raises(ValueError, match="percent_on"):
+        _UnitsFirst(1.5)

@@ -5,31 +5,35 @@ from `BackupAndRestore`, SavedModel, TFLite.
 Add a layer to `LAYERS` and every test here covers it.
 """
 
+import inspect
+import re
+
 import numpy as np
 import pytest
 
 import keras
 import keras_sparse as ks
-from keras_sparse.callbacks import UpdateBoostStrength, kwinners_layers
-from keras_sparse.kwinners import _KWinnersBase
+from keras_sparse.callbacks import UpdateBoostStrength
+from keras_sparse.kwinners import kwinners_layers
+from keras_sparse.kwinners import KWinnersBase
 
 LAYERS = [
     pytest.param(lambda: ks.KWinners(0.2, boost_strength=1.5), (30,), id="KWinners"),
     pytest.param(lambda: ks.KWinners(0.3, break_ties=True, relu=True), (30,), id="KWinners-ties-relu"),
-    pytest.param(lambda: ks.KWinners2d(0.15), (6, 6, 4), id="KWinners2d-global"),
+    pytest.param(lambda: ks.KWinners2D(0.15), (6, 6, 4), id="KWinners2D-global"),
     pytest.param(
-        lambda: ks.KWinners2d(0.25, local=True, break_ties=True, data_format="channels_first"),
+        lambda: ks.KWinners2D(0.25, local=True, break_ties=True, data_format="channels_first"),
         (4, 6, 6),
-        id="KWinners2d-local-channels_first",
+        id="KWinners2D-local-channels_first",
     ),
     pytest.param(lambda: ks.KWinners(0.25, boost_strength=1.5), (10, 8), id="KWinners-sequence"),
-    pytest.param(lambda: ks.KWinners1d(0.1), (12, 5), id="KWinners1d-global"),
+    pytest.param(lambda: ks.KWinners1D(0.1), (12, 5), id="KWinners1D-global"),
     pytest.param(
-        lambda: ks.KWinners1d(0.4, local=True, break_ties=True, data_format="channels_first"),
+        lambda: ks.KWinners1D(0.4, local=True, break_ties=True, data_format="channels_first"),
         (5, 12),
-        id="KWinners1d-local-channels_first",
+        id="KWinners1D-local-channels_first",
     ),
-    pytest.param(lambda: ks.KWinners3d(0.1, relu=True), (3, 4, 4, 3), id="KWinners3d-global-relu"),
+    pytest.param(lambda: ks.KWinners3D(0.1, relu=True), (3, 4, 4, 3), id="KWinners3D-global-relu"),
     pytest.param(lambda: ks.layers.SparseDense(8, sparsity=0.6, seed=1), (30,), id="SparseDense"),
     pytest.param(lambda: ks.layers.SparseDense(8, sparsity=0.6, seed=4, block=(2, 5)), (30,), id="SparseDense-block"),
     pytest.param(lambda: ks.layers.SparseConv1D(5, 3, sparsity=0.5, seed=2), (10, 4), id="SparseConv1D"),
@@ -112,7 +116,7 @@ def test_tflite_uses_builtins_and_matches_predict(make_layer, input_shape, tmp_p
     path = ks.export.to_tflite(model, tmp_path / "model.tflite")
     ops = ks.export.tflite_op_names(path)
     assert not [op for op in ops if op.startswith("CUSTOM")], ops  # no Flex, no custom ops
-    if isinstance(model.layers[2], _KWinnersBase):
+    if isinstance(model.layers[2], KWinnersBase):
         assert "TOPK_V2" in ops
     got = ks.export.run_tflite(path, x)
     np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=0, atol=1e-5)
@@ -181,3 +185,53 @@ def test_resume_from_backup_equals_an_uninterrupted_run(make_layer, input_shape,
     for layer in kwinners_layers(resumed):  # 4 epochs done
         assert layer.boost_strength.numpy() == np.float32(layer.initial_boost_strength * 0.9**4)
         assert int(layer.learning_iterations.numpy()) == 4 * len(x)
+
+
+# Every layer of `keras_sparse.layers` with example arguments: all of its
+# optional arguments away from their defaults where the config depends on it.
+SIGNATURE_ARGS = {
+    "KWinners": dict(percent_on=0.2),
+    "KWinners1D": dict(percent_on=0.2),
+    "KWinners2D": dict(percent_on=0.2),
+    "KWinners3D": dict(percent_on=0.2),
+    "SparseDense": dict(units=4, sparsity=0.5, seed=1, block=(1, 2)),
+    "SparseConv1D": dict(filters=4, kernel_size=2, sparsity=0.5, seed=1, block=(1, 2)),
+    "SparseConv2D": dict(filters=4, kernel_size=2, sparsity=0.5, seed=1, block=(1, 2)),
+    "LogMelSpectrogram": dict(),
+}
+# Arguments that may be passed by position: the required ones and these.
+POSITIONAL_OPTIONAL = {"percent_on"}
+
+
+def _public_layers():
+    classes = {cls for cls in vars(ks.layers).values()
+               if isinstance(cls, type) and issubclass(cls, keras.layers.Layer) and cls is not KWinnersBase}
+    return sorted(classes, key=lambda cls: cls.__name__)
+
+
+def test_every_layer_is_in_the_signature_table_and_common_ones_at_top_level():
+    assert sorted(cls.__name__ for cls in _public_layers()) == sorted(SIGNATURE_ARGS)
+    for name in ["KWinners", "KWinners1D", "KWinners2D", "KWinners3D", "SparseDense", "SparseConv1D", "SparseConv2D"]:
+        assert getattr(ks, name) is getattr(ks.layers, name)
+    # The former names of the feature-map layers, kept as aliases.
+    assert (ks.KWinners1d, ks.KWinners2d, ks.KWinners3d) == (ks.KWinners1D, ks.KWinners2D, ks.KWinners3D)
+    assert ks.layers.KWinners2d is ks.kwinners.KWinners2d is ks.KWinners2D
+
+
+@pytest.mark.parametrize("cls", _public_layers(), ids=lambda cls: cls.__name__)
+def test_layer_kwargs(cls):
+    """Signature parity (larq's `test_layer_kwargs`): every `__init__` argument
+    is in `get_config` and documented under Args, optional ones keyword-only."""
+    parameters = [p for name, p in inspect.signature(cls.__init__).parameters.items()
+                  if name != "self" and p.kind is not p.VAR_KEYWORD]
+    assert {p.name for p in parameters} == set(SIGNATURE_ARGS[cls.__name__]) | {
+        p.name for p in parameters if p.default is not p.empty}
+    layer = cls(**SIGNATURE_ARGS[cls.__name__])
+    config = layer.get_config()
+    documented = set(re.findall(r"^    (\w+):", inspect.getdoc(cls), re.M))  # the Args entries
+    for p in parameters:
+        assert p.name in config, f"{cls.__name__}.get_config() lacks `{p.name}`"
+        assert p.name in documented, f"{cls.__name__}'s docstring does not document `{p.name}` under Args"
+        if p.default is not p.empty and p.name not in POSITIONAL_OPTIONAL:
+            assert p.kind is p.KEYWORD_ONLY, f"{cls.__name__}: `{p.name}` should be keyword-only"
+    assert type(layer).from_config(config).get_config() == config

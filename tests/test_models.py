@@ -1,4 +1,4 @@
-"""The paper's networks (SPEC §4): layer sizes, k values, weight sparsities, training."""
+"""The paper's networks (docs/mnist.md, docs/speech.md): layer sizes, k values, weight sparsities, training."""
 
 import math
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_sparse import callbacks, datasets, models
-from keras_sparse.kwinners import KWinners, KWinners2d
+from keras_sparse.kwinners import KWinners, KWinners2D
 from keras_sparse.sparse_weights import SparseDense
 from tests.conftest import trained_sparse_cnn1
 
@@ -38,7 +38,7 @@ def test_paper_table(builder):
     for i in range(1, len(filters) + 1):
         act = f"conv{i}_kwinners" if conv_k else f"conv{i}_relu"
         assert names.index(f"conv{i}") < names.index(f"pool{i}") < names.index(act)
-    kw2d = [l for l in model.layers if isinstance(l, KWinners2d)]
+    kw2d = [l for l in model.layers if isinstance(l, KWinners2D)]
     kw = [l for l in model.layers if isinstance(l, KWinners)]
     if conv_k is None:
         assert not kw2d and not kw
@@ -49,7 +49,7 @@ def test_paper_table(builder):
             assert layer.k_inference == round(1.5 * layer.k)
             assert float(layer.boost_strength) == pytest.approx(1.5)
             assert layer.duty_cycle_period == 1000
-            assert layer.local is False if isinstance(layer, KWinners2d) else True
+            assert layer.local is False if isinstance(layer, KWinners2D) else True
         factor = 0.85 if input_shape[0] == 28 else 0.9
         assert all(l.boost_strength_factor == pytest.approx(factor) for l in kw2d + kw)
     hidden_layer = model.get_layer("hidden")
@@ -293,7 +293,7 @@ def test_build_speech_configs_and_errors():
     dense = models.SPEECH_NETWORKS["dense_cnn2"]
     assert (dense["lr_decay"], dense["momentum"], dense["batch_size"], dense["epochs"]) == (0.8, 0.9, 64, 20)
     model = models.build_speech("super_sparse_cnn2", k_inference_factor=1.0)
-    kwinners = [l for l in model.layers if isinstance(l, (KWinners, KWinners2d))]
+    kwinners = [l for l in model.layers if isinstance(l, (KWinners, KWinners2D))]
     assert [l.k_inference_factor for l in kwinners] == [1.0, 1.0, 1.0]
     assert all(l.boost_strength_factor == 0.9 for l in kwinners)
     with pytest.raises(ValueError, match="network"):

@@ -1,4 +1,4 @@
-"""The paper's noise protocol (SPEC §4) and the MNIST loader."""
+"""The paper's noise protocol (docs/mnist.md) and the MNIST loader."""
 
 import numpy as np
 import pytest

@@ -3,7 +3,7 @@ re-derivation in `tests/numpy_reference.py`, on inputs chosen to break them.
 
 Random shapes (batch 0 included), every float dtype and int32, values with
 many ties, +-inf and NaN, k from 1 to n, every layer (`KWinners` on
-`(batch, ..., n)`, `KWinners1d/2d/3d`), both data formats,
+`(batch, ..., n)`, `KWinners1D/2D/3D`), both data formats,
 `local`, `break_ties`, `relu`, boost strengths up to the maximum, training
 (output and state update) and inference (output, state unchanged). The
 example count is bounded and the search derandomized, so CI is fast and
@@ -41,7 +41,7 @@ NUMPY_DTYPES = {
 LAYER_DTYPES = sorted(set(NUMPY_DTYPES) - ({"float64"} if keras.backend.backend() == "jax" else set()))
 # Few distinct values, so ties are common; the non-finite ones are rarer.
 FINITE_VALUES = [-2.0, -0.75, -0.25, 0.0, 0.0, 0.25, 0.5, 0.5, 1.0, 1.0, 1.5, 3.0]
-SPECIAL_VALUES = [np.inf, -np.inf, np.nan]
+NON_FINITE_VALUES = [np.inf, -np.inf, np.nan]
 
 
 @st.composite
@@ -61,7 +61,7 @@ def layer_cases(draw):
     k = draw(st.integers(1, n - 1))  # percent_on < 1
     k_inference = draw(st.integers(k, n))
     dtype = draw(st.sampled_from(LAYER_DTYPES))
-    values = FINITE_VALUES + ([] if dtype == "int32" else SPECIAL_VALUES)
+    values = FINITE_VALUES + ([] if dtype == "int32" else NON_FINITE_VALUES)
     flat = draw(st.lists(st.sampled_from(values), min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
     x = np.asarray(flat, np.float64).reshape(shape).astype(NUMPY_DTYPES[dtype])
     duty = np.asarray(draw(st.lists(st.sampled_from([0.0, 0.05, 0.1, 0.25, 0.5, 1.0]),
@@ -80,7 +80,7 @@ def layer_cases(draw):
     if kind == "dense":
         layer = ks.KWinners(**kwargs)
     else:
-        feature_map_layer = {1: ks.KWinners1d, 2: ks.KWinners2d, 3: ks.KWinners3d}[len(spatial)]
+        feature_map_layer = {1: ks.KWinners1D, 2: ks.KWinners2D, 3: ks.KWinners3D}[len(spatial)]
         layer = feature_map_layer(local=kind == "local", data_format=data_format, **kwargs)
     layer.build(shape)
     assert (layer.k, layer.k_inference) == (k, k_inference)
@@ -135,7 +135,7 @@ def test_ops_winner_count_rules(portable, data):
     k = data.draw(st.integers(0, n))
     rows = data.draw(st.integers(0, 5))
     break_ties, relu = data.draw(st.booleans()), data.draw(st.booleans())
-    flat = data.draw(st.lists(st.sampled_from(FINITE_VALUES + SPECIAL_VALUES), min_size=rows * n, max_size=rows * n))
+    flat = data.draw(st.lists(st.sampled_from(FINITE_VALUES + NON_FINITE_VALUES), min_size=rows * n, max_size=rows * n))
     x = np.asarray(flat, np.float32).reshape(rows, n)
     mask = ref.kwinners(x, np.zeros(n, np.float32), k, 0.0, break_ties, relu, mask=True)
     y = to_numpy(ks.ops.kwinners(x, np.zeros(n, np.float32), k, 0.0, break_ties, relu, portable=portable))

@@ -17,6 +17,36 @@ def test_paper_models_are_shipped():
     assert {"mnist_dense_cnn2", "mnist_sparse_cnn2", "fsdd_dense_cnn2", "fsdd_sparse_cnn2"} <= set(NAMES)
 
 
+@pytest.mark.parametrize("path", sorted(SAVED.glob("*.keras")), ids=lambda path: path.stem)
+def test_keras_file_written_before_the_renames_loads_and_predicts_like_its_tflite(path, tmp_path):
+    """Files written under the former names (`keras_sparse>KWinners2d`) load as
+    `KWinners2D`, predict what their shipped `.tflite` predicts, and save
+    again under the current names."""
+    import zipfile
+
+    import keras
+
+    import keras_sparse as ks
+    from keras_sparse.export import run_tflite
+
+    config = zipfile.ZipFile(path).read("config.json").decode()
+    model = keras.models.load_model(path)
+    kwinners = ks.kwinners.kwinners_layers(model)
+    assert ("keras_sparse>KWinners2d" in config) == bool(kwinners)  # the sparse ones use the old name
+    assert {type(layer).__name__ for layer in kwinners} <= {"KWinners", "KWinners2D"}
+    rng = np.random.default_rng(0)
+    if path.stem.startswith("mnist"):
+        x = rng.normal(size=(8, 28, 28, 1)).astype(np.float32)
+    else:
+        x = rng.uniform(-0.3, 0.3, size=(8, 16000)).astype(np.float32)
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(run_tflite(path.with_suffix(".tflite"), x), expected, atol=1e-4)
+    model.save(tmp_path / "again.keras")
+    again = zipfile.ZipFile(tmp_path / "again.keras").read("config.json").decode()
+    assert "KWinners2d" not in again
+    np.testing.assert_array_equal(keras.models.load_model(tmp_path / "again.keras").predict(x, verbose=0), expected)
+
+
 def _test_inputs(task, mnist, fsdd):
     from keras_sparse import datasets
 
@@ -92,7 +122,7 @@ def test_int8_model_reproduces_json(name, mnist, fsdd):
     source = name.removesuffix("_litert").removesuffix("_int8")
     assert name == ship_int8.int8_file_name(source, info["target"])
     assert info["quantize"] == "int8" and info["source"] == f"{source}.keras"
-    front_end = ship_int8.SPECTROGRAM_INPUT if task == "fsdd" else ""
+    front_end = ship_int8.FEATURES_INPUT if task == "fsdd" else ""
     assert info["input"].startswith(f"{front_end}{ship_int8.INPUTS[task]}, then int8: ")
     assert path.stat().st_size == info["bytes"]
     ops = tflite_op_names(path)

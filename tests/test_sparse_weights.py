@@ -1,4 +1,4 @@
-"""Sparse weights (SPEC section 2, issue 3): the mask, its enforcement, saving, export."""
+"""Sparse weights (docs/semantics.md): the mask, its enforcement, saving, export."""
 
 import math
 import os
@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 import keras_sparse
-from keras_sparse.constraints import SparseWeights, sparse_mask
-from keras_sparse.export import run_tflite, tflite_op_names, to_tflite
+from keras_sparse.constraints import SparseWeights, sparse_mask, sparse_weight_layers
+from keras_sparse.export import has_block_sparse_weights, run_tflite, tflite_op_names, to_tflite
 from keras_sparse.layers import SparseConv1D, SparseConv2D, SparseDense
 
 
@@ -453,3 +453,18 @@ def test_to_tflite_validates_its_arguments(tmp_path):
     with pytest.raises(ValueError, match="sparse_encoding"):
         to_tflite(model, tmp_path / "m.tflite", sparse_encoding="yes")
     assert not (tmp_path / "m.tflite").exists()
+
+
+def test_sparse_weight_layers_descends_into_wrappers_and_nested_models():
+    inputs = keras.Input((3, 8))
+    h = keras.layers.TimeDistributed(SparseDense(8, 0.5, seed=1, block=(1, 2), name="wrapped"))(inputs)
+    inner = keras.Sequential([keras.Input((24,)), keras.layers.Dense(4, kernel_constraint=SparseWeights(0.5),
+                                                                     name="plain")], name="inner")
+    outputs = keras.layers.Dense(2, name="dense")(inner(keras.layers.Flatten()(h)))
+    model = keras.Model(inputs, outputs)
+    assert [layer.name for layer in sparse_weight_layers(model)] == ["wrapped", "plain"]
+    assert has_block_sparse_weights(model)  # only the wrapped layer has blocks
+    assert not has_block_sparse_weights(inner)
+    assert sparse_weight_layers(model.get_layer("dense")) == []
+    with pytest.raises(ValueError, match="`model` must be a Keras layer or model. Received: model=None"):
+        sparse_weight_layers(None)

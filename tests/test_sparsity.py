@@ -11,9 +11,9 @@ from tests.conftest import REPO
 def _small_model():
     """Input (6, 6, 2)
     -> SparseConv2D(4, 3x3, 50% zero)      out (4, 4, 4)
-    -> KWinners2d(0.25)                    n = 64, k = 16, k_inference = round(24.0) = 24
+    -> KWinners2D(0.25)                    n = 64, k = 16, k_inference = round(24.0) = 24
     -> Conv2D(4, 2x2, padding="same")      out (4, 4, 4)
-    -> KWinners2d(0.5, local=True)         n = 4 per location, k = 2, k_inference = 3, 16 rows
+    -> KWinners2D(0.5, local=True)         n = 4 per location, k = 2, k_inference = 3, 16 rows
     -> Flatten -> Dropout                  (64,)
     -> SparseDense(5, 75% zero)            kernel (64, 5), 16 non-zero per unit
     -> KWinners(0.4)                       n = 5, k = 2, k_inference = 3
@@ -22,9 +22,9 @@ def _small_model():
     bias from U(0.5, 1.5): the non-zero counts are exact, and no two units tie."""
     inputs = keras.Input((6, 6, 2))
     x = ks.layers.SparseConv2D(4, 3, sparsity=0.5, seed=1, name="conv_a")(inputs)
-    x = ks.layers.KWinners2d(0.25, k_inference_factor=1.5, name="kw_a")(x)
+    x = ks.layers.KWinners2D(0.25, k_inference_factor=1.5, name="kw_a")(x)
     x = keras.layers.Conv2D(4, 2, padding="same", name="conv_b")(x)
-    x = ks.layers.KWinners2d(0.5, k_inference_factor=1.5, local=True, name="kw_b")(x)
+    x = ks.layers.KWinners2D(0.5, k_inference_factor=1.5, local=True, name="kw_b")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dropout(0.5, name="dropout")(x)
     x = ks.layers.SparseDense(5, sparsity=0.75, seed=2, name="hidden")(x)
@@ -110,7 +110,7 @@ def test_summary_prints_a_table_and_returns_the_data():
     assert data == ks.sparsity_summary(_small_model())
     text = "\n".join(lines)
     assert lines[0] == 'Sparsity of model "small"'
-    assert "kw_b (KWinners2d)" in text and "2/4 / 3/4 x 16 rows" in text
+    assert "kw_b (KWinners2D)" in text and "2/4 / 3/4 x 16 rows" in text
     total = next(line for line in lines if line.startswith("Total"))
     assert total.split()[1:] == ["487", "211", "2,511", "1,695", "1,029"]
     assert "Multiplies vs dense: sparse weights 67.50%, sparse weights and activations 40.98%" in text

@@ -12,7 +12,7 @@ import keras
 import keras_sparse as ks
 from keras_sparse import datasets
 from keras_sparse.callbacks import UpdateBoostStrength
-from keras_sparse.kwinners import _KWinnersBase
+from keras_sparse.kwinners import KWinnersBase
 
 
 def _normalize(images):
@@ -25,7 +25,7 @@ def _sparse_cnn():
             keras.Input((28, 28, 1)),
             keras.layers.Conv2D(16, 5),
             keras.layers.MaxPooling2D(2),
-            ks.KWinners2d(200 / 2304, boost_strength=1.5, name="kw_conv"),
+            ks.KWinners2D(200 / 2304, boost_strength=1.5, name="kw_conv"),
             keras.layers.Flatten(),
             keras.layers.Dense(100),
             ks.KWinners(0.2, boost_strength=1.5, name="kw_dense"),
@@ -39,7 +39,7 @@ def _near_tie(layer_input, layer, rtol=1e-5):
     equal up to float rounding (so rounding upstream can swap them)."""
     x = layer_input.astype(np.float64)
     factors = np.exp(-float(layer.boost_strength.numpy()) * layer.duty_cycles.numpy().astype(np.float64))
-    if isinstance(layer, ks.KWinners2d):
+    if isinstance(layer, ks.KWinners2D):
         boosted = np.sort((x * factors).reshape(-1))[::-1]
     else:
         boosted = np.sort(x * factors)[::-1]
@@ -67,7 +67,7 @@ def test_tflite_matches_predict_on_real_mnist(mnist, tmp_path):
     assert differs.mean() <= 0.005, f"{differs.sum()} of {len(x_test)} images differ"
     assert (lite.argmax(1) == keras_out.argmax(1)).mean() >= 0.995
     # every image that differs has a k-winners layer with a near-tie at its threshold
-    kw_layers = [layer for layer in model.layers if isinstance(layer, _KWinnersBase)]
+    kw_layers = [layer for layer in model.layers if isinstance(layer, KWinnersBase)]
     probe = keras.Model(model.inputs[0], [layer.input for layer in kw_layers])
     inputs = probe.predict(x_test[differs], verbose=0) if differs.any() else []
     for i in range(int(differs.sum())):

@@ -1,14 +1,14 @@
 """Independent PyTorch cross-check of the MNIST "Sparse CNN-2" (not run in CI).
 
 Ahmad & Scheinkman 2019, "How Can We Be So Dense?".  Written from the math in
-SPEC.md (sections 1 and 4) only; it shares no code with keras_sparse or with
+docs/semantics.md and docs/mnist.md ("The paper's protocol") only; it shares no code with keras_sparse or with
 Numenta's libraries.  It answers one question: does a plain PyTorch
 implementation of the same network and training protocol, trained on a CPU,
 show the same test accuracy / noise score, and the same dependence on
 k_inference_factor, as the Keras implementation?
 
-Network: Conv(1->32, 5x5) -> MaxPool 2 -> KWinners2d(400 of 4608) ->
-Conv(32->64, 5x5) -> MaxPool 2 -> KWinners2d(300 of 1024) -> Linear(1024->700,
+Network: Conv(1->32, 5x5) -> MaxPool 2 -> KWinners2D(400 of 4608) ->
+Conv(32->64, 5x5) -> MaxPool 2 -> KWinners2D(300 of 1024) -> Linear(1024->700,
 30% non-zero weights per unit) -> KWinners(100 of 700) -> Linear(700->10).
 SGD lr 0.02 (x0.8 per epoch), no momentum, 10 epochs, batch 4 in epoch 0 and
 64 afterwards, boost strength 1.5 (x0.85 per epoch), duty-cycle period 1000.
@@ -57,7 +57,7 @@ NOISE_LEVELS = [round(0.05 * i, 2) for i in range(11)]
 
 
 class KWinners(nn.Module):
-    """k-winners-take-all with boosting over all units of a sample (SPEC section 1).
+    """k-winners-take-all with boosting over all units of a sample (docs/semantics.md).
 
     Works for (batch, n) and (batch, c, h, w); for 4-d inputs the duty cycles are
     per channel and the count of active units is divided by h*w.

@@ -21,5 +21,3 @@ from keras_sparse.models.speech import (
     build_speech, gsc_dense_cnn2, gsc_sparse_cnn2, gsc_super_sparse_cnn2, waveform_model,
 )
 from keras_sparse.models.trained import ensemble, with_k_inference_factor
-
-GSC_BOOST_STRENGTH_FACTOR = SPEECH_BOOST_STRENGTH_FACTOR  # its name before models.speech

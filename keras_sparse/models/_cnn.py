@@ -40,7 +40,7 @@ import keras
 from keras_sparse import layers as sparse_layers
 from keras_sparse._validation import check_float
 from keras_sparse.constraints import check_block, kept_per_unit
-from keras_sparse.kwinners import KWinners, KWinners2d
+from keras_sparse.kwinners import KWinners, KWinners2D
 
 INITIALIZERS = ("keras", "pytorch", "pytorch_dense_fan_in")
 BOOST_STRENGTH = 1.5
@@ -136,7 +136,7 @@ def _batch_norm(name):
 
 
 def _kwinners2d(k, n, boost_strength_factor, k_inference_factor, name):
-    return KWinners2d(
+    return KWinners2D(
         percent_on=k / n, k_inference_factor=k_inference_factor,
         boost_strength=BOOST_STRENGTH, boost_strength_factor=boost_strength_factor,
         duty_cycle_period=DUTY_CYCLE_PERIOD, local=False, name=name,

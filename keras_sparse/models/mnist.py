@@ -1,4 +1,4 @@
-"""The paper's MNIST networks (SPEC §4), input `(28, 28, 1)` normalized as
+"""The paper's MNIST networks (docs/mnist.md, "The paper's protocol"), input `(28, 28, 1)` normalized as
 `(x/255 - 0.1307) / 0.3081`:
 
     [Conv2D(f, 5x5, valid) -> MaxPool2D(2x2) -> activation] x 1 or 2
@@ -18,7 +18,7 @@ Initializers: see `keras_sparse.models._cnn`.
 from keras_sparse._validation import check_float, check_int
 from keras_sparse.models._cnn import K_INFERENCE_FACTOR, cnn, refuse_block_for_dense
 
-# The paper's MNIST configurations (SPEC §4) and results (mean ± sd, 10 seeds).
+# The paper's MNIST configurations and results (mean ± sd, 10 seeds).
 MNIST_NETWORKS = {
     "dense_cnn1": dict(
         title="Dense CNN-1", lr=0.01, momentum=0.9, epochs=15, first_epoch_batch=64,

@@ -20,7 +20,7 @@ import keras
 from keras_sparse._validation import check_float
 from keras_sparse.models._cnn import K_INFERENCE_FACTOR, cnn, refuse_block_for_dense
 
-# The reference configuration (SPEC §4) and the paper's results (mean ± sd, 10 seeds,
+# The reference configuration (docs/speech.md, "The paper's protocol") and the paper's results (mean ± sd, 10 seeds,
 # on GSC's 2,552 test clips: noise scores out of 11 * 2,552 = 28,072).
 SPEECH_NETWORKS = {
     "dense_cnn2": dict(

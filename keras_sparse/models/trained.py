@@ -3,14 +3,14 @@
 import keras
 
 from keras_sparse._validation import check_float, check_inference_density
-from keras_sparse.callbacks import kwinners_layers
-from keras_sparse.kwinners import _KWinnersBase
+from keras_sparse.kwinners import KWinnersBase, kwinners_layers
 
 
 def with_k_inference_factor(model, k_inference_factor):
     """A copy of `model` whose k-winners layers keep more (or fewer) winners at inference.
 
-    Every k-winners layer of the copy has
+    Every k-winners layer of the copy (nested models and wrappers such as
+    `TimeDistributed` included) has
 
         k_inference = clip(round(n * percent_on * k_inference_factor), 1, n)
 
@@ -36,9 +36,9 @@ def with_k_inference_factor(model, k_inference_factor):
 
     def clone_layer(layer):
         config = layer.get_config()
-        if isinstance(layer, _KWinnersBase):
+        if isinstance(layer, KWinnersBase):
             config["k_inference_factor"] = k_inference_factor
-        return type(layer).from_config(config)
+        return type(layer).from_config(_with_factor(config, k_inference_factor))
 
     try:
         copy = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
@@ -49,6 +49,21 @@ def with_k_inference_factor(model, k_inference_factor):
         ) from error
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _with_factor(config, k_inference_factor):
+    """`config` with `k_inference_factor` set in every serialized k-winners
+    layer it holds (the sublayers of a wrapper such as `TimeDistributed`)."""
+    if isinstance(config, list):
+        return [_with_factor(item, k_inference_factor) for item in config]
+    if not isinstance(config, dict):
+        return config
+    config = {key: _with_factor(value, k_inference_factor) for key, value in config.items()}
+    registered = config.get("registered_name")
+    cls = keras.saving.get_registered_object(registered) if isinstance(registered, str) else None
+    if isinstance(cls, type) and issubclass(cls, KWinnersBase) and isinstance(config.get("config"), dict):
+        config["config"]["k_inference_factor"] = k_inference_factor
+    return config
 
 
 def ensemble(members, from_logits=True, name="ensemble"):

@@ -21,7 +21,7 @@ def build():
     keras.utils.set_random_seed(1)
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Conv2D(6, 3)(inputs)
-    x = ks.KWinners2d(0.1, boost_strength=1.5, duty_cycle_period=50, name="kw2d")(x)
+    x = ks.KWinners2D(0.1, boost_strength=1.5, duty_cycle_period=50, name="kw2d")(x)
     x = keras.layers.Dense(20)(keras.layers.Flatten()(x))
     x = ks.KWinners(0.2, boost_strength=1.5, duty_cycle_period=50, name="kw")(x)
     model = keras.Model(inputs, keras.layers.Dense(3)(x))
