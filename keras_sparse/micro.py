@@ -157,7 +157,7 @@ class SearchKWinners(keras.layers.Layer):
 
     Args:
         geometry: `"units"` (`KWinners`: rows along the last axis) or
-            `"feature_map"` (`KWinners1d/2d/3d`).
+            `"feature_map"` (`KWinners1D/2D/3D`).
         factors: boost factors, one per unit (channel), float32.
         k: winners per row.
         local, data_format: as in the feature-map layers (ignored for `"units"`).
@@ -188,7 +188,7 @@ class SearchKWinners(keras.layers.Layer):
 
     @classmethod
     def from_layer(cls, layer, kernel="search", finite_inputs=False):
-        """The export form of a built `KWinners`/`KWinners1d/2d/3d` layer."""
+        """The export form of a built `KWinners`/`KWinners1D/2D/3D` layer."""
         from keras_sparse import ops as sparse_ops
         from keras_sparse.kwinners import KWinners, KWinnersBase
 
