@@ -25,6 +25,7 @@ def drop_connect_matmul(inputs, kernel, keep_mask, rate):
         keep_mask: boolean `(in, units)`, True for the weights kept.
         rate: the fraction of weights dropped, `0 <= rate < 1`.
     """
+    kernel = ops.convert_to_tensor(kernel)
     kept = ops.where(keep_mask, kernel, ops.zeros_like(kernel))
     return ops.matmul(inputs, kept) / ops.cast(1.0 - rate, inputs.dtype)
 

@@ -62,7 +62,7 @@ def test_lifetime_k(percent_on, batch, k):
 
 
 @pytest.mark.parametrize("shape, percent_on", [((8, 5), 0.25), ((6, 2, 3), 0.5), ((5, 4), 0.05), ((3, 6), 0.9)])
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_lifetime_agrees_with_numpy(shape, percent_on, seed):
     x = _ties_and_nan(shape, seed)
     got = to_numpy(ks.layers.LifetimeSparsity(percent_on)(x, training=True))
@@ -119,7 +119,7 @@ def test_batch_topk_keeps_only_positive_values():
 
 
 @pytest.mark.parametrize("shape, k", [((8, 5), 2), ((4, 2, 3), 1), ((3, 6), 6), ((5, 4), 3)])
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_batch_topk_agrees_with_numpy(shape, k, seed):
     x = _ties_and_nan(shape, seed)
     layer = ks.layers.BatchTopK(k)
