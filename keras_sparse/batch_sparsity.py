@@ -160,7 +160,6 @@ class LifetimeSparsity(ConfigErrorsAsValueError, keras.layers.Layer):
     def __init__(self, percent_on=0.05, **kwargs):
         super().__init__(**kwargs)
         self.percent_on = check_float("percent_on", percent_on, 0, 1, True, False)
-        self.supports_masking = True
 
     def build(self, input_shape):
         _check_rank(self, input_shape)

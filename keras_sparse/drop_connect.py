@@ -10,7 +10,7 @@ the masks and owns the weights.
 import keras
 from keras import ops
 
-from keras_sparse._validation import ConfigErrorsAsValueError, check_float
+from keras_sparse._validation import ConfigErrorsAsValueError, check_float, check_int
 
 _serializable = keras.saving.register_keras_serializable(package="keras_sparse")
 
@@ -91,13 +91,9 @@ class DropConnectDense(ConfigErrorsAsValueError, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"`units` must be an integer >= 1. Received: units={units!r}")
-        self.units = units
+        self.units = check_int("units", units, 1)
         self.rate = check_float("rate", rate, 0, 1, False, True)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ValueError(f"`seed` must be None or an integer >= 0. Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = None if seed is None else check_int("seed", seed, 0)
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

@@ -106,7 +106,7 @@ def test_saved_model_resumes_with_the_next_masks(tmp_path):
     (lambda: ks.layers.DropConnectDense(4.0), r"units=4.0"),
     (lambda: ks.layers.DropConnectDense(4, rate=1.0), r"`rate` must be in \[0, 1\).*rate=1.0"),
     (lambda: ks.layers.DropConnectDense(4, rate=-0.1), r"rate=-0.1"),
-    (lambda: ks.layers.DropConnectDense(4, seed=-1), r"`seed` must be None or an integer >= 0.*seed=-1"),
+    (lambda: ks.layers.DropConnectDense(4, seed=-1), r"`seed` must be an integer >= 0.*seed=-1"),
     (lambda: ks.layers.DropConnectDense(4, seed=1.5), r"seed=1.5"),
 ])
 def test_bad_arguments_name_the_argument_and_range(make, message):
