@@ -2,7 +2,7 @@
 boosting or the AuxK loss against dead latents.
 
     python examples/topk_autoencoder.py --data-dir ../shared/datasets/mnist \
-        [--latents 256 1024 4096] [--k 8 32] [--boost 0 10 50] [--aux-k 0 256] [--epochs 5]
+        [--latents 256 1024 4096] [--k 8 32] [--boost 0 10 50] [--aux-k 0 256] [--batch-topk] [--epochs 5]
 
 A TopK sparse autoencoder (Gao et al., 2024, *Scaling and evaluating sparse
 autoencoders*) keeps the k largest latents of every sample: exactly a
@@ -31,7 +31,13 @@ the top `k_aux` *dead* latents of each sample (no activation in the last
     loss  = mse(x, x_hat) + alpha * mean((e - e_hat)^2)    (0 with no dead latent)
 
 with `alpha = --aux-alpha` (1/32), so the gradient reaches the dead latents'
-encoder and decoder weights. Reported on the 10,000 test images:
+encoder and decoder weights.
+
+`--batch-topk` adds, for each size, k and k_aux, a run whose latent layer is
+`keras_sparse.layers.BatchTopK(k)` (Bussmann et al., 2024) instead of
+`KWinners`: the `k * batch` largest positive latents of the whole batch in
+training, its learned threshold at inference (no boosting, no duty cycles:
+its entropy is not reported). Reported on the 10,000 test images:
 
     normalized MSE  = sum ||x - x_hat||^2 / sum ||x - m||^2
     dead latents    = fraction of the n latents never active on the test set
@@ -75,6 +81,8 @@ def parse_args(argv):
     parser.add_argument("--aux-alpha", type=float, default=1 / 32, help="weight of the AuxK loss")
     parser.add_argument("--aux-dead-after", type=int, default=10000,
                         help="AuxK: a latent is dead after this many training samples without activation")
+    parser.add_argument("--batch-topk", action="store_true",
+                        help="also train BatchTopK latent layers (one run per size, k and k_aux)")
     parser.add_argument("--duty-cycle-period", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -138,23 +146,28 @@ def auxk_loss(x, pre, x_hat, dead, decoder_kernel, k_aux):
 
 
 def build_autoencoder(inputs_dim, latents, k, boost_strength, duty_cycle_period, seed,
-                      aux_k=0, aux_alpha=1 / 32, aux_dead_after=10000):
+                      aux_k=0, aux_alpha=1 / 32, aux_dead_after=10000, latent="topk"):
     """The TopK autoencoder above; input and output are `x - m`. With
-    `aux_k > 0` the output passes through an `AuxK` layer (named "auxk")."""
+    `aux_k > 0` the output passes through an `AuxK` layer (named "auxk");
+    `latent="batchtopk"`: a `BatchTopK(k)` latent layer (`boost_strength` and
+    `duty_cycle_period` unused). The latent layer is named "topk"."""
     rng = np.random.default_rng(seed)
     decoder_kernel = rng.normal(size=(latents, inputs_dim)).astype(np.float32)
     decoder_kernel /= np.linalg.norm(decoder_kernel, axis=1, keepdims=True)
     inputs = keras.Input((inputs_dim,))
     pre = keras.layers.Dense(latents, name="encoder")(inputs)
-    codes = ks.KWinners(
-        percent_on=k / latents,
-        k_inference_factor=1.0,
-        boost_strength=boost_strength,
-        boost_strength_factor=1.0,
-        duty_cycle_period=duty_cycle_period,
-        relu=True,
-        name="topk",
-    )(pre)
+    if latent == "batchtopk":
+        codes = ks.layers.BatchTopK(k, name="topk")(pre)
+    else:
+        codes = ks.KWinners(
+            percent_on=k / latents,
+            k_inference_factor=1.0,
+            boost_strength=boost_strength,
+            boost_strength_factor=1.0,
+            duty_cycle_period=duty_cycle_period,
+            relu=True,
+            name="topk",
+        )(pre)
     decoder = keras.layers.Dense(inputs_dim, kernel_constraint=keras.constraints.UnitNorm(axis=1), name="decoder")
     outputs = decoder(codes)
     if aux_k:
@@ -199,10 +212,11 @@ class DeadLatentCurve(keras.callbacks.Callback):
             self.points.append((self.step, dead_fraction(self.encoder, self.x)))
 
 
-def train_one(x_train, x_test, latents, k, boost, args, aux_k=0):
+def train_one(x_train, x_test, latents, k, boost, args, aux_k=0, latent="topk"):
+    """One run; `boost` is ignored (recorded as None) for `latent="batchtopk"`."""
     keras.utils.set_random_seed(args.seed)
     model = build_autoencoder(x_train.shape[1], latents, k, boost, args.duty_cycle_period, args.seed,
-                              aux_k, args.aux_alpha, args.aux_dead_after)
+                              aux_k, args.aux_alpha, args.aux_dead_after, latent)
     model.compile(keras.optimizers.Adam(args.learning_rate), "mse")
     curve = DeadLatentCurve(x_test, args.eval_every)
     start = time.time()
@@ -215,18 +229,22 @@ def train_one(x_train, x_test, latents, k, boost, args, aux_k=0):
     result = {
         "latents": latents,
         "k": k,
-        "boost_strength": boost,
+        "latent": latent,
+        "boost_strength": None if latent == "batchtopk" else boost,
         "aux_k": aux_k,
         "aux_alpha": args.aux_alpha if aux_k else None,
         "aux_dead_after": args.aux_dead_after if aux_k else None,
         "normalized_mse": normalized_mse(model, x_test),
         "dead_fraction": dead_fraction(encoder, x_test),
-        "entropy_ratio": float(ks.metrics.binary_entropy(topk.duty_cycles)
-                               / ks.metrics.max_entropy(latents, k)),
         "train_seconds": round(seconds, 1),
         "steps": curve.step,
         "dead_curve": curve.points,
     }
+    if latent == "batchtopk":
+        result.update(entropy_ratio=None, threshold=float(topk.threshold.numpy()),
+                      normalized_mse_boost_off=result["normalized_mse"])
+        return result
+    result["entropy_ratio"] = float(ks.metrics.binary_entropy(topk.duty_cycles) / ks.metrics.max_entropy(latents, k))
     topk.boost_strength.assign(0.0)  # the same weights read as plain TopK
     result["normalized_mse_boost_off"] = normalized_mse(model, x_test)
     return result
@@ -237,10 +255,12 @@ def markdown_table(runs):
              "| dead latents | duty-cycle entropy / max |",
              "|---|---|---|---|---|---|---|---|"]
     for r in runs:
-        lines.append(f"| {r['latents']} | {r['k']} | {r['boost_strength']:g} | {r.get('aux_k', 0)} "
+        boost = "BatchTopK" if r.get("latent") == "batchtopk" else f"{r['boost_strength']:g}"
+        entropy = "–" if r["entropy_ratio"] is None else f"{r['entropy_ratio']:.3f}"
+        lines.append(f"| {r['latents']} | {r['k']} | {boost} | {r.get('aux_k', 0)} "
                      f"| {r['normalized_mse']:.4f} "
                      f"| {r['normalized_mse_boost_off']:.4f} | {100 * r['dead_fraction']:.1f}% "
-                     f"| {r['entropy_ratio']:.3f} |")
+                     f"| {entropy} |")
     return "\n".join(lines)
 
 
@@ -258,7 +278,10 @@ def plot(runs, path):
         for r in runs:
             if (r["latents"], r["k"]) == (latents, k):
                 steps, dead = zip(*r["dead_curve"])
-                label = "TopK" if r["boost_strength"] == 0 else f"boost {r['boost_strength']:g}"
+                if r.get("latent") == "batchtopk":
+                    label = "BatchTopK"
+                else:
+                    label = "TopK" if r["boost_strength"] == 0 else f"boost {r['boost_strength']:g}"
                 label += f" + AuxK {r['aux_k']}" if r.get("aux_k") else ""
                 ax.plot(steps, 100 * np.asarray(dead), label=label)
         ax.set_title(f"n={latents}, k={k}", fontsize=9)
@@ -290,9 +313,10 @@ def main(argv=None):
     runs = []
     for latents in args.latents:
         for k in args.k:
-            for boost in args.boost:
+            methods = [("topk", boost) for boost in args.boost] + [("batchtopk", None)] * args.batch_topk
+            for latent, boost in methods:
                 for aux_k in args.aux_k:
-                    result = train_one(x_train, x_test, latents, k, boost, args, aux_k)
+                    result = train_one(x_train, x_test, latents, k, boost, args, aux_k, latent)
                     runs.append(result)
                     print(markdown_table([result]).splitlines()[-1], f"({result['train_seconds']} s)", flush=True)
     print()

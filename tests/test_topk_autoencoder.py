@@ -6,6 +6,7 @@ import json
 import numpy as np
 
 import keras
+import keras_sparse as ks
 from tests.conftest import load_example, mnist_dir, vjp
 
 sae = load_example("topk_autoencoder.py")
@@ -23,6 +24,20 @@ def test_autoencoder_starts_tied_with_unit_norm_decoder_rows():
     assert ((codes > 0).sum(axis=1) <= 3).all()
 
 
+def test_batch_topk_autoencoder_keeps_k_per_sample_on_average_and_thresholds_at_inference():
+    model = sae.build_autoencoder(20, latents=12, k=3, boost_strength=0.0, duty_cycle_period=50, seed=1,
+                                  latent="batchtopk")
+    topk = model.get_layer("topk")
+    assert isinstance(topk, ks.layers.BatchTopK) and topk.k == 3
+    x = np.random.default_rng(0).normal(size=(5, 20)).astype(np.float32)
+    codes = sae.codes_model(model)
+    assert ((codes(x, training=True).numpy() > 0).sum()) == 15  # 3 * 5 of the batch, (almost surely) all > 0
+    threshold = float(topk.threshold.numpy())
+    pre = model.get_layer("encoder")(x).numpy()
+    assert threshold == np.sort(pre.ravel())[-15]
+    np.testing.assert_array_equal(codes(x, training=False).numpy(), np.where(pre >= threshold, pre, 0))
+
+
 def test_dead_fraction_and_normalized_mse_by_hand():
     # a fake encoder whose output is its input: latents 1 and 3 are never > 0
     identity = keras.Sequential([keras.Input((4,)), keras.layers.Identity()])
@@ -38,18 +53,23 @@ def test_end_to_end_tiny_run(tmp_path):
     out = tmp_path / "sae"
     runs = sae.main(["--data-dir", str(mnist_dir()), "--train-samples", "512", "--latents", "64",
                      "--k", "4", "--boost", "0", "10", "--aux-k", "0", "16", "--aux-dead-after", "128",
-                     "--epochs", "1", "--batch-size", "64", "--eval-every", "4", "--out", str(out)])
+                     "--batch-topk", "--epochs", "1", "--batch-size", "64", "--eval-every", "4", "--out", str(out)])
     saved = json.loads((out.parent / "sae.json").read_text())
     assert saved["runs"] == json.loads(json.dumps(runs)) and saved["seed"] == 0
     assert saved["command"].startswith("python examples/topk_autoencoder.py --data-dir")
-    assert [(r["latents"], r["k"], r["boost_strength"], r["aux_k"]) for r in runs] == [
-        (64, 4, 0.0, 0), (64, 4, 0.0, 16), (64, 4, 10.0, 0), (64, 4, 10.0, 16)]
+    assert [(r["latent"], r["boost_strength"], r["aux_k"]) for r in runs] == [
+        ("topk", 0.0, 0), ("topk", 0.0, 16), ("topk", 10.0, 0), ("topk", 10.0, 16),
+        ("batchtopk", None, 0), ("batchtopk", None, 16)]
+    assert all((r["latents"], r["k"]) == (64, 4) for r in runs)
     assert [(r["aux_alpha"], r["aux_dead_after"]) for r in runs[:2]] == [(None, None), (1 / 32, 128)]
+    for r in runs[4:]:  # BatchTopK: a learned positive threshold, no duty cycles
+        assert r["threshold"] > 0 and r["entropy_ratio"] is None
+        assert r["normalized_mse_boost_off"] == r["normalized_mse"]
     for r in runs:
         assert r["steps"] == 8  # 512 / 64
         assert [step for step, _ in r["dead_curve"]] == [0, 4, 8, 8]
         assert 0 <= r["dead_fraction"] <= 1 and r["dead_curve"][-1][1] == r["dead_fraction"]
-        assert 0 < r["normalized_mse"] < 1.5 and 0 < r["entropy_ratio"] <= 1
+        assert 0 < r["normalized_mse"] < 1.5 and (r["entropy_ratio"] is None or 0 < r["entropy_ratio"] <= 1)
     assert runs[0]["normalized_mse_boost_off"] == runs[0]["normalized_mse"]  # plain TopK: nothing to switch off
     assert (out.parent / "sae.png").read_bytes()[:4] == b"\x89PNG"
 
