@@ -1,8 +1,8 @@
 """TopK sparse autoencoders built from keras_sparse layers, with and without
-boosting against dead latents.
+boosting or the AuxK loss against dead latents.
 
     python examples/topk_autoencoder.py --data-dir ../shared/datasets/mnist \
-        [--latents 256 1024 4096] [--k 8 32] [--boost 0 10 50] [--epochs 5]
+        [--latents 256 1024 4096] [--k 8 32] [--boost 0 10 50] [--aux-k 0 256] [--batch-topk] [--epochs 5]
 
 A TopK sparse autoencoder (Gao et al., 2024, *Scaling and evaluating sparse
 autoencoders*) keeps the k largest latents of every sample: exactly a
@@ -19,7 +19,25 @@ mean `m`:
 trained separately). `boost_strength=0` is plain TopK; otherwise the boost is
 constant (`boost_strength_factor=1`), `duty_cycle_period` as given. Inference
 keeps k latents (`k_inference_factor=1`) with the layer's boosting, i.e. the
-model exactly as trained. Reported on the 10,000 test images:
+model exactly as trained.
+
+`--aux-k k_aux` (> 0) adds Gao et al.'s AuxK loss (the `AuxK` layer below):
+the top `k_aux` *dead* latents of each sample (no activation in the last
+`--aux-dead-after` training samples) reconstruct the main model's residual,
+
+    e     = stop_gradient(x - x_hat)
+    e_hat = W_dec z_aux            z_aux: the k_aux largest positive encoder
+                                   pre-activations among the dead latents
+    loss  = mse(x, x_hat) + alpha * mean((e - e_hat)^2)    (0 with no dead latent)
+
+with `alpha = --aux-alpha` (1/32), so the gradient reaches the dead latents'
+encoder and decoder weights.
+
+`--batch-topk` adds, for each size, k and k_aux, a run whose latent layer is
+`keras_sparse.layers.BatchTopK(k)` (Bussmann et al., 2024) instead of
+`KWinners`: the `k * batch` largest positive latents of the whole batch in
+training, its learned threshold at inference (no boosting, no duty cycles:
+its entropy is not reported). Reported on the 10,000 test images:
 
     normalized MSE  = sum ||x - x_hat||^2 / sum ||x - m||^2
     dead latents    = fraction of the n latents never active on the test set
@@ -45,7 +63,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 import keras  # noqa: E402
+from keras import ops  # noqa: E402
+
 import keras_sparse as ks  # noqa: E402
+from keras_sparse.selection import kth_largest  # noqa: E402
 
 
 def parse_args(argv):
@@ -55,6 +76,13 @@ def parse_args(argv):
     parser.add_argument("--k", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--boost", type=float, nargs="+", default=[0.0, 10.0, 50.0],
                         help="boost strengths; 0 is plain TopK")
+    parser.add_argument("--aux-k", type=int, nargs="+", default=[0],
+                        help="k_aux of the AuxK loss; 0 is no AuxK loss")
+    parser.add_argument("--aux-alpha", type=float, default=1 / 32, help="weight of the AuxK loss")
+    parser.add_argument("--aux-dead-after", type=int, default=10000,
+                        help="AuxK: a latent is dead after this many training samples without activation")
+    parser.add_argument("--batch-topk", action="store_true",
+                        help="also train BatchTopK latent layers (one run per size, k and k_aux)")
     parser.add_argument("--duty-cycle-period", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -67,25 +95,83 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def build_autoencoder(inputs_dim, latents, k, boost_strength, duty_cycle_period, seed):
-    """The TopK autoencoder above; input and output are `x - m`."""
+class AuxK(keras.layers.Layer):
+    """Gao et al.'s AuxK loss; passes the reconstruction through unchanged.
+
+    Called on `[x, pre, codes, x_hat]` (input, encoder pre-activations, TopK
+    codes, reconstruction), with the model's decoder layer given at
+    construction. State: `samples_since_active` (int32, one per latent). A
+    training call with batch `B` updates it and adds
+    `alpha * auxk_loss(...)` to the model's losses:
+
+        samples_since_active = 0 where the latent is > 0 in some sample of the
+                               batch, else samples_since_active + B
+        dead = samples_since_active >= dead_after
+
+    Inference adds nothing and changes nothing.
+    """
+
+    def __init__(self, decoder, k_aux, alpha=1 / 32, dead_after=10000, **kwargs):
+        super().__init__(**kwargs)
+        self.decoder, self.k_aux, self.alpha, self.dead_after = decoder, k_aux, alpha, dead_after
+
+    def build(self, input_shapes):
+        self.samples_since_active = self.add_weight(
+            name="samples_since_active", shape=(input_shapes[1][-1],), initializer="zeros",
+            dtype="int32", trainable=False)
+
+    def call(self, inputs, training=None):
+        x, pre, codes, x_hat = inputs
+        if not training:
+            return x_hat
+        active = ops.any(codes > 0, axis=0)
+        since = ops.where(active, 0, self.samples_since_active + ops.shape(codes)[0])
+        self.samples_since_active.assign(since)
+        dead = since >= self.dead_after
+        self.add_loss(self.alpha * auxk_loss(x, pre, x_hat, dead, self.decoder.kernel, self.k_aux))
+        return x_hat
+
+
+def auxk_loss(x, pre, x_hat, dead, decoder_kernel, k_aux):
+    """`mean((e - e_hat)^2)` with `e = stop_gradient(x - x_hat)` and
+    `e_hat = z_aux @ decoder_kernel`, `z_aux` each sample's `k_aux` largest
+    positive values of `pre` among the `dead` latents (ties with the k_aux-th
+    kept); 0 when no latent is dead."""
+    candidates = ops.where(dead, pre, float("-inf"))
+    kth = kth_largest(candidates, min(k_aux, pre.shape[-1]), portable=False)
+    z_aux = ops.where(ops.logical_and(candidates >= kth, candidates > 0), pre, 0.0)
+    residual = ops.stop_gradient(x - x_hat)
+    loss = ops.mean(ops.square(residual - ops.matmul(z_aux, decoder_kernel)))
+    return ops.where(ops.any(dead), loss, 0.0)
+
+
+def build_autoencoder(inputs_dim, latents, k, boost_strength, duty_cycle_period, seed,
+                      aux_k=0, aux_alpha=1 / 32, aux_dead_after=10000, latent="topk"):
+    """The TopK autoencoder above; input and output are `x - m`. With
+    `aux_k > 0` the output passes through an `AuxK` layer (named "auxk");
+    `latent="batchtopk"`: a `BatchTopK(k)` latent layer (`boost_strength` and
+    `duty_cycle_period` unused). The latent layer is named "topk"."""
     rng = np.random.default_rng(seed)
     decoder_kernel = rng.normal(size=(latents, inputs_dim)).astype(np.float32)
     decoder_kernel /= np.linalg.norm(decoder_kernel, axis=1, keepdims=True)
     inputs = keras.Input((inputs_dim,))
     pre = keras.layers.Dense(latents, name="encoder")(inputs)
-    codes = ks.KWinners(
-        percent_on=k / latents,
-        k_inference_factor=1.0,
-        boost_strength=boost_strength,
-        boost_strength_factor=1.0,
-        duty_cycle_period=duty_cycle_period,
-        relu=True,
-        name="topk",
-    )(pre)
-    outputs = keras.layers.Dense(
-        inputs_dim, kernel_constraint=keras.constraints.UnitNorm(axis=1), name="decoder"
-    )(codes)
+    if latent == "batchtopk":
+        codes = ks.layers.BatchTopK(k, name="topk")(pre)
+    else:
+        codes = ks.KWinners(
+            percent_on=k / latents,
+            k_inference_factor=1.0,
+            boost_strength=boost_strength,
+            boost_strength_factor=1.0,
+            duty_cycle_period=duty_cycle_period,
+            relu=True,
+            name="topk",
+        )(pre)
+    decoder = keras.layers.Dense(inputs_dim, kernel_constraint=keras.constraints.UnitNorm(axis=1), name="decoder")
+    outputs = decoder(codes)
+    if aux_k:
+        outputs = AuxK(decoder, aux_k, aux_alpha, aux_dead_after, name="auxk")([inputs, pre, codes, outputs])
     model = keras.Model(inputs, outputs)
     model.get_layer("decoder").kernel.assign(decoder_kernel)
     model.get_layer("encoder").kernel.assign(decoder_kernel.T)
@@ -126,9 +212,11 @@ class DeadLatentCurve(keras.callbacks.Callback):
             self.points.append((self.step, dead_fraction(self.encoder, self.x)))
 
 
-def train_one(x_train, x_test, latents, k, boost, args):
+def train_one(x_train, x_test, latents, k, boost, args, aux_k=0, latent="topk"):
+    """One run; `boost` is ignored (recorded as None) for `latent="batchtopk"`."""
     keras.utils.set_random_seed(args.seed)
-    model = build_autoencoder(x_train.shape[1], latents, k, boost, args.duty_cycle_period, args.seed)
+    model = build_autoencoder(x_train.shape[1], latents, k, boost, args.duty_cycle_period, args.seed,
+                              aux_k, args.aux_alpha, args.aux_dead_after, latent)
     model.compile(keras.optimizers.Adam(args.learning_rate), "mse")
     curve = DeadLatentCurve(x_test, args.eval_every)
     start = time.time()
@@ -141,28 +229,38 @@ def train_one(x_train, x_test, latents, k, boost, args):
     result = {
         "latents": latents,
         "k": k,
-        "boost_strength": boost,
+        "latent": latent,
+        "boost_strength": None if latent == "batchtopk" else boost,
+        "aux_k": aux_k,
+        "aux_alpha": args.aux_alpha if aux_k else None,
+        "aux_dead_after": args.aux_dead_after if aux_k else None,
         "normalized_mse": normalized_mse(model, x_test),
         "dead_fraction": dead_fraction(encoder, x_test),
-        "entropy_ratio": float(ks.metrics.binary_entropy(topk.duty_cycles)
-                               / ks.metrics.max_entropy(latents, k)),
         "train_seconds": round(seconds, 1),
         "steps": curve.step,
         "dead_curve": curve.points,
     }
+    if latent == "batchtopk":
+        result.update(entropy_ratio=None, threshold=float(topk.threshold.numpy()),
+                      normalized_mse_boost_off=result["normalized_mse"])
+        return result
+    result["entropy_ratio"] = float(ks.metrics.binary_entropy(topk.duty_cycles) / ks.metrics.max_entropy(latents, k))
     topk.boost_strength.assign(0.0)  # the same weights read as plain TopK
     result["normalized_mse_boost_off"] = normalized_mse(model, x_test)
     return result
 
 
 def markdown_table(runs):
-    lines = ["| latents n | k | boost strength | normalized MSE | NMSE, boost off at inference "
+    lines = ["| latents n | k | boost strength | AuxK k_aux | normalized MSE | NMSE, boost off at inference "
              "| dead latents | duty-cycle entropy / max |",
-             "|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|"]
     for r in runs:
-        lines.append(f"| {r['latents']} | {r['k']} | {r['boost_strength']:g} | {r['normalized_mse']:.4f} "
+        boost = "BatchTopK" if r.get("latent") == "batchtopk" else f"{r['boost_strength']:g}"
+        entropy = "–" if r["entropy_ratio"] is None else f"{r['entropy_ratio']:.3f}"
+        lines.append(f"| {r['latents']} | {r['k']} | {boost} | {r.get('aux_k', 0)} "
+                     f"| {r['normalized_mse']:.4f} "
                      f"| {r['normalized_mse_boost_off']:.4f} | {100 * r['dead_fraction']:.1f}% "
-                     f"| {r['entropy_ratio']:.3f} |")
+                     f"| {entropy} |")
     return "\n".join(lines)
 
 
@@ -180,7 +278,11 @@ def plot(runs, path):
         for r in runs:
             if (r["latents"], r["k"]) == (latents, k):
                 steps, dead = zip(*r["dead_curve"])
-                label = "TopK" if r["boost_strength"] == 0 else f"boost {r['boost_strength']:g}"
+                if r.get("latent") == "batchtopk":
+                    label = "BatchTopK"
+                else:
+                    label = "TopK" if r["boost_strength"] == 0 else f"boost {r['boost_strength']:g}"
+                label += f" + AuxK {r['aux_k']}" if r.get("aux_k") else ""
                 ax.plot(steps, 100 * np.asarray(dead), label=label)
         ax.set_title(f"n={latents}, k={k}", fontsize=9)
         if row == len(sizes) - 1:
@@ -211,10 +313,12 @@ def main(argv=None):
     runs = []
     for latents in args.latents:
         for k in args.k:
-            for boost in args.boost:
-                result = train_one(x_train, x_test, latents, k, boost, args)
-                runs.append(result)
-                print(markdown_table([result]).splitlines()[-1], f"({result['train_seconds']} s)", flush=True)
+            methods = [("topk", boost) for boost in args.boost] + [("batchtopk", None)] * args.batch_topk
+            for latent, boost in methods:
+                for aux_k in args.aux_k:
+                    result = train_one(x_train, x_test, latents, k, boost, args, aux_k, latent)
+                    runs.append(result)
+                    print(markdown_table([result]).splitlines()[-1], f"({result['train_seconds']} s)", flush=True)
     print()
     print(markdown_table(runs))
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)

@@ -137,3 +137,28 @@ def layer_reference(layer, x, k):
     if isinstance(layer, ks.KWinners):
         return ref.kwinners(x, duty, k, boost, **common)
     return ref.kwinners_feature_map(x, duty, k, boost, local=layer.local, data_format=layer.data_format, **common)
+
+
+def vjp(fn, x, upstream):
+    """The gradient of `sum(upstream * fn(x))` with respect to `x` (NumPy
+    float32 arrays), on any backend."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.Variable(x)
+        with tf.GradientTape() as tape:
+            y = fn(x)
+        return tape.gradient(y, x, output_gradients=tf.constant(upstream)).numpy()
+    if backend == "jax":
+        import jax
+
+        _, pullback = jax.vjp(fn, jax.numpy.asarray(x))
+        return np.asarray(pullback(jax.numpy.asarray(upstream))[0])
+    import torch
+
+    x = torch.tensor(x, requires_grad=True)
+    fn(x).backward(torch.tensor(upstream))
+    return x.grad.numpy()

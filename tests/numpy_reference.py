@@ -95,3 +95,57 @@ def duty_cycle_update(duty_cycles, learning_iterations, y, duty_cycle_period, ch
     # float64, rounded once to float32 (as the layers do)
     duty = (np.float32(duty_cycles).astype(np.float64) * (period - batch) + count) / period
     return duty.astype(np.float32), learning_iterations
+
+
+# Sparsity across the batch (keras_sparse.batch_sparsity) and DropConnect, by
+# sorting: the kept entries are those >= the k-th of a descending sort.
+
+
+def _kth_largest_kept(rows, k):
+    """Boolean mask of the entries of each row >= its k-th largest (NaN as
+    -inf for the ranking, never kept)."""
+    ranked = np.where(np.isnan(rows), -np.inf, rows)
+    kth = -np.sort(-ranked, axis=-1)[:, k - 1:k]
+    return (ranked >= kth) & ~np.isnan(rows)
+
+
+def lifetime_sparsity(x, percent_on):
+    """WTA lifetime sparsity in training: each unit (non-batch position) keeps
+    its max(1, round(percent_on * batch)) largest values over the batch."""
+    x = np.asarray(x, np.float32)
+    k = min(max(1, round(percent_on * x.shape[0])), x.shape[0])
+    units = x.reshape(x.shape[0], -1).T
+    kept = _kth_largest_kept(units, k).T.reshape(x.shape)
+    return np.where(kept | np.isnan(x), x, np.float32(0))
+
+
+def batch_topk(x, k):
+    """BatchTopK in training: the k * batch largest values of the whole batch
+    that are > 0; returns (y, the smallest kept value or inf)."""
+    x = np.asarray(x, np.float32)
+    kept = _kth_largest_kept(x.reshape(1, -1), k * x.shape[0]).reshape(x.shape) & (x > 0)
+    return np.where(kept | np.isnan(x), x, np.float32(0)), (x[kept].min() if kept.any() else np.inf)
+
+
+def batch_topk_threshold(minima, momentum):
+    """The threshold after training batches whose smallest kept values are
+    `minima` (inf: nothing kept, no update): an average over the first
+    1 / (1 - momentum) batches, then a moving average; float64 here."""
+    threshold, updates = 0.0, 0
+    for m in minima:
+        if np.isfinite(m):
+            updates += 1
+            threshold += max(1 - momentum, 1 / updates) * (float(m) - threshold)
+    return threshold, updates
+
+
+def jump_relu(x, threshold):
+    """BatchTopK at inference: x where x >= threshold and x > 0."""
+    x = np.asarray(x, np.float32)
+    return np.where(((x >= threshold) & (x > 0)) | np.isnan(x), x, np.float32(0))
+
+
+def drop_connect_dense(x, kernel, bias, keep_mask, rate):
+    """x @ (keep_mask * kernel) / (1 - rate) + bias, in float64."""
+    kept = np.where(keep_mask, kernel, 0).astype(np.float64)
+    return np.asarray(x, np.float64) @ kept / (1 - rate) + bias

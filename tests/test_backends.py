@@ -6,7 +6,8 @@ Each backend runs in a subprocess (the backend is fixed at `import keras`):
     KERAS_BACKEND=jax KERAS_SPARSE_BLOCK_TENSORFLOW=1 python -m pytest \\
         tests/test_selection.py tests/test_properties.py tests/test_layers.py \\
         tests/test_kwinners.py::test_layers_agree_with_numpy_on_1500_random_cases \\
-        tests/test_models_any_backend.py
+        tests/test_models_any_backend.py \\
+        tests/test_batch_sparsity.py tests/test_drop_connect.py
 
 (`tensorflow_only` tests, SavedModel and TFLite, are skipped there.) JAX
 compiles every new shape op by op, so it runs fewer random cases.
@@ -28,6 +29,8 @@ AGNOSTIC_TESTS = [
     "tests/test_layers.py",
     "tests/test_kwinners.py::test_layers_agree_with_numpy_on_1500_random_cases",
     "tests/test_models_any_backend.py",
+    "tests/test_batch_sparsity.py",
+    "tests/test_drop_connect.py",
 ]
 BUDGET = {  # environment per backend: how many random cases
     "jax": {"KERAS_SPARSE_HYPOTHESIS_EXAMPLES": "25", "KERAS_SPARSE_RANDOM_CASES": "40"},

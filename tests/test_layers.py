@@ -43,6 +43,10 @@ LAYERS = [
         (4, 6, 6),
         id="SparseConv2D-channels_first",
     ),
+    pytest.param(lambda: ks.layers.LifetimeSparsity(0.25), (30,), id="LifetimeSparsity"),
+    pytest.param(lambda: ks.layers.BatchTopK(2, momentum=0.9), (3, 4, 2), id="BatchTopK"),
+    pytest.param(lambda: ks.layers.DropConnectDense(8, rate=0.5, seed=1), (30,), id="DropConnectDense"),
+    pytest.param(lambda: ks.layers.DropConnectDense(8, rate=0.3, activation="relu"), (30,), id="DropConnectDense-no-seed"),
 ]
 
 

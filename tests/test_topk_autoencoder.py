@@ -6,7 +6,8 @@ import json
 import numpy as np
 
 import keras
-from tests.conftest import load_example, mnist_dir
+import keras_sparse as ks
+from tests.conftest import load_example, mnist_dir, vjp
 
 sae = load_example("topk_autoencoder.py")
 
@@ -23,6 +24,20 @@ def test_autoencoder_starts_tied_with_unit_norm_decoder_rows():
     assert ((codes > 0).sum(axis=1) <= 3).all()
 
 
+def test_batch_topk_autoencoder_keeps_k_per_sample_on_average_and_thresholds_at_inference():
+    model = sae.build_autoencoder(20, latents=12, k=3, boost_strength=0.0, duty_cycle_period=50, seed=1,
+                                  latent="batchtopk")
+    topk = model.get_layer("topk")
+    assert isinstance(topk, ks.layers.BatchTopK) and topk.k == 3
+    x = np.random.default_rng(0).normal(size=(5, 20)).astype(np.float32)
+    codes = sae.codes_model(model)
+    assert ((codes(x, training=True).numpy() > 0).sum()) == 15  # 3 * 5 of the batch, (almost surely) all > 0
+    threshold = float(topk.threshold.numpy())
+    pre = model.get_layer("encoder")(x).numpy()
+    assert threshold == np.sort(pre.ravel())[-15]
+    np.testing.assert_array_equal(codes(x, training=False).numpy(), np.where(pre >= threshold, pre, 0))
+
+
 def test_dead_fraction_and_normalized_mse_by_hand():
     # a fake encoder whose output is its input: latents 1 and 3 are never > 0
     identity = keras.Sequential([keras.Input((4,)), keras.layers.Identity()])
@@ -37,16 +52,90 @@ def test_dead_fraction_and_normalized_mse_by_hand():
 def test_end_to_end_tiny_run(tmp_path):
     out = tmp_path / "sae"
     runs = sae.main(["--data-dir", str(mnist_dir()), "--train-samples", "512", "--latents", "64",
-                     "--k", "4", "--boost", "0", "10", "--epochs", "1", "--batch-size", "64",
-                     "--eval-every", "4", "--out", str(out)])
+                     "--k", "4", "--boost", "0", "10", "--aux-k", "0", "16", "--aux-dead-after", "128",
+                     "--batch-topk", "--epochs", "1", "--batch-size", "64", "--eval-every", "4", "--out", str(out)])
     saved = json.loads((out.parent / "sae.json").read_text())
     assert saved["runs"] == json.loads(json.dumps(runs)) and saved["seed"] == 0
     assert saved["command"].startswith("python examples/topk_autoencoder.py --data-dir")
-    assert [(r["latents"], r["k"], r["boost_strength"]) for r in runs] == [(64, 4, 0.0), (64, 4, 10.0)]
+    assert [(r["latent"], r["boost_strength"], r["aux_k"]) for r in runs] == [
+        ("topk", 0.0, 0), ("topk", 0.0, 16), ("topk", 10.0, 0), ("topk", 10.0, 16),
+        ("batchtopk", None, 0), ("batchtopk", None, 16)]
+    assert all((r["latents"], r["k"]) == (64, 4) for r in runs)
+    assert [(r["aux_alpha"], r["aux_dead_after"]) for r in runs[:2]] == [(None, None), (1 / 32, 128)]
+    for r in runs[4:]:  # BatchTopK: a learned positive threshold, no duty cycles
+        assert r["threshold"] > 0 and r["entropy_ratio"] is None
+        assert r["normalized_mse_boost_off"] == r["normalized_mse"]
     for r in runs:
         assert r["steps"] == 8  # 512 / 64
         assert [step for step, _ in r["dead_curve"]] == [0, 4, 8, 8]
         assert 0 <= r["dead_fraction"] <= 1 and r["dead_curve"][-1][1] == r["dead_fraction"]
-        assert 0 < r["normalized_mse"] < 1.5 and 0 < r["entropy_ratio"] <= 1
+        assert 0 < r["normalized_mse"] < 1.5 and (r["entropy_ratio"] is None or 0 < r["entropy_ratio"] <= 1)
     assert runs[0]["normalized_mse_boost_off"] == runs[0]["normalized_mse"]  # plain TopK: nothing to switch off
     assert (out.parent / "sae.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _auxk_reference(x, pre, x_hat, dead, kernel, k_aux):
+    """AuxK by sorting, in float64: each sample's k_aux largest positive
+    pre-activations among the dead latents reconstruct x - x_hat."""
+    if not dead.any():
+        return 0.0, np.zeros_like(pre, bool)
+    candidates = np.where(dead, pre, -np.inf)
+    kth = -np.sort(-candidates, axis=1)[:, min(k_aux, pre.shape[1]) - 1:][:, :1]
+    chosen = (candidates >= kth) & (candidates > 0)
+    z_aux = np.where(chosen, pre, 0).astype(np.float64)
+    return float(np.mean((x - x_hat - z_aux @ kernel) ** 2)), chosen
+
+
+def test_auxk_loss_by_hand():
+    x = np.float32([[1, 0, 2], [0, 1, 0]])
+    x_hat = np.float32([[0.5, 0, 1], [0, 0, 0]])  # residual e = [[.5, 0, 1], [0, 1, 0]]
+    pre = np.float32([[3, 2, -1, 0.5], [1, -2, 4, 0.25]])
+    kernel = np.float32([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]])
+    dead = np.array([False, True, True, True])
+    # k_aux = 1 among latents 1-3: sample 0 takes latent 1 (2), sample 1 latent 2 (4)
+    # e_hat = [[0, 2, 0], [0, 0, 4]]; e - e_hat = [[.5, -2, 1], [0, 1, -4]]
+    loss = float(sae.auxk_loss(x, pre, x_hat, dead, kernel, 1))
+    assert loss == np.float32((0.25 + 4 + 1 + 0 + 1 + 16) / 6)
+    # k_aux = 2: latent 3 joins in sample 0 (0.5 > -1) and in sample 1 (0.25 > -2)
+    expected, chosen = _auxk_reference(x, pre, x_hat, dead, kernel, 2)
+    np.testing.assert_array_equal(chosen, [[False, True, False, True], [False, False, True, True]])
+    np.testing.assert_allclose(float(sae.auxk_loss(x, pre, x_hat, dead, kernel, 2)), expected, rtol=1e-6)
+    assert float(sae.auxk_loss(x, pre, x_hat, np.zeros(4, bool), kernel, 2)) == 0.0  # nothing dead
+
+
+def test_auxk_gradient_reaches_the_chosen_dead_latents_only():
+    rng = np.random.default_rng(0)
+    x, x_hat = rng.normal(size=(2, 2, 5)).astype(np.float32)
+    pre = rng.normal(size=(2, 6)).astype(np.float32)
+    kernel = rng.normal(size=(6, 5)).astype(np.float32)
+    dead = np.array([True, False, True, True, False, True])
+    _, chosen = _auxk_reference(x, pre, x_hat, dead, kernel, 2)
+    grad = vjp(lambda p: sae.auxk_loss(x, p, x_hat, dead, kernel, 2), pre, np.float32(1.0))
+    # d/dz_aux of mean((e - z_aux W)^2) = -2 (e - z_aux W) W^T / size
+    z_aux = np.where(chosen, pre, 0)
+    expected = np.where(chosen, -2 * (x - x_hat - z_aux @ kernel) @ kernel.T / x.size, 0)
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-7)
+    assert (grad[~chosen] == 0).all() and (grad[chosen] != 0).all()
+
+
+def test_auxk_layer_counts_samples_and_adds_the_loss_in_training():
+    model = sae.build_autoencoder(8, latents=6, k=1, boost_strength=0.0, duty_cycle_period=50, seed=1,
+                                  aux_k=2, aux_alpha=0.5, aux_dead_after=4)
+    auxk, topk = model.get_layer("auxk"), model.get_layer("topk")
+    x = np.random.default_rng(1).normal(size=(3, 8)).astype(np.float32)
+    codes = sae.codes_model(model)(x, training=False).numpy()
+    active = (codes > 0).any(axis=0)
+    assert 0 < active.sum() < 6
+    model(x, training=True)
+    np.testing.assert_array_equal(auxk.samples_since_active.numpy(), np.where(active, 0, 3))
+    assert float(model.losses[0]) == 0.0  # 3 < 4 samples: nothing dead yet
+    pre = model.get_layer("encoder")(x).numpy()
+    x_hat = model(x, training=False).numpy()  # no boosting: training picks the same winners
+    expected, _ = _auxk_reference(x, pre, x_hat, ~active, model.get_layer("decoder").kernel.numpy(), 2)
+    assert expected > 0
+    model(x, training=True)  # the same winners: the others are dead after 6 samples
+    np.testing.assert_array_equal(auxk.samples_since_active.numpy(), np.where(active, 0, 6))
+    np.testing.assert_allclose(float(model.losses[0]), 0.5 * expected, rtol=1e-5)
+    model(x, training=False)
+    np.testing.assert_array_equal(auxk.samples_since_active.numpy(), np.where(active, 0, 6))
+    assert int(topk.learning_iterations.numpy()) == 6
