@@ -6,6 +6,8 @@ valid range, so a mistake in a notebook points at the argument to change.
 
 import numbers
 
+import numpy as np
+
 
 def check_bool(name, value):
     if not isinstance(value, bool):
@@ -75,3 +77,15 @@ class ConfigErrorsAsValueError:
             if isinstance(error.__context__, ValueError):
                 raise ValueError(f"Invalid {cls.__name__} config: {error.__context__}") from None
             raise
+
+
+def stored_values(layer, store):
+    """`{variable: NumPy value}` for the variables of `layer` in a Keras
+    weights `store` (what `Layer.load_own_variables` would assign), read
+    before anything is assigned so a refused file leaves the layer as it
+    was. Empty when the store does not match the layer (Keras then raises
+    its own error)."""
+    variables = layer._trainable_variables + layer._non_trainable_variables
+    if len(store.keys()) != len(variables):
+        return {}
+    return {id(v): np.asarray(store[f"{i}"]) for i, v in enumerate(variables)}

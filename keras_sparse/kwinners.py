@@ -11,6 +11,7 @@ the units (channels) and how the rows compete.
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_sparse import ops as sparse_ops
@@ -21,6 +22,7 @@ from keras_sparse._validation import (
     check_float,
     check_inference_density,
     check_int,
+    stored_values,
 )
 
 _serializable = keras.saving.register_keras_serializable(package="keras_sparse")
@@ -192,6 +194,54 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         """
         epoch = check_int("epoch", epoch, 0)
         self.boost_strength.assign(self.initial_boost_strength * self.boost_strength_factor**epoch)
+
+    def load_own_variables(self, store):
+        """Loads the state once its values are checked (see `check_state`):
+        a refused file changes nothing."""
+        if self.built:
+            values = stored_values(self, store)
+            if values:
+                self.check_state(*(values[id(v)] for v in self._state_variables()), what="loaded")
+        super().load_own_variables(store)
+
+    def set_weights(self, weights):
+        """`Layer.set_weights`, refusing invalid state (see `check_state`)
+        before anything is assigned."""
+        if self.built and len(weights) == len(self.weights):
+            by_variable = {id(v): w for v, w in zip(self.weights, weights)}
+            self.check_state(*(by_variable[id(v)] for v in self._state_variables()), what="given")
+        super().set_weights(weights)
+
+    def _state_variables(self):
+        return self.duty_cycles, self.boost_strength, self.learning_iterations
+
+    def check_state(self, duty_cycles, boost_strength, learning_iterations, what="given"):
+        """Raises `ValueError` unless the state is one training could reach:
+
+            0 <= duty_cycles <= 1          (each a fraction of samples)
+            0 <= boost_strength <= MAX_BOOST_STRENGTH
+            learning_iterations >= 0
+
+        (NaN and inf refused). A `.keras` or weights file holding anything
+        else (tampered, or corrupted) would output zeros, or let every unit
+        win, without an error.
+        """
+        def refuse(name, value, valid):
+            raise ValueError(
+                f"Layer '{self.name}': the {what} `{name}` must be {valid}. Received: {name}={value}"
+            )
+
+        duty_cycles = np.asarray(duty_cycles, np.float64)
+        bad = ~((duty_cycles >= 0) & (duty_cycles <= 1))
+        if bad.any():
+            refuse("duty_cycles", f"{duty_cycles[bad][:5].tolist()} (at units "
+                   f"{np.flatnonzero(bad)[:5].tolist()})", "in [0, 1] for every unit")
+        boost = float(np.asarray(boost_strength))
+        if not 0 <= boost <= MAX_BOOST_STRENGTH:
+            refuse("boost_strength", boost, f"in [0, {MAX_BOOST_STRENGTH}]")
+        iterations = np.asarray(learning_iterations).item()
+        if not (iterations >= 0 and float(iterations).is_integer()):
+            refuse("learning_iterations", iterations, "an integer >= 0")
 
     def compute_output_shape(self, input_shape):
         return input_shape
