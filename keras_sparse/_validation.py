@@ -89,3 +89,18 @@ def stored_values(layer, store):
     if len(store.keys()) != len(variables):
         return {}
     return {id(v): np.asarray(store[f"{i}"]) for i, v in enumerate(variables)}
+
+
+def check_equal_lengths(name, clips):
+    """Raises `ValueError` if `clips` is a list or tuple of arrays of
+    different lengths (NumPy's "inhomogeneous shape" says neither which
+    argument nor what to do); returns `clips` unchanged."""
+    if isinstance(clips, (list, tuple)) and clips:
+        lengths = sorted({len(np.asarray(clip).reshape(-1)) if np.ndim(clip) else 0 for clip in clips})
+        if len(lengths) > 1:
+            raise ValueError(
+                f"`{name}` must be clips of one length; received {len(clips)} clips of lengths "
+                f"{lengths[0]} to {lengths[-1]}. Pad or cut each with "
+                "`keras_sparse.audio.fix_length` first."
+            )
+    return clips

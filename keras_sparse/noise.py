@@ -24,7 +24,7 @@ machine, and each level is reproducible on its own.
 
 import numpy as np
 
-from keras_sparse._validation import check_float, check_int
+from keras_sparse._validation import check_equal_lengths, check_float, check_int
 from keras_sparse.datasets import MNIST_MEAN, MNIST_STD, normalize
 
 NOISE_LEVELS = tuple(round(0.05 * i, 2) for i in range(11))
@@ -122,7 +122,7 @@ def add_audio_noise(waveforms, a, seed=0):
     Raises `ValueError` for NaN/inf samples or samples outside [-1, 1] (int16
     PCM not divided by 32768, say), which would give a wrong noise score.
     """
-    x = np.array(waveforms, dtype=np.float32, copy=True)
+    x = np.array(check_equal_lengths("waveforms", waveforms), dtype=np.float32, copy=True)
     if x.ndim != 2:
         raise ValueError(f"`waveforms` must have shape (N, samples). Received shape={x.shape}")
     check_float("a", a, 0, 1)
@@ -299,7 +299,7 @@ def evaluate_audio_noise(model, waveforms, labels, levels=NOISE_LEVELS, seed=0, 
         `score_levels`' dict, plus `seed`.
     """
     labels = check_labels(labels)
-    if np.shape(waveforms)[0] != labels.shape[0]:
+    if np.shape(check_equal_lengths("waveforms", waveforms))[0] != labels.shape[0]:
         raise ValueError(
             f"`labels` must have one entry per clip: {np.shape(waveforms)[0]} clips, "
             f"received labels of shape {labels.shape}"
