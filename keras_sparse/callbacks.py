@@ -69,6 +69,7 @@ class DutyCycleEntropy(keras.callbacks.Callback):
 
     with `m` duty cycles (units, or channels for feature maps) and `k` winners
     among `n` competing units, so that `k / n` is each duty cycle's target.
+    When `k = n` (every unit always wins) the maximum is 0 and it logs 1.0.
 
     The values go into the epoch's `logs`, so `History` and a `TensorBoard`
     callback listed after this one record them.
@@ -79,10 +80,10 @@ class DutyCycleEntropy(keras.callbacks.Callback):
             return
         for layer in kwinners_layers(self.model):
             m = layer.duty_cycles.shape[0]
-            ratio = metrics.binary_entropy(layer.duty_cycles) / metrics.max_entropy(
-                m, m * layer.k / layer.n
-            )
-            logs[f"{layer.name}_entropy"] = float(ratio)
+            maximum = float(metrics.max_entropy(m, m * layer.k / layer.n))
+            entropy = float(metrics.binary_entropy(layer.duty_cycles))
+            # k = n: every unit always wins, the maximum is 0 (not 0 / 0 = NaN).
+            logs[f"{layer.name}_entropy"] = entropy / maximum if maximum > 0 else 1.0
 
 
 class EpochNoiseScore(keras.callbacks.Callback):

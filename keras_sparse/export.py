@@ -101,7 +101,8 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
 
     if not isinstance(model, keras.Model) or not model.built:
         raise ValueError(f"`model` must be a built Keras model. Received: model={model!r}")
-    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path) or os.path.isdir(path):
+    if (not isinstance(path, (str, os.PathLike)) or not os.fspath(path) or os.path.isdir(path)
+            or os.fspath(path).endswith(("/", os.sep))):
         raise ValueError(f"`path` must be the path of the .tflite file to write. Received: path={path!r}")
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f"`quantize` must be one of {QUANTIZE_MODES}. Received: quantize={quantize!r}")
@@ -141,7 +142,11 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
     os.makedirs(directory, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=directory, suffix=".tflite.partial", delete=False) as f:
         f.write(flatbuffer)
-    os.replace(f.name, path)
+    try:
+        os.replace(f.name, path)
+    except OSError:
+        os.remove(f.name)  # never leave the partial file behind
+        raise
     return path
 
 

@@ -17,6 +17,7 @@ from keras import ops
 from keras_sparse import ops as sparse_ops
 from keras_sparse._precision import float64_context
 from keras_sparse._validation import (
+    MAX_BOOST_STRENGTH,
     ConfigErrorsAsValueError,
     check_bool,
     check_float,
@@ -26,16 +27,6 @@ from keras_sparse._validation import (
 )
 
 _serializable = keras.saving.register_keras_serializable(package="keras_sparse")
-
-# Boost strengths above this are rejected. At b = 50 the weakest boost factor
-# (duty cycle 1) is exp(-50) = 1.9e-22: an idle unit already beats a unit active
-# in every sample unless that one is 5e21 times stronger, and every boosted
-# value of an activation above 6e-17 in magnitude is still a normal float32.
-# Beyond b ~ 87 the factors themselves underflow to 0, every busy unit ties at
-# 0 and with `break_ties=False` the layer passes everything; products below
-# float32's smallest normal number (1.2e-38) are flushed to 0 by TensorFlow's
-# CPU kernels, so they would tie as well.
-MAX_BOOST_STRENGTH = 50.0
 
 
 class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
@@ -92,7 +83,9 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         self.boost_strength_factor = check_float(
             "boost_strength_factor", boost_strength_factor, 0, 1
         )
-        self.duty_cycle_period = check_int("duty_cycle_period", duty_cycle_period, 1)
+        # The period meets `learning_iterations` (int32 on JAX without x64)
+        # in `min(period, iterations)`: a larger one failed at the first step.
+        self.duty_cycle_period = check_int("duty_cycle_period", duty_cycle_period, 1, 2**31 - 1)
         self.break_ties = check_bool("break_ties", break_ties)
         self.relu = check_bool("relu", relu)
 
@@ -295,7 +288,7 @@ _COMMON_ARGS = """percent_on: fraction of units that win in training, `0 < perce
         boost_strength_factor: per-epoch decay of the boost strength, in
             `[0, 1]`; applied by `UpdateBoostStrength`.
         duty_cycle_period: horizon of the duty-cycle running average, in
-            samples, an integer `>= 1`.
+            samples, an integer in `[1, 2**31 - 1]`.
         break_ties: if True, exactly k winners (lower index wins a tie); if
             False, every unit tied with the k-th largest also wins.
         relu: if True, units with `boosted <= 0` never win (a ReLU before the

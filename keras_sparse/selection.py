@@ -35,6 +35,8 @@ graph is compiled by XLA; every kernel returns the identical value:
 import keras
 from keras import ops
 
+from keras_sparse._validation import check_kwinners_args
+
 KERNELS = ("top_k", "nth_element", "kthvalue", "radix")
 
 
@@ -49,6 +51,7 @@ def kth_largest(values, k, portable=True, kernel=None):
             kernel of the context run (see `selection_kernel`).
         kernel: force one of `KERNELS` (tests, benchmarks); None chooses.
     """
+    check_kwinners_args(k, None, minimum_k=1, n=values.shape[-1])
     kernel = kernel or selection_kernel(values, portable)
     if kernel not in KERNELS:
         raise ValueError(f"`kernel` must be one of {KERNELS} or None. Received: kernel={kernel!r}")
