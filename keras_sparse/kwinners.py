@@ -59,7 +59,8 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
     `(batch, n)`; steps, `h*w` or `d*h*w` for feature maps; the leading axes of
     `KWinners` on `(batch, ..., n)`), so its target is `percent_on`. An empty
     batch changes nothing. Inference picks `k_inference` winners and changes
-    nothing.
+    nothing. Not thread-safe in training: two `fit`s sharing a layer at once
+    read, then assign, the duty cycles and lose each other's updates.
     """
 
     def __init__(
