@@ -104,6 +104,7 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
     if (not isinstance(path, (str, os.PathLike)) or not os.fspath(path) or os.path.isdir(path)
             or os.fspath(path).endswith(("/", os.sep))):
         raise ValueError(f"`path` must be the path of the .tflite file to write. Received: path={path!r}")
+    _check_inference_graph(model)
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f"`quantize` must be one of {QUANTIZE_MODES}. Received: quantize={quantize!r}")
     if target not in TARGETS:
@@ -148,6 +149,22 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
         os.remove(f.name)  # never leave the partial file behind
         raise
     return path
+
+
+def _check_inference_graph(model):
+    """Raises `ValueError` for a k-winners layer called with `training=True`
+    written into the graph: its training path (the state update) cannot be
+    exported, and the converter's error is a dump of MLIR."""
+    from keras_sparse.callbacks import kwinners_layers
+
+    for layer in kwinners_layers(model):
+        for node in layer._inbound_nodes:
+            if node.arguments.kwargs.get("training") is True:
+                raise ValueError(
+                    f"Layer '{layer.name}' is called with training=True in the model's graph: "
+                    "the export runs the inference path only. Call it without `training` "
+                    "(Keras passes it) and rebuild the model."
+                )
 
 
 def has_block_sparse_weights(model):

@@ -102,3 +102,13 @@ def test_sparsity_summary_refuses_a_subclassed_model():
     with pytest.raises(ValueError, match=r"needs every layer's output shape; layer 'dense.*' has none "
                                          r"\(a subclassed model"):
         ks.sparsity.sparsity_summary(model)
+
+
+def test_to_tflite_refuses_training_true_hard_wired():
+    """A k-winners layer called with `training=True` in the graph failed the
+    float conversion with a dump of MLIR."""
+    inputs = keras.Input((8,))
+    x = ks.KWinners(0.3, name="kw")(keras.layers.Dense(6)(inputs), training=True)
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    with pytest.raises(ValueError, match=r"Layer 'kw' is called with training=True in the model's graph"):
+        to_tflite(model, "unused.tflite")
