@@ -23,6 +23,10 @@ outside its arrays (a SIGSEGV, or worse, a silent read past a buffer).
   ranks TFLite Micro's kernels assume without checking, and strides,
   dilations and filter sizes `> 0` (they divide by them).
 
+- for TFLite Micro (`micro=True`), which runs the stored shapes: the
+  outputs of those operators as large as what they write
+  (`_check_micro_shapes`).
+
 Beyond that it checks indices and sizes, not semantics (an operator's
 shapes are for the interpreter's `Prepare` to refuse).
 """
@@ -41,14 +45,15 @@ class _Invalid(Exception):
     pass
 
 
-def check_tflite(data, name="the model"):
+def check_tflite(data, name="the model", micro=False):
     """Raises `ValueError` unless `data` (bytes) is a structurally valid
-    `.tflite` flatbuffer (see the module doc); returns None."""
+    `.tflite` flatbuffer (see the module doc); returns None. `micro=True`
+    adds the shape checks of `_check_micro_shapes`."""
     from tensorflow.lite.python import schema_py_generated as schema
 
     data = bytes(data)
     try:
-        _check_model(schema, data)
+        _check_model(schema, data, micro)
     except _Invalid as error:
         raise ValueError(f"{name} is not a valid .tflite file: {error}") from None
     except (struct.error, IndexError, ValueError, TypeError, OverflowError, UnicodeDecodeError) as error:
@@ -98,7 +103,7 @@ def _indices(table, field, data, what, low, high):
     return values
 
 
-def _check_model(schema, data):
+def _check_model(schema, data, micro):
     if len(data) < 8:
         _fail(f"{len(data)} bytes")
     if data[4:8] != b"TFL3":
@@ -119,7 +124,7 @@ def _check_model(schema, data):
                     for i in range(num_buffers)]
     for s in range(num_subgraphs):
         _check_subgraph(schema, _table(model.Subgraphs(s), data, f"subgraphs[{s}]"), data, buffer_sizes,
-                        codes, f"subgraphs[{s}]")
+                        codes, micro, f"subgraphs[{s}]")
 
 
 def _buffer_size(buffer, data, i):
@@ -133,7 +138,7 @@ def _buffer_size(buffer, data, i):
     return length
 
 
-def _check_subgraph(schema, subgraph, data, buffer_sizes, codes, where):
+def _check_subgraph(schema, subgraph, data, buffer_sizes, codes, micro, where):
     # SubGraph: tensors 4, inputs 6, outputs 8, operators 10.
     _, num_tensors = _vector(subgraph, 4, data, 4, f"{where}.tensors")
     shapes = [_check_tensor(_table(subgraph.Tensors(i), data, f"{where}.tensors[{i}]"), data, buffer_sizes,
@@ -152,8 +157,11 @@ def _check_subgraph(schema, subgraph, data, buffer_sizes, codes, where):
         _indices(operator, 20, data, f"{what}.intermediates", 0, num_tensors)
         code = codes[operator.OpcodeIndex()]
         if code in _RANKS:
-            _check_operator(schema, operator, code, [shapes[i] if i >= 0 else None for i in inputs],
-                            [shapes[i] for i in outputs], data, what)
+            in_shapes = [shapes[i] if i >= 0 else None for i in inputs]
+            out_shapes = [shapes[i] for i in outputs]
+            _check_operator(schema, operator, code, in_shapes, out_shapes, data, what)
+            if micro:
+                _check_micro_shapes(code, in_shapes, out_shapes, what)
 
 
 def _check_tensor(tensor, data, buffer_sizes, what):
@@ -241,3 +249,28 @@ def _check_operator(schema, operator, code, inputs, outputs, data, what):
         for field in fields:
             if getattr(options, field)() <= 0:
                 _fail(f"{what}.builtin_options.{field} = {getattr(options, field)()} must be > 0")
+
+
+def _check_micro_shapes(code, inputs, outputs, what):
+    """TFLite Micro runs the stored shapes (it has no dynamic shapes) and its
+    fully connected, convolution and pooling kernels write as many values as
+    their inputs and weights give, whatever the output tensor's size: so
+    those must agree (LiteRT recomputes them). Output elements:
+
+        FULLY_CONNECTED:     prod(input) / weights[1] * weights[0]
+        CONV_2D:             channels = filter[0], input channels divisible by filter[3]
+        DEPTHWISE_CONV_2D:   channels = filter[3]
+        MAX/AVERAGE_POOL_2D: channels = input channels
+        all four:            batch = input batch
+    """
+    x, y = inputs[0], outputs[0]
+    if code == 9:
+        rows, remainder = divmod(math.prod(x), inputs[1][1])
+        if remainder or rows * inputs[1][0] != math.prod(y):
+            _fail(f"{what}: input {list(x)} and weights {list(inputs[1])} give "
+                  f"{rows * inputs[1][0]} outputs, the output {list(y)} holds {math.prod(y)}")
+        return
+    channels = inputs[1][0] if code == 3 else inputs[1][3] if code == 4 else x[3]
+    if y[0] != x[0] or y[3] != channels or (code == 3 and x[3] % inputs[1][3]):
+        _fail(f"{what}: input {list(x)}{f' and filter {list(inputs[1])}' if code in (3, 4) else ''} "
+              f"do not give the output {list(y)}")

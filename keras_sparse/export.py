@@ -345,7 +345,7 @@ class TFLiteModel:
         self.path, self.runtime = os.fspath(path), runtime
         with open(path, "rb") as f:
             self._flatbuffer = f.read()
-        check_tflite(self._flatbuffer, f"`path` {self.path!r}")
+        check_tflite(self._flatbuffer, f"`path` {self.path!r}", micro=runtime == "micro")
         self._check_one_input_and_output()
         self._lock = threading.Lock()
         if runtime == "micro":

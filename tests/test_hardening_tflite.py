@@ -61,6 +61,24 @@ CRAFTED = [
 ]
 
 
+def test_micro_refuses_a_computed_tensor_larger_than_its_operator_writes(tmp_path):
+    """A fully connected output stored as (1, 1000000) for 1000 values: the
+    next layer, reading 1000 rows, wrote 1000 x 10 values into its (1, 10)
+    output (SIGSEGV on TFLite Micro, which runs the stored shapes; LiteRT
+    ran it)."""
+    def widen(data, fields):
+        from tensorflow.lite.python import schema_py_generated as schema
+
+        tensor = schema.Model.GetRootAs(bytes(data), 0).Subgraphs(0).Tensors(20)
+        assert tensor.ShapeAsNumpy().tolist() == [1, 1000]
+        struct.pack_into("<i", data, tensor._tab.Vector(tensor._tab.Offset(4)) + 4, 1000000)
+
+    path = _patched(tmp_path, widen)
+    with pytest.raises(ValueError, match=r"operators\[8\]: input \[1, 480\] and weights \[1000, 480\] give 1000 "
+                                         r"outputs, the output \[1, 1000000\] holds 1000000"):
+        TFLiteModel(path, "micro")
+
+
 @pytest.mark.parametrize("runtime", ["micro", "litert"])
 @pytest.mark.parametrize("name, mutate, message", CRAFTED, ids=[c[0] for c in CRAFTED])
 def test_crafted_files_are_refused_before_the_interpreter(name, mutate, message, runtime, tmp_path):

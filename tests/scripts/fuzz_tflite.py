@@ -12,10 +12,10 @@ negative return code and the last case printed before it. tests/
 test_hardening_tflite.py runs a few hundred cases; run more by hand, e.g.
 `python tests/scripts/fuzz_tflite.py micro 5000 1 saved_models/mnist_dense_cnn2_int8.tflite`.
 
-Not covered (the structural check does not infer shapes): rewiring an
-operator to another tensor in range, or changing a computed tensor's stored
-shape, can still make TFLite Micro write past a tensor; LiteRT recomputes
-those shapes.
+Not covered (the check infers shapes only for fully connected, convolution
+and pooling operators on TFLite Micro): rewiring an operator to another
+tensor in range, or changing the stored shape of a computed tensor of another
+operator, can still make TFLite Micro write past a tensor.
 """
 
 import json
