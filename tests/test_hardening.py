@@ -1,7 +1,10 @@
 """Bad input and awkward use: a clear error or a documented, tested behaviour,
 never a silent wrong answer or lost state (one test per case of issue 10).
 
-Elsewhere: noise images (tests/test_noise.py), an empty training batch
+Elsewhere: saved and set state (tests/test_hardening_state.py), `.tflite`
+files and `TFLiteModel` (tests/test_hardening_tflite.py), argument errors
+that used to crash (tests/test_hardening_messages.py), WAV files and ragged
+clips (tests/test_audio.py), noise images (tests/test_noise.py), an empty training batch
 (tests/test_kwinners.py), `to_tflite` arguments and `load_weights` into
 another mask (tests/test_sparse_weights.py), resuming a crashed `fit` for every
 layer (tests/test_layers.py), random shapes/dtypes/values against the NumPy
