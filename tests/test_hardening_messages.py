@@ -15,7 +15,7 @@ DUTY = np.zeros(6, np.float32)
 
 @pytest.mark.parametrize("k, message", [
     (2.5, r"`k` must be an integer \(the number of winners\). Received: k=2.5"),
-    (True, r"Received: k=True"),
+    (True, r"`k` must be an integer \(the number of winners\). Received: k=True"),
     (7, r"`k` must be in \[0, 6\] \(the number of units\). Received: k=7"),
     (-1, r"`k` must be in \[0, n\] \(the number of units\). Received: k=-1"),
 ])
