@@ -170,7 +170,7 @@ def check_labels(labels):
     if labels.size == 0:
         raise ValueError("`labels` must hold at least one label (an empty test set has no accuracy).")
     with np.errstate(invalid="ignore"):
-        bad = ~((labels >= 0) & (np.floor(labels) == labels))
+        bad = ~((labels >= 0) & (labels < 2**62) & (np.floor(labels) == labels))
     if bad.any():
         raise ValueError(f"`labels` must be integer class indices >= 0. Received: {labels[bad][:5].tolist()} "
                          f"at positions {np.flatnonzero(bad)[:5].tolist()}")

@@ -255,6 +255,7 @@ def test_score_levels_refuses_a_model_with_several_outputs():
     ([0, 1.5, 2], r"integer class indices >= 0. Received: \[1.5\] at positions \[1\]"),
     ([0, -1, 2], r"Received: \[-1\] at positions \[1\]"),
     ([0, np.nan, 2], r"Received: \[nan\] at positions \[1\]"),
+    ([0, 1e30, 2], r"Received: \[1e\+30\] at positions \[1\]"),  # int64 would wrap it negative
     (["0", "1", "2"], r"integer class indices. Received labels of dtype <U1"),
     ([0, 1, 3], r"`labels` must be < the model's 3 classes. Received a label 3"),
 ])
