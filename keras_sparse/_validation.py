@@ -6,6 +6,18 @@ valid range, so a mistake in a notebook points at the argument to change.
 
 import numbers
 
+import numpy as np
+
+# Boost strengths above this are rejected. At b = 50 the weakest boost factor
+# (duty cycle 1) is exp(-50) = 1.9e-22: an idle unit already beats a unit active
+# in every sample unless that one is 5e21 times stronger, and every boosted
+# value of an activation above 6e-17 in magnitude is still a normal float32.
+# Beyond b ~ 87 the factors themselves underflow to 0, every busy unit ties at
+# 0 and with `break_ties=False` the layer passes everything; products below
+# float32's smallest normal number (1.2e-38) are flushed to 0 by TensorFlow's
+# CPU kernels, so they would tie as well.
+MAX_BOOST_STRENGTH = 50.0
+
 
 def check_bool(name, value):
     if not isinstance(value, bool):
@@ -13,15 +25,12 @@ def check_bool(name, value):
     return value
 
 
-def check_int(name, value, minimum):
+def check_int(name, value, minimum, maximum=None):
+    valid = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
-        )
-    if value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
-        )
+        raise ValueError(f"`{name}` must be an integer {valid}. Received: {name}={value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"`{name}` must be an integer {valid}. Received: {name}={value!r}")
     return int(value)
 
 
@@ -75,3 +84,46 @@ class ConfigErrorsAsValueError:
             if isinstance(error.__context__, ValueError):
                 raise ValueError(f"Invalid {cls.__name__} config: {error.__context__}") from None
             raise
+
+
+def stored_values(layer, store):
+    """`{variable: NumPy value}` for the variables of `layer` in a Keras
+    weights `store` (what `Layer.load_own_variables` would assign), read
+    before anything is assigned so a refused file leaves the layer as it
+    was. Empty when the store does not match the layer (Keras then raises
+    its own error)."""
+    variables = layer._trainable_variables + layer._non_trainable_variables
+    if len(store.keys()) != len(variables):
+        return {}
+    return {id(v): np.asarray(store[f"{i}"]) for i, v in enumerate(variables)}
+
+
+def check_equal_lengths(name, clips):
+    """Raises `ValueError` if `clips` is a list or tuple of arrays of
+    different lengths (NumPy's "inhomogeneous shape" says neither which
+    argument nor what to do); returns `clips` unchanged."""
+    if isinstance(clips, (list, tuple)) and clips:
+        lengths = sorted({len(np.asarray(clip).reshape(-1)) if np.ndim(clip) else 0 for clip in clips})
+        if len(lengths) > 1:
+            raise ValueError(
+                f"`{name}` must be clips of one length; received {len(clips)} clips of lengths "
+                f"{lengths[0]} to {lengths[-1]}. Pad or cut each with "
+                "`keras_sparse.audio.fix_length` first."
+            )
+    return clips
+
+
+def check_kwinners_args(k, boost_strength, minimum_k=0, n=None):
+    """Checks the `k` and `boost_strength` of the functional k-winners
+    (`keras_sparse.ops`): `k` an integer in `[minimum_k, n]` (`n` when
+    known), and a boost strength given as a number in
+    `[0, MAX_BOOST_STRENGTH]` (NaN refused). A boost strength given as a
+    tensor or variable (the layers' state) is not read here: the layers
+    check their state when it is loaded or set."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise ValueError(f"`k` must be an integer (the number of winners). Received: k={k!r}")
+    high = "n" if n is None else n
+    if k < minimum_k or (n is not None and k > n):
+        raise ValueError(f"`k` must be in [{minimum_k}, {high}] (the number of units). Received: k={k}")
+    if isinstance(boost_strength, (numbers.Real, np.ndarray, np.generic)) and np.ndim(boost_strength) == 0:
+        check_float("boost_strength", float(boost_strength), 0, MAX_BOOST_STRENGTH)

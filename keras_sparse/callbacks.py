@@ -2,7 +2,6 @@
 and the paper's per-epoch test-set evaluation."""
 
 import keras
-import numpy as np
 
 from keras_sparse import metrics, noise
 from keras_sparse._validation import check_int
@@ -26,19 +25,30 @@ class UpdateBoostStrength(keras.callbacks.Callback):
     continue a schedule across `fit` calls pass `initial_epoch` (a second
     `fit(epochs=1)` starts again at epoch 0).
 
-    At the end of an epoch, callbacks listed before this one (e.g. a
-    `ModelCheckpoint`) still see the epoch's own value, those after it the
-    decayed one; list it first to evaluate or save with the decayed value, as
-    the paper's code did (decay, then test).
+    The decayed value is set after the epoch's last training batch, when
+    `fit` knows its number of batches (`params["steps"]`), so validation,
+    and every callback's `on_epoch_end` (a `ModelCheckpoint`, an
+    `EpochNoiseScore`), whatever the order of the callbacks, sees the value
+    the live model holds after the epoch: decay, then test, as the paper's
+    code did. For a dataset of unknown length it is set in this callback's
+    `on_epoch_end`; list it first then.
     """
 
     def on_epoch_begin(self, epoch, logs=None):
-        for layer in kwinners_layers(self.model):
-            layer.set_boost_strength_for_epoch(epoch)
+        self._epoch = epoch
+        self._set(epoch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self.params.get("steps") if self.params else None
+        if steps and batch + 1 >= steps:
+            self._set(self._epoch + 1)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._set(epoch + 1)
+
+    def _set(self, epoch):
         for layer in kwinners_layers(self.model):
-            layer.set_boost_strength_for_epoch(epoch + 1)
+            layer.set_boost_strength_for_epoch(epoch)
 
 
 class DutyCycleEntropy(keras.callbacks.Callback):
@@ -49,6 +59,7 @@ class DutyCycleEntropy(keras.callbacks.Callback):
 
     with `m` duty cycles (units, or channels for feature maps) and `k` winners
     among `n` competing units, so that `k / n` is each duty cycle's target.
+    When `k = n` (every unit always wins) the maximum is 0 and it logs 1.0.
 
     The values go into the epoch's `logs`, so `History` and a `TensorBoard`
     callback listed after this one record them.
@@ -59,10 +70,10 @@ class DutyCycleEntropy(keras.callbacks.Callback):
             return
         for layer in kwinners_layers(self.model):
             m = layer.duty_cycles.shape[0]
-            ratio = metrics.binary_entropy(layer.duty_cycles) / metrics.max_entropy(
-                m, m * layer.k / layer.n
-            )
-            logs[f"{layer.name}_entropy"] = float(ratio)
+            maximum = float(metrics.max_entropy(m, m * layer.k / layer.n))
+            entropy = float(metrics.binary_entropy(layer.duty_cycles))
+            # k = n: every unit always wins, the maximum is 0 (not 0 / 0 = NaN).
+            logs[f"{layer.name}_entropy"] = entropy / maximum if maximum > 0 else 1.0
 
 
 class EpochNoiseScore(keras.callbacks.Callback):
@@ -89,7 +100,7 @@ class EpochNoiseScore(keras.callbacks.Callback):
         self.noisy_sets = list(noisy_sets)
         if not self.noisy_sets:
             raise ValueError("`noisy_sets` must hold at least one (level, inputs) pair.")
-        self.labels = np.asarray(labels).reshape(-1)
+        self.labels = noise.check_labels(labels)
         for level, inputs in self.noisy_sets:
             if len(inputs) != len(self.labels):
                 raise ValueError(f"`labels` must have one entry per input: {len(inputs)} inputs at "

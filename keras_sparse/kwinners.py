@@ -11,29 +11,22 @@ the units (channels) and how the rows compete.
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_sparse import ops as sparse_ops
 from keras_sparse._precision import float64_context
 from keras_sparse._validation import (
+    MAX_BOOST_STRENGTH,
     ConfigErrorsAsValueError,
     check_bool,
     check_float,
     check_inference_density,
     check_int,
+    stored_values,
 )
 
 _serializable = keras.saving.register_keras_serializable(package="keras_sparse")
-
-# Boost strengths above this are rejected. At b = 50 the weakest boost factor
-# (duty cycle 1) is exp(-50) = 1.9e-22: an idle unit already beats a unit active
-# in every sample unless that one is 5e21 times stronger, and every boosted
-# value of an activation above 6e-17 in magnitude is still a normal float32.
-# Beyond b ~ 87 the factors themselves underflow to 0, every busy unit ties at
-# 0 and with `break_ties=False` the layer passes everything; products below
-# float32's smallest normal number (1.2e-38) are flushed to 0 by TensorFlow's
-# CPU kernels, so they would tie as well.
-MAX_BOOST_STRENGTH = 50.0
 
 
 class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
@@ -88,7 +81,8 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
     `(batch, n)`; steps, `h*w` or `d*h*w` for feature maps; the leading axes of
     `KWinners` on `(batch, ..., n)`), so its target is `percent_on`. An empty
     batch changes nothing. Inference picks `k_inference` winners and changes
-    nothing.
+    nothing. Not thread-safe in training: two `fit`s sharing a layer at once
+    read, then assign, the duty cycles and lose each other's updates.
 
     Args:
         percent_on, k_inference_factor, boost_strength, boost_strength_factor,
@@ -118,7 +112,9 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         self.boost_strength_factor = check_float(
             "boost_strength_factor", boost_strength_factor, 0, 1
         )
-        self.duty_cycle_period = check_int("duty_cycle_period", duty_cycle_period, 1)
+        # The period meets `learning_iterations` (int32 on JAX without x64)
+        # in `min(period, iterations)`: a larger one failed at the first step.
+        self.duty_cycle_period = check_int("duty_cycle_period", duty_cycle_period, 1, 2**31 - 1)
         self.break_ties = check_bool("break_ties", break_ties)
         self.relu = check_bool("relu", relu)
 
@@ -223,6 +219,54 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         epoch = check_int("epoch", epoch, 0)
         self.boost_strength.assign(self.initial_boost_strength * self.boost_strength_factor**epoch)
 
+    def load_own_variables(self, store):
+        """Loads the state once its values are checked (see `check_state`):
+        a refused file changes nothing."""
+        if self.built:
+            values = stored_values(self, store)
+            if values:
+                self.check_state(*(values[id(v)] for v in self._state_variables()), what="loaded")
+        super().load_own_variables(store)
+
+    def set_weights(self, weights):
+        """`Layer.set_weights`, refusing invalid state (see `check_state`)
+        before anything is assigned."""
+        if self.built and len(weights) == len(self.weights):
+            by_variable = {id(v): w for v, w in zip(self.weights, weights)}
+            self.check_state(*(by_variable[id(v)] for v in self._state_variables()), what="given")
+        super().set_weights(weights)
+
+    def _state_variables(self):
+        return self.duty_cycles, self.boost_strength, self.learning_iterations
+
+    def check_state(self, duty_cycles, boost_strength, learning_iterations, what="given"):
+        """Raises `ValueError` unless the state is one training could reach:
+
+            0 <= duty_cycles <= 1          (each a fraction of samples)
+            0 <= boost_strength <= MAX_BOOST_STRENGTH
+            learning_iterations >= 0
+
+        (NaN and inf refused). A `.keras` or weights file holding anything
+        else (tampered, or corrupted) would output zeros, or let every unit
+        win, without an error.
+        """
+        def refuse(name, value, valid):
+            raise ValueError(
+                f"Layer '{self.name}': the {what} `{name}` must be {valid}. Received: {name}={value}"
+            )
+
+        duty_cycles = np.asarray(duty_cycles, np.float64)
+        bad = ~((duty_cycles >= 0) & (duty_cycles <= 1))
+        if bad.any():
+            refuse("duty_cycles", f"{duty_cycles[bad][:5].tolist()} (at units "
+                   f"{np.flatnonzero(bad)[:5].tolist()})", "in [0, 1] for every unit")
+        boost = float(np.asarray(boost_strength))
+        if not 0 <= boost <= MAX_BOOST_STRENGTH:
+            refuse("boost_strength", boost, f"in [0, {MAX_BOOST_STRENGTH}]")
+        iterations = np.asarray(learning_iterations).item()
+        if not (iterations >= 0 and float(iterations).is_integer()):
+            refuse("learning_iterations", iterations, "an integer >= 0")
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -278,7 +322,7 @@ _COMMON_ARGS = """percent_on: fraction of units that win in training, `0 < perce
         boost_strength_factor: per-epoch decay of the boost strength, in
             `[0, 1]`; applied by `UpdateBoostStrength`.
         duty_cycle_period: horizon of the duty-cycle running average, in
-            samples, an integer `>= 1`.
+            samples, an integer in `[1, 2**31 - 1]`.
         break_ties: if True, exactly k winners (lower index wins a tie); if
             False, every unit tied with the k-th largest also wins.
         relu: if True, units with `boosted <= 0` never win (a ReLU before the

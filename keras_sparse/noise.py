@@ -24,7 +24,7 @@ machine, and each level is reproducible on its own.
 
 import numpy as np
 
-from keras_sparse._validation import check_float, check_int
+from keras_sparse._validation import check_equal_lengths, check_float, check_int
 from keras_sparse.datasets import MNIST_MEAN, MNIST_STD, normalize
 
 NOISE_LEVELS = tuple(round(0.05 * i, 2) for i in range(11))
@@ -122,7 +122,7 @@ def add_audio_noise(waveforms, a, seed=0):
     Raises `ValueError` for NaN/inf samples or samples outside [-1, 1] (int16
     PCM not divided by 32768, say), which would give a wrong noise score.
     """
-    x = np.array(waveforms, dtype=np.float32, copy=True)
+    x = np.array(check_equal_lengths("waveforms", waveforms), dtype=np.float32, copy=True)
     if x.ndim != 2:
         raise ValueError(f"`waveforms` must have shape (N, samples). Received shape={x.shape}")
     check_float("a", a, 0, 1)
@@ -157,8 +157,54 @@ def noisy_audio_sets(waveforms, levels=NOISE_LEVELS, seed=0, features=None):
         yield a, noisy if features is None else np.asarray(features(noisy))
 
 
+def check_labels(labels):
+    """Class labels as a 1-D int64 array: integers (or integer-valued
+    floats) `>= 0`, at least one. Anything else (fractions, strings, NaN,
+    negative values) raises `ValueError`: compared with an argmax they
+    would silently score 0."""
+    labels = np.asarray(labels)
+    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.number):
+        raise ValueError(f"`labels` must be integer class indices. Received labels of dtype {labels.dtype}: "
+                         f"{labels.reshape(-1)[:5].tolist()}")
+    labels = labels.reshape(-1)
+    if labels.size == 0:
+        raise ValueError("`labels` must hold at least one label (an empty test set has no accuracy).")
+    with np.errstate(invalid="ignore"):
+        bad = ~((labels >= 0) & (labels < 2**62) & (np.floor(labels) == labels))
+    if bad.any():
+        raise ValueError(f"`labels` must be integer class indices >= 0. Received: {labels[bad][:5].tolist()} "
+                         f"at positions {np.flatnonzero(bad)[:5].tolist()}")
+    return labels.astype(np.int64)
+
+
+def _class_scores(scores, labels, level):
+    """`scores` as a `(N, classes)` float array, checked against `labels`."""
+    if isinstance(scores, (list, tuple, dict)):
+        raise ValueError(
+            f"`model` must have one output of class scores; it returned {len(scores)} outputs. "
+            "Score one of them, e.g. `keras.Model(model.inputs, model.outputs[0])`."
+        )
+    scores = np.asarray(scores)
+    if scores.ndim != 2 or scores.shape[1] < 2:
+        raise ValueError(
+            "`model` must return class scores of shape (N, classes) with classes >= 2. "
+            f"Received scores of shape {scores.shape} at level {level}."
+        )
+    if labels.max() >= scores.shape[1]:
+        raise ValueError(f"`labels` must be < the model's {scores.shape[1]} classes. "
+                         f"Received a label {int(labels.max())}.")
+    return scores
+
+
 def score_levels(model, noisy_sets, labels, batch_size=512):
     """Accuracy of `model` at every level of `noisy_sets`, and the noise score.
+
+        correct = count(argmax(scores) == label  and  no NaN in scores)
+
+    A sample whose scores hold a NaN counts as wrong (NumPy's argmax would
+    report the NaN's class). The model must have one output of class scores
+    `(N, classes)`; labels must be class indices in `[0, classes)`
+    (`check_labels`); otherwise `ValueError`.
 
     Args:
         model: a Keras model (or anything with `.predict`) returning class
@@ -172,10 +218,8 @@ def score_levels(model, noisy_sets, labels, batch_size=512):
         dict with `levels`, `correct` (per level), `accuracy` (per level,
         `correct / N`), `noise_score = sum(correct)` and `num_images`.
     """
-    labels = np.asarray(labels).reshape(-1)
+    labels = check_labels(labels)
     check_int("batch_size", batch_size, 1)
-    if labels.size == 0:
-        raise ValueError("`labels` must hold at least one label (an empty test set has no accuracy).")
     if not callable(getattr(model, "predict", None)):
         raise ValueError(f"`model` must have a `predict` method (a Keras model). Received: model={model!r}")
     levels, correct = [], []
@@ -185,9 +229,10 @@ def score_levels(model, noisy_sets, labels, batch_size=512):
                 f"`labels` must have one entry per input: {len(inputs)} inputs at level "
                 f"{level}, received labels of shape {labels.shape}"
             )
-        scores = model.predict(inputs, batch_size=batch_size, verbose=0)
+        scores = _class_scores(model.predict(inputs, batch_size=batch_size, verbose=0), labels, level)
+        right = (np.argmax(scores, axis=-1) == labels) & ~np.isnan(scores).any(axis=-1)
         levels.append(float(level))
-        correct.append(int(np.sum(np.argmax(scores, axis=-1) == labels)))
+        correct.append(int(np.sum(right)))
     n = int(labels.shape[0])
     return {
         "levels": levels,
@@ -224,7 +269,7 @@ def evaluate_noise(model, images01, labels, levels=NOISE_LEVELS, seed=0, batch_s
     Returns:
         `score_levels`' dict, plus `seed`.
     """
-    labels = np.asarray(labels).reshape(-1)
+    labels = check_labels(labels)
     images01 = np.asarray(images01)
     if images01.shape[0] != labels.shape[0]:
         raise ValueError(
@@ -253,8 +298,8 @@ def evaluate_audio_noise(model, waveforms, labels, levels=NOISE_LEVELS, seed=0, 
     Returns:
         `score_levels`' dict, plus `seed`.
     """
-    labels = np.asarray(labels).reshape(-1)
-    if np.shape(waveforms)[0] != labels.shape[0]:
+    labels = check_labels(labels)
+    if np.shape(check_equal_lengths("waveforms", waveforms))[0] != labels.shape[0]:
         raise ValueError(
             f"`labels` must have one entry per clip: {np.shape(waveforms)[0]} clips, "
             f"received labels of shape {labels.shape}"

@@ -49,6 +49,7 @@ import keras
 from keras import ops
 
 from keras_sparse._precision import float64_context
+from keras_sparse._validation import check_kwinners_args
 from keras_sparse.selection import kth_largest  # noqa: F401  (public here since 0.1)
 
 
@@ -221,6 +222,7 @@ def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *,
     Returns:
         `x` at the winners and 0 elsewhere, same shape and dtype as `x`.
     """
+    check_kwinners_args(k, boost_strength)
     x = _floating_input(x, "kwinners")
     if len(x.shape) < 2 or x.shape[-1] is None:
         raise ValueError(
@@ -238,6 +240,7 @@ def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *,
 def _kwinners_feature_map(x, spatial_rank, duty_cycles, k, boost_strength, local, break_ties,
                           relu, data_format, portable, differentiable, function):
     """`kwinners1d` / `kwinners2d` / `kwinners3d` for `spatial_rank` 1, 2, 3."""
+    check_kwinners_args(k, boost_strength)
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(
             "`data_format` must be 'channels_last' or 'channels_first'. "

@@ -59,6 +59,8 @@ import math
 import keras
 from keras import ops
 
+from keras_sparse._validation import check_kwinners_args
+
 KERNELS = ("top_k", "sampled_top_k", "nth_element", "kthvalue", "radix", "search")
 # Rows at least this wide use "sampled_top_k" where it is portable and chosen
 # (TensorFlow): measured faster than "top_k" from 1,024 values on LiteRT at
@@ -78,6 +80,7 @@ def kth_largest(values, k, portable=True, kernel=None):
             kernel of the context run (see `selection_kernel`).
         kernel: force one of `KERNELS` (tests, benchmarks); None chooses.
     """
+    check_kwinners_args(k, None, minimum_k=1, n=values.shape[-1])
     kernel = kernel or selection_kernel(values, portable)
     if kernel not in KERNELS:
         raise ValueError(f"`kernel` must be one of {KERNELS} or None. Received: kernel={kernel!r}")

@@ -17,10 +17,11 @@ config), so `Dense`'s fixed variable list, and with it `load_model`, is intact.
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
-from keras_sparse._validation import ConfigErrorsAsValueError
-from keras_sparse.constraints import SparseWeights, kept_per_unit
+from keras_sparse._validation import ConfigErrorsAsValueError, stored_values
+from keras_sparse.constraints import SparseWeights, kept_per_unit, sparse_mask
 
 _serializable = keras.saving.register_keras_serializable(package="keras_sparse")
 
@@ -112,46 +113,76 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
         return self.kernel_constraint.mask(self.kernel.shape)
 
     def load_own_variables(self, store):
-        """Loads the weights, then checks the kernel was saved with this mask.
+        """Loads the weights once the stored kernel is checked to fit this
+        layer's mask (see `_check_kernel`): a refused file changes nothing."""
+        if self.built:
+            kernel = stored_values(self, store).get(id(self.kernel))
+            if kernel is not None and kernel.shape == tuple(self.kernel.shape):
+                self._check_kernel(kernel, "loaded")
+        super().load_own_variables(store)
+
+    def set_weights(self, weights):
+        """`Layer.set_weights`, refusing a kernel that does not fit this
+        layer's mask (see `_check_kernel`) before anything is assigned.
+        (`model.set_weights` and `kernel.assign` do not check: the next
+        optimizer step zeroes what lies outside the mask.)"""
+        if self.built and len(weights) == len(self.weights):
+            index = next(i for i, w in enumerate(self.weights) if w is self.kernel)
+            if tuple(np.shape(weights[index])) == tuple(self.kernel.shape):
+                self._check_kernel(np.asarray(weights[index]), "given")
+        super().set_weights(weights)
+
+    def _check_kernel(self, kernel, what):
+        """Raises `ValueError` unless `kernel` was made with this layer's mask.
 
         `load_model` rebuilds the mask from the saved seed and sparsity, so it
-        always agrees. `load_weights` into a layer constructed anew may not:
+        always agrees. `load_weights` (or `set_weights`) into a layer
+        constructed anew may not:
 
         - a different seed (e.g. `seed=None` without
           `keras.utils.set_random_seed`), or a higher sparsity: the kernel has
           non-zero weights outside this mask, which the next step would zero;
-        - the same seed with a lower sparsity: this mask contains the saved
-          one, and every unit holds the same number of non-zero weights, fewer
-          than this layer keeps; training would revive the saved zeros.
+        - the same seed with a lower sparsity: masks of one seed are nested
+          (`sparse_mask` keeps the blocks of smallest keys), so the saved
+          mask is this one's mask for fewer kept weights, and every non-zero
+          weight lies inside it; training would revive the saved zeros.
 
-        Either raises a `ValueError` (a kernel whose units hold no non-zero
-        weight, e.g. zero-initialized, is accepted).
+        The second case is told apart from a kernel that merely holds exact
+        zeros inside its mask (e.g. weights initialized at 0 on inputs that
+        are always 0, such as MNIST's black border, get no gradient) by the
+        pattern, not the count: it is refused only when every unit holds
+        the same number `m < kept` of non-zeros and all of them lie inside
+        the mask of the same seed keeping `m` (a random set of trained zeros
+        matches that exactly with probability about `1 / C(kept, m)`). A
+        kernel with no non-zero weight (e.g. zero-initialized) is accepted.
         """
-        super().load_own_variables(store)
-        if not self.built:
-            return
-        kernel = ops.convert_to_numpy(self.kernel)
-        stray = int((kernel[~self.kernel_mask] != 0).sum())
+        kernel = np.asarray(kernel)
         how_to_fix = (
             "Construct the layer with the sparsity and seed it was saved with "
             "(see its `get_config()`), or use `keras.models.load_model`, which "
             "restores them."
         )
+        stray = int(np.count_nonzero(kernel[~self.kernel_mask]))
         if stray:
             raise ValueError(
-                f"Layer '{self.name}': the loaded kernel has {stray} non-zero "
+                f"Layer '{self.name}': the {what} kernel has {stray} non-zero "
                 f"weights outside this layer's sparse mask (sparsity={self.sparsity}, "
                 f"seed={self.seed}), so it was saved with a different mask. " + how_to_fix
             )
         fan_in = math.prod(kernel.shape[:-1])
-        nonzero = (kernel.reshape(fan_in, -1) != 0).sum(axis=0)
+        nonzero = np.count_nonzero(kernel.reshape(fan_in, -1), axis=0)
         kept = kept_per_unit(self.sparsity, fan_in, self.block)
-        if 0 < nonzero[0] < kept and (nonzero == nonzero[0]).all():
+        inputs_per_block = self.block[1] if self.block else 1
+        m = int(nonzero[0])
+        if not (0 < m < kept and m % inputs_per_block == 0 and (nonzero == m).all()):
+            return
+        smaller = sparse_mask(kernel.shape, 1.0 - m / fan_in, self.seed, self.block)
+        if np.count_nonzero(kernel[~smaller]) == 0:
             raise ValueError(
-                f"Layer '{self.name}': every unit of the loaded kernel holds exactly "
-                f"{nonzero[0]} non-zero weights where this layer's sparsity={self.sparsity} "
-                f"keeps {kept} of {fan_in}: it was saved with a higher sparsity "
-                f"(about {1 - nonzero[0] / fan_in:.3g}). " + how_to_fix
+                f"Layer '{self.name}': every unit of the {what} kernel holds exactly "
+                f"{m} non-zero weights, all inside this seed's mask for {m} of {fan_in}, "
+                f"where this layer's sparsity={self.sparsity} keeps {kept}: it was saved "
+                f"with a higher sparsity (about {1 - m / fan_in:.3g}). " + how_to_fix
             )
 
     def get_config(self):

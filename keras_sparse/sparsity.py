@@ -121,12 +121,16 @@ def sparsity_summary(model):
           `input_density`, `multiplies_dense`, `multiplies_sparse_weights`
           (ints) and `multiplies_sparse` (a float, an expected value); the
           multiplies are 0 for layers without a kernel and None for a kernel
-          layer of a kind not counted.
+          layer of a kind not counted. With an axis of unknown length (a
+          sequence `Input((None, 8))`) `output_shape` holds None, and the
+          per-sample counts (`active_*`, the multiplies of layers with
+          weights) are None.
         - `"total"`: the sums of `weights`, `nonzero_weights` and the three
           multiply counts over all layers, and `uncounted_layers` (names).
 
     Raises:
-        ValueError: if `model` is not a built Keras model.
+        ValueError: if `model` is not a built Keras model, or a layer has
+            no output shape (a subclassed model).
     """
     if not isinstance(model, keras.Model) or not model.built:
         raise ValueError(f"`model` must be a built Keras model. Received: model={model!r}")
@@ -205,7 +209,7 @@ def format_summary(data, title="Sparsity"):
                 total["multiplies_sparse_weights"] / total["multiplies_dense"],
                 total["multiplies_sparse"] / total["multiplies_dense"]))
     if total["uncounted_layers"]:
-        lines.append("Multiplies not counted (layer kind unknown): "
+        lines.append("Multiplies not counted (layer kind unknown, or a length unknown): "
                      + ", ".join(total["uncounted_layers"]))
     return lines
 
@@ -217,8 +221,10 @@ def _count(value):
 def _active(row):
     if row["k"] is None:
         return ""
-    rows_per_sample = math.prod(row["output_shape"]) // row["n"]
     text = f"{row['k']}/{row['n']} / {row['k_inference']}/{row['n']}"
+    if None in row["output_shape"]:
+        return f"{text} x ? rows"
+    rows_per_sample = math.prod(row["output_shape"]) // row["n"]
     return text if rows_per_sample == 1 else f"{text} x {rows_per_sample} rows"
 
 
@@ -234,7 +240,16 @@ def _collect(model, prefix, rows):
 
 
 def _layer_row(layer, prefix, kwinners):
-    output_shape = tuple(int(d) for d in _first(layer.output).shape[1:])
+    try:
+        output = _first(layer.output)
+    except (AttributeError, ValueError):  # no symbolic output: subclassed, or called twice
+        raise ValueError(
+            f"sparsity_summary needs every layer's output shape; layer '{layer.name}' has none "
+            "(a subclassed model, or a layer called on several inputs). Use a Functional "
+            "or Sequential model."
+        ) from None
+    output_shape = tuple(None if d is None else int(d) for d in output.shape[1:])
+    known = None not in output_shape  # a sequence of unknown length counts per sample unknown
     trainable = [np.asarray(keras.ops.convert_to_numpy(w)) for w in layer.trainable_weights]
     row = dict(
         name=prefix + layer.name,
@@ -246,11 +261,14 @@ def _layer_row(layer, prefix, kwinners):
         input_density=None, multiplies_dense=0, multiplies_sparse_weights=0, multiplies_sparse=0.0,
     )
     if id(layer) in kwinners:
-        rows_per_sample = math.prod(output_shape) // layer.n
+        rows_per_sample = math.prod(output_shape) // layer.n if known else None
         row.update(k=int(layer.k), k_inference=int(layer.k_inference), n=int(layer.n),
-                   active_training=int(layer.k) * rows_per_sample,
-                   active_inference=int(layer.k_inference) * rows_per_sample)
-    if isinstance(layer, _KERNEL_LAYERS):
+                   active_training=int(layer.k) * rows_per_sample if known else None,
+                   active_inference=int(layer.k_inference) * rows_per_sample if known else None)
+    if not known:
+        if layer.trainable_weights:
+            row.update(multiplies_dense=None, multiplies_sparse_weights=None, multiplies_sparse=None)
+    elif isinstance(layer, _KERNEL_LAYERS):
         kernel = np.asarray(keras.ops.convert_to_numpy(layer.kernel))
         channels_first = getattr(layer, "data_format", "channels_last") == "channels_first"
         channels = output_shape[0] if channels_first else output_shape[-1]

@@ -8,6 +8,7 @@ the paper's code ran it (librosa 0.6: reflect padding).
 
 import os
 import shutil
+import struct
 import wave
 
 import keras
@@ -15,6 +16,7 @@ import librosa  # the reference implementation (test-only dependency)
 import numpy as np
 import pytest
 
+import keras_sparse as ks
 from keras_sparse import audio, export
 from tests import conftest
 
@@ -349,3 +351,60 @@ def test_load_speech_commands_v001_errors(v001_root):
 def test_load_speech_commands_tfds_checks_the_split():
     with pytest.raises(ValueError, match="`split`.*split='dev'"):
         audio.load_speech_commands_tfds("dev")
+
+
+def _riff(fmt_body, data, promised=None):
+    """A RIFF WAVE file of a `fmt ` chunk and a `data` chunk whose header
+    says `promised` bytes (default: the bytes it holds)."""
+    size = len(data) if promised is None else promised
+    chunks = b"fmt " + struct.pack("<I", len(fmt_body)) + fmt_body + b"data" + struct.pack("<I", size) + data
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
+
+
+PCM_MONO_16 = struct.pack("<HHIIHH", 1, 1, 16000, 32000, 2, 16)
+
+
+def test_read_wav_refuses_a_header_promising_more_frames(tmp_path):
+    """`wave` read a data chunk shorter than its header says as a shorter (or
+    empty) clip, and `load_fsdd` made an all-zero clip of it with a label."""
+    samples = np.int16([1000, -2000, 3000]).tobytes()
+    path = tmp_path / "short.wav"
+    path.write_bytes(_riff(PCM_MONO_16, samples, promised=32000))
+    with pytest.raises(ValueError, match=rf"{path} is not a readable PCM WAV file \(its header promises 32000 "
+                                         r"bytes of audio, the file holds 6 \(a truncated file\)\)"):
+        audio.read_wav(path)
+    path.write_bytes(_riff(PCM_MONO_16, samples + b"\x07"))  # cut mid-sample
+    with pytest.raises(ValueError, match=rf"Cannot use WAV file {path}: its 7 bytes of audio end mid-sample"):
+        audio.read_wav(path)
+    path.write_bytes(_riff(PCM_MONO_16, samples))
+    np.testing.assert_array_equal(audio.read_wav(path)[0], np.float32([1000, -2000, 3000]) / 32768)
+
+
+def test_read_wav_reads_wave_format_extensible(tmp_path):
+    """16-bit mono PCM in a WAVE_FORMAT_EXTENSIBLE header (what many recorders
+    write) was refused; a float sub-format still is."""
+    samples = np.int16([7, -8, 9, 32767]).tobytes()
+    pcm_guid = struct.pack("<H", 1) + bytes.fromhex("000000001000800000aa00389b71")
+    extensible = struct.pack("<HHIIHHHHI", 0xFFFE, 1, 16000, 32000, 2, 16, 22, 16, 4) + pcm_guid
+    path = tmp_path / "extensible.wav"
+    path.write_bytes(_riff(extensible, samples))
+    waveform, rate = audio.read_wav(path, expected_rate=16000)
+    assert rate == 16000
+    np.testing.assert_array_equal(waveform, np.float32([7, -8, 9, 32767]) / 32768)
+    float_guid = struct.pack("<H", 3) + pcm_guid[2:]
+    path.write_bytes(_riff(extensible[:-16] + float_guid, samples))
+    with pytest.raises(ValueError, match="it is not PCM \\(format tag 3\\)"):
+        audio.read_wav(path)
+
+
+def test_ragged_clips_are_refused_by_name():
+    """A list of clips of different lengths gave NumPy's "inhomogeneous shape"."""
+    clips = [np.zeros(16000, np.float32), np.zeros(12000, np.float32)]
+    message = r"`waveforms` must be clips of one length; received 2 clips of lengths 12000 to 16000. .*fix_length"
+    with pytest.raises(ValueError, match=message):
+        ks.noise.add_audio_noise(clips, 0.1)
+    with pytest.raises(ValueError, match=message):
+        ks.noise.evaluate_audio_noise(None, clips, [0, 1])
+    with pytest.raises(ValueError, match=message):
+        audio.log_mel_spectrogram(clips)
+    assert ks.noise.add_audio_noise([audio.fix_length(c) for c in clips], 0.0).shape == (2, 16000)

@@ -2,7 +2,10 @@
 never a silent wrong answer or lost state, one test per case (summarized in
 docs/semantics.md, "Bad input").
 
-Elsewhere: noise images (tests/test_noise.py), an empty training batch
+Elsewhere: saved and set state (tests/test_hardening_state.py), `.tflite`
+files and `TFLiteModel` (tests/test_hardening_tflite.py), argument errors
+that used to crash (tests/test_hardening_messages.py), WAV files and ragged
+clips (tests/test_audio.py), noise images (tests/test_noise.py), an empty training batch
 (tests/test_kwinners.py), `to_tflite` arguments and `load_weights` into
 another mask (tests/test_sparse_weights.py), resuming a crashed `fit` for every
 layer (tests/test_layers.py), random shapes/dtypes/values against the NumPy
@@ -197,3 +200,72 @@ def test_resume_from_a_model_checkpoint_equals_an_uninterrupted_run(boost_first,
                     resumed.weights + resumed.optimizer.variables, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     assert resumed.get_layer("kw").boost_strength.numpy() == np.float32(1.5 * 0.5**4)
+
+
+def test_checkpoint_listed_first_saves_the_live_boost_strength(tmp_path):
+    """A `ModelCheckpoint` (or any `on_epoch_end`) listed before
+    `UpdateBoostStrength` saved the boost before its decay (1.5 after epoch 1
+    while the live model went on with 0.75): the decay now lands after the
+    epoch's last batch, so every callback sees the live value."""
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(float(self.model.get_layer("kw").boost_strength.numpy()))
+
+    model = _boosted_net()
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "epoch{epoch}.keras"))
+    x, y = np.ones((8, 12), np.float32), np.zeros(8, int)
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[Record(), checkpoint, UpdateBoostStrength()])
+    assert seen == [0.75, 0.375]
+    for epoch, boost in ((1, 0.75), (2, 0.375)):
+        saved = keras.models.load_model(tmp_path / f"epoch{epoch}.keras")
+        assert saved.get_layer("kw").boost_strength.numpy() == boost
+
+
+class _FixedScores:
+    """A stand-in model whose `predict` returns the given scores."""
+
+    def __init__(self, scores):
+        self.scores = scores
+
+    def predict(self, inputs, batch_size=None, verbose=0):
+        return self.scores
+
+
+def test_score_levels_counts_nan_scores_as_wrong():
+    """NumPy's argmax of a NaN row is the NaN's index: row 0 scored as class 0
+    (correct for label 0), so the accuracy was the share of label 0."""
+    scores = np.float32([[np.nan, np.nan, np.nan], [0, 1, 0], [np.nan, 0, 5], [1, np.nan, 0]])
+    record = ks.noise.score_levels(_FixedScores(scores), [(0.0, np.zeros((4, 2)))], [0, 1, 2, 0])
+    assert record["correct"] == [1] and record["accuracy"] == [0.25]
+
+
+def test_score_levels_refuses_a_model_with_several_outputs():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, [keras.layers.Dense(3)(inputs), keras.layers.Dense(3)(inputs)])
+    with pytest.raises(ValueError, match=r"one output of class scores; it returned 2 outputs"):
+        ks.noise.score_levels(model, [(0.0, np.zeros((5, 4), np.float32))], [0, 1, 2, 0, 1])
+    with pytest.raises(ValueError, match=r"scores of shape \(N, classes\) with classes >= 2. Received scores "
+                                         r"of shape \(5, 1\)"):
+        ks.noise.score_levels(_FixedScores(np.zeros((5, 1))), [(0.0, np.zeros((5, 4)))], [0] * 5)
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([0, 1.5, 2], r"integer class indices >= 0. Received: \[1.5\] at positions \[1\]"),
+    ([0, -1, 2], r"Received: \[-1\] at positions \[1\]"),
+    ([0, np.nan, 2], r"Received: \[nan\] at positions \[1\]"),
+    ([0, 1e30, 2], r"Received: \[1e\+30\] at positions \[1\]"),  # int64 would wrap it negative
+    (["0", "1", "2"], r"integer class indices. Received labels of dtype <U1"),
+    ([0, 1, 3], r"`labels` must be < the model's 3 classes. Received a label 3"),
+])
+def test_score_levels_refuses_labels_that_are_not_class_indices(labels, message):
+    """Fractional, string and out-of-range labels scored 0.0 silently."""
+    scores = np.eye(3, dtype=np.float32)
+    with pytest.raises(ValueError, match=message):
+        ks.noise.score_levels(_FixedScores(scores), [(0.0, np.zeros((3, 2)))], labels)
+    record = ks.noise.score_levels(_FixedScores(scores), [(0.0, np.zeros((3, 2)))], np.float64([0, 1, 2]))
+    assert record["correct"] == [3]  # integer-valued floats are class indices
+    with pytest.raises(ValueError, match=message):
+        ks.noise.evaluate_noise(_FixedScores(scores), np.zeros((3, 28, 28)), labels, levels=(0.0,))

@@ -405,8 +405,8 @@ def test_load_weights_needs_the_same_mask(tmp_path):
     # Same seed, lower sparsity: this mask (12 of 20) contains the saved one
     # (8 of 20), so nothing lies outside it; the uniform deficit gives it away.
     assert sparse_mask((20, 8), 0.4, 1)[sparse_mask((20, 8), 0.6, 1)].all()
-    with pytest.raises(ValueError, match="exactly 8 non-zero weights where this layer's "
-                                         r"sparsity=0.4 keeps 12 of 20: .*higher sparsity \(about 0.6\)"):
+    with pytest.raises(ValueError, match="exactly 8 non-zero weights, all inside this seed.s mask for 8 of 20, where "
+                                         r"this layer.s sparsity=0.4 keeps 12: .*higher sparsity \(about 0.6\)"):
         build(1, sparsity=0.4).load_weights(path)
 
 
