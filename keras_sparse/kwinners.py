@@ -260,6 +260,14 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         epoch = check_int("epoch", epoch, 0)
         self.boost_strength.assign(self.initial_boost_strength * self.boost_strength_factor**epoch)
 
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Keras quantization (`model.quantize(mode)`): nothing to quantize.
+
+        A k-winners layer has no kernel; its state stays float32 and it
+        picks its winners on whatever its input is (the dequantized output of
+        a quantized layer), so a quantized model runs it unchanged.
+        """
+
     def compute_output_shape(self, input_shape):
         return input_shape
 

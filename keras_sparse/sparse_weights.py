@@ -125,10 +125,13 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
           than this layer keeps; training would revive the saved zeros.
 
         Either raises a `ValueError` (a kernel whose units hold no non-zero
-        weight, e.g. zero-initialized, is accepted).
+        weight, e.g. zero-initialized, is accepted). Checked for float, int8
+        and float8 kernels (int8 stores a zero weight as 0).
         """
         super().load_own_variables(store)
-        if not self.built:
+        if not self.built or self.quantization_mode not in (None, "int8", "float8"):
+            # int4 and the calibrated modes store zero weights as their zero
+            # points, not as 0: only float, float8 and int8 kernels are checked.
             return
         kernel = ops.convert_to_numpy(self.kernel)
         stray = int((kernel[~self.kernel_mask] != 0).sum())
@@ -202,6 +205,19 @@ class SparseDense(_SparseKernelMixin, keras.layers.Dense):
     def __init__(self, units, sparsity, seed=None, block=None, **kwargs):
         super().__init__(units, **kwargs)
         self._make_sparse(sparsity, seed, block)
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Keras quantization (`model.quantize(mode)`), as for `Dense`.
+
+        `Dense` refuses its subclasses; the sparse kernel quantizes like a
+        dense one and keeps its zeros: int8 and int4 store
+        `round(w / scale)` (plus an integer zero point for int4 blocks),
+        so `w = 0` stays exactly 0, and float8 keeps the float kernel and
+        its mask constraint (training keeps the zeros).
+        """
+        if type_check and type(self) is not SparseDense:
+            raise self._not_implemented_error(self.quantize)
+        super().quantize(mode, type_check=False, config=config)
 
 
 @_serializable
