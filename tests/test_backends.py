@@ -5,6 +5,7 @@ Each backend runs in a subprocess (the backend is fixed at `import keras`):
 
     KERAS_BACKEND=jax KERAS_SPARSE_BLOCK_TENSORFLOW=1 python -m pytest \\
         tests/test_selection.py tests/test_properties.py tests/test_layers.py tests/test_masking.py \\
+        tests/test_quantization.py \\
         tests/test_kwinners.py::test_layers_agree_with_numpy_on_1500_random_cases \\
         tests/test_models_any_backend.py
 
@@ -27,6 +28,7 @@ AGNOSTIC_TESTS = [
     "tests/test_properties.py",
     "tests/test_layers.py",
     "tests/test_masking.py",
+    "tests/test_quantization.py",
     "tests/test_kwinners.py::test_layers_agree_with_numpy_on_1500_random_cases",
     "tests/test_models_any_backend.py",
 ]
