@@ -11,6 +11,7 @@ the units (channels) and how the rows compete.
 import math
 
 import keras
+import ml_dtypes
 from keras import ops
 
 from keras_sparse import ops as sparse_ops
@@ -72,8 +73,8 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
     `Embedding(mask_zero=True)` or `Masking`) of shape `(batch,)` or
     `(batch, *positions)` (the leading axes of `KWinners`' input, the spatial
     axes of a feature map, without the channels) marks positions that are not
-    there. A masked position never wins (its units rank below every number,
-    as NaN does in `keras_sparse.ops`), outputs 0 and counts in neither the
+    there. A masked position never wins (its units take the lowest finite
+    value of the dtype, below every real activation), outputs 0 and counts in neither the
     active counts nor the positions: with `valid` the unmasked positions of
     the batch and `batch` the samples with at least one of them,
 
@@ -178,8 +179,12 @@ class _KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
                 self._update_duty_cycles(outputs)
             return outputs
         present = self._expand_mask(mask, inputs)
-        # NaN never wins and never takes a winner's place (keras_sparse.ops).
-        outputs = self._activate(ops.where(present, inputs, float("nan")), k, portable=not training)
+        # The lowest finite value ranks below every real activation (a
+        # masked value wins only where fewer than k real ones are left, and
+        # outputs 0 then). Finite, not NaN or -inf: exported graphs may
+        # compute `where` as `x * mask`, and NaN * 0 is NaN.
+        lowest = float(ml_dtypes.finfo(keras.backend.standardize_dtype(inputs.dtype)).min)
+        outputs = self._activate(ops.where(present, inputs, lowest), k, portable=not training)
         outputs = ops.where(present, outputs, ops.zeros_like(outputs))
         if training:
             self._update_duty_cycles(outputs, present)

@@ -119,3 +119,25 @@ def test_torch_export_on_the_pytorch_backend_matches_keras(tmp_path):
          str(mnist_dir() / "mnist.npz"), str(tmp_path / "model.pt2")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+
+
+@pytest.mark.tensorflow_only
+def test_masked_sequence_model_exports_to_onnx(tmp_path):
+    """A padded sequence (`Embedding(mask_zero=True)` -> `KWinners` ->
+    `GlobalAveragePooling1D`, which averages the real steps only) through ONNX
+    Runtime: the same numbers as Keras, padded steps included."""
+    import keras
+
+    import keras_sparse as ks
+
+    tokens = keras.Input((6,), dtype="int32")
+    embedded = keras.layers.Embedding(20, 12, mask_zero=True)(tokens)
+    model = keras.Model(tokens, keras.layers.GlobalAveragePooling1D()(ks.KWinners(0.25)(embedded)))
+    x = np.random.default_rng(0).integers(1, 20, (8, 6)).astype(np.int32)
+    x[:, 4:] = 0
+    x[0, 1:] = 0
+    path = tmp_path / "model.onnx"
+    model.export(str(path), format="onnx", input_signature=model.inputs, verbose=False)
+    want = model.predict(x, verbose=0)
+    np.testing.assert_allclose(_run_onnx(path, x), want, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(want, model.predict(x[:, :4], verbose=0), rtol=0, atol=1e-6)

@@ -140,3 +140,20 @@ def test_a_mask_of_the_wrong_rank_is_refused(mask_shape):
     layer = ks.KWinners(0.25)
     with pytest.raises(ValueError, match=r"`mask` must have shape \(batch,\) or \(batch, \*positions\)"):
         layer(np.ones((3, 4, 8), np.float32), mask=np.ones(mask_shape, bool))
+
+
+def test_the_micro_search_form_has_no_masking_and_says_so():
+    """`keras_sparse.micro`'s search layer (TFLite Micro, int8 export) has no
+    masking: cloning a masked model warns (Keras: the mask is destroyed), and
+    an explicit mask is refused."""
+    from keras_sparse import micro
+
+    tokens = keras.Input((6,), dtype="int32")
+    embedded = keras.layers.Embedding(VOCABULARY, UNITS, mask_zero=True)(tokens)
+    model = keras.Model(tokens, ks.KWinners(0.25)(embedded))
+    with pytest.warns(UserWarning, match="does not support masking"):
+        clone = micro.with_search_kwinners(model)
+    search = clone.layers[-1]
+    assert isinstance(search, micro.SearchKWinners)
+    with pytest.raises(ValueError, match="SearchKWinners takes no mask"):
+        search(np.ones((2, 6, UNITS), np.float32), mask=np.ones((2, 6), bool))
