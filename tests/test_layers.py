@@ -14,10 +14,10 @@ import pytest
 
 import keras
 import keras_sparse as ks
-from tests.conftest import to_numpy
 from keras_sparse.callbacks import UpdateBoostStrength, kwinners_layers
 from keras_sparse.kwinners import _KWinnersBase
 from keras_sparse.micro import SearchKWinners
+from tests.conftest import to_numpy
 
 LAYERS = [
     pytest.param(lambda: ks.KWinners(0.2, boost_strength=1.5), (30,), id="KWinners"),
