@@ -221,7 +221,7 @@ class BatchTopK(ConfigErrorsAsValueError, keras.layers.Layer):
         momentum: of the threshold's moving average, `0 <= momentum < 1`.
     """
 
-    def __init__(self, k, momentum=0.99, **kwargs):
+    def __init__(self, k, *, momentum=0.99, **kwargs):
         super().__init__(**kwargs)
         self.k = check_int("k", k, 1)
         self.momentum = check_float("momentum", momentum, 0, 1, False, True)

@@ -70,14 +70,20 @@ class DropConnectDense(ConfigErrorsAsValueError, keras.layers.Layer):
             `0 <= rate < 1` (0 is a plain `Dense`).
         seed: integer seed of the masks, or None (drawn from Python's RNG,
             seeded by `keras.utils.set_random_seed`).
-        activation, use_bias, kernel_initializer, bias_initializer,
-        kernel_regularizer, bias_regularizer, kernel_constraint,
+        activation: as for `keras.layers.Dense`.
+        use_bias: as for `keras.layers.Dense`.
+        kernel_initializer: as for `keras.layers.Dense`.
+        bias_initializer: as for `keras.layers.Dense`.
+        kernel_regularizer: as for `keras.layers.Dense`.
+        bias_regularizer: as for `keras.layers.Dense`.
+        kernel_constraint: as for `keras.layers.Dense`.
         bias_constraint: as for `keras.layers.Dense`.
     """
 
     def __init__(
         self,
         units,
+        *,
         rate=0.5,
         seed=None,
         activation=None,

@@ -11,6 +11,7 @@ the units (channels) and how the rows compete.
 import math
 
 import keras
+import ml_dtypes
 import numpy as np
 from keras import ops
 
@@ -84,11 +85,32 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
     nothing. Not thread-safe in training: two `fit`s sharing a layer at once
     read, then assign, the duty cycles and lose each other's updates.
 
+    Masking (`supports_masking`): a Keras mask (e.g. from
+    `Embedding(mask_zero=True)` or `Masking`) of shape `(batch,)` or
+    `(batch, *positions)` (the leading axes of `KWinners`' input, the spatial
+    axes of a feature map, without the channels) marks positions that are not
+    there. A masked position never wins (its units take the lowest finite
+    value of the dtype, below every real activation), outputs 0 and counts in neither the
+    active counts nor the positions: with `valid` the unmasked positions of
+    the batch and `batch` the samples with at least one of them,
+
+        duty_cycles = (duty_cycles * (period - batch) + active_count * batch / valid) / period
+
+    (each unmasked position weighs the same, as in `BatchNormalization`'s
+    masked moments), which is exactly the update of the same batch with the
+    padded positions removed when every sample keeps the same number. The
+    mask passes on unchanged to the next layers. Rows compete alone
+    (`KWinners`, `local=True`), so their outputs are those of the unpadded
+    batch; with `local=False` the `k` of the full, padded sample competes
+    among its unmasked values.
+
     Args:
         percent_on, k_inference_factor, boost_strength, boost_strength_factor,
         duty_cycle_period, break_ties, relu: as in `KWinners`.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
     """
+
+    supports_masking = True
 
     def __init__(
         self,
@@ -171,28 +193,78 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
             ndim=len(input_shape), axes={a: d for a, d in enumerate(input_shape) if a and d is not None}
         )
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         if not keras.backend.is_float_dtype(inputs.dtype):
             # Like `Dense`: integer and boolean inputs compute in floating point.
             inputs = ops.cast(inputs, self.compute_dtype)
         training = bool(training) and self.trainable
         k = self.k if training else self.k_inference
-        outputs = self._activate(inputs, k, training)
+        if mask is None:
+            outputs = self._activate(inputs, k, training)
+            if training:
+                self._update_duty_cycles(outputs)
+            return outputs
+        present = self._expand_mask(mask, inputs)
+        # The lowest finite value ranks below every real activation (a
+        # masked value wins only where fewer than k real ones are left, and
+        # outputs 0 then). Finite, not NaN or -inf: exported graphs may
+        # compute `where` as `x * mask`, and NaN * 0 is NaN.
+        lowest = float(ml_dtypes.finfo(keras.backend.standardize_dtype(inputs.dtype)).min)
+        outputs = self._activate(ops.where(present, inputs, lowest), k, training)
+        outputs = ops.where(present, outputs, ops.zeros_like(outputs))
         if training:
-            self._update_duty_cycles(outputs)
+            self._update_duty_cycles(outputs, present)
         return outputs
 
-    def _update_duty_cycles(self, outputs):
+    def _mask_axes(self, rank):
+        """The input axes a mask of rank `rank` covers: batch, then positions."""
+        if self._channel_axis() == 1:  # channels first
+            return (0,) + tuple(range(2, rank + 1))
+        return tuple(range(rank))
+
+    def _expand_mask(self, mask, inputs):
+        """`mask` `(batch, *positions)` as a boolean of the input's rank, size 1
+        along the axes it does not cover (the channels at least)."""
+        rank = len(inputs.shape)
+        if not 1 <= len(mask.shape) < rank:
+            raise ValueError(
+                f"Layer {self.name!r}: `mask` must have shape (batch,) or (batch, *positions) "
+                f"(rank 1 to {rank - 1}, without the channels) for inputs of shape "
+                f"{inputs.shape}. Received: mask of shape {mask.shape}"
+            )
+        axes = self._mask_axes(len(mask.shape))
+        shape = ops.shape(mask)
+        expanded = [1] * rank
+        for source, axis in enumerate(axes):
+            expanded[axis] = shape[source]
+        return ops.reshape(ops.cast(mask, "bool"), expanded)
+
+    def _update_duty_cycles(self, outputs, present=None):
         active = ops.sum(ops.cast(outputs > 0, "float32"), axis=self._count_axes)
-        batch = ops.cast(ops.shape(outputs)[0], "float32")
-        active, batch = _sum_over_replicas(active, batch)
+        if present is None:
+            batch = ops.cast(ops.shape(outputs)[0], "float32")
+            active, batch = _sum_over_replicas(active, batch)
+            valid = None
+        else:
+            # Masked positions are not there: `batch` counts the samples with
+            # an unmasked position, `positions` is their mean number.
+            shape = list(ops.shape(outputs))
+            shape[self._channel_axis()] = 1
+            present = ops.cast(ops.broadcast_to(present, shape), "float32")
+            valid = ops.sum(present)
+            batch = ops.sum(ops.max(ops.reshape(present, (ops.shape(outputs)[0], -1)), axis=1))
+            active, batch, valid = _sum_over_replicas(active, batch, valid)
         iterations = self.learning_iterations + ops.cast(batch, self.learning_iterations.dtype)
         self.learning_iterations.assign(iterations)
         duty_cycles = ops.convert_to_tensor(self.duty_cycles)
         with float64_context():  # one rounding to float32, the same on every backend
             period = ops.cast(ops.minimum(iterations, self.duty_cycle_period), "float64")
             batch64 = ops.cast(batch, "float64")
-            active = ops.cast(active, "float64") / ops.cast(self._positions_per_sample(outputs), "float64")
+            if valid is None:
+                positions = ops.cast(self._positions_per_sample(outputs), "float64")
+            else:
+                positions = ops.maximum(ops.cast(valid, "float64"), 1.0) / ops.maximum(batch64, 1.0)
+            active = ops.cast(active, "float64") / positions
             # An empty batch (over all replicas) leaves the duty cycles as they
             # are (the formula would be 0 / 0 before the first sample).
             updated = (ops.cast(duty_cycles, "float64") * (period - batch64) + active) / ops.maximum(period, 1.0)
@@ -267,6 +339,14 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         if not (iterations >= 0 and float(iterations).is_integer()):
             refuse("learning_iterations", iterations, "an integer >= 0")
 
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Keras quantization (`model.quantize(mode)`): nothing to quantize.
+
+        A k-winners layer has no kernel; its state stays float32 and it
+        picks its winners on whatever its input is (the dequantized output of
+        a quantized layer), so a quantized model runs it unchanged.
+        """
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -298,19 +378,22 @@ def _widest_int():
     return "int64"
 
 
-def _sum_over_replicas(active, batch):
-    """Sums the active counts and the batch size over `tf.distribute` replicas,
-    so every replica updates its duty cycles with the global batch (one
-    all-reduce); returns them unchanged on a single device."""
+def _sum_over_replicas(active, *scalars):
+    """Sums the active counts and the scalars (batch size, unmasked positions)
+    over `tf.distribute` replicas, so every replica updates its duty cycles
+    with the global batch (one all-reduce); returns them unchanged on a
+    single device."""
     if keras.backend.backend() != "tensorflow":
-        return active, batch
+        return (active, *scalars)
     import tensorflow as tf
 
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
-        return active, batch
-    totals = context.all_reduce(tf.distribute.ReduceOp.SUM, ops.concatenate([active, batch[None]], 0))
-    return totals[:-1], totals[-1]
+        return (active, *scalars)
+    totals = context.all_reduce(
+        tf.distribute.ReduceOp.SUM, ops.concatenate([active, ops.stack(scalars)], 0)
+    )
+    return (totals[: -len(scalars)], *(totals[i - len(scalars)] for i in range(len(scalars))))
 
 
 _COMMON_ARGS = """percent_on: fraction of units that win in training, `0 < percent_on < 1`,

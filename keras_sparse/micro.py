@@ -202,8 +202,12 @@ class SearchKWinners(keras.layers.Layer):
             return cls("units", **common)
         return cls("feature_map", local=layer.local, data_format=layer.data_format, **common)
 
-    def call(self, x):
+    def call(self, x, mask=None):
         """Rows `(batch, rows per sample, n)`, searched along the last axis.
+
+        `mask` is there because the k-winners layers take one (Keras records
+        `mask=None` in the graph this layer is cloned into); a real mask is
+        refused: the search form has no masking.
 
         Every reshape keeps the batch as a dimension of its own (the `-1`
         stands for it alone): the converter stores a dynamic batch as 1, and
@@ -212,6 +216,12 @@ class SearchKWinners(keras.layers.Layer):
         feature map were stored as one row: its `RESHAPE` failed to
         prepare). LiteRT resizes the batch at run time.
         """
+        if mask is not None:
+            raise ValueError(
+                f"Layer {self.name!r}: SearchKWinners takes no mask (masked models export "
+                "with top-k, not by search). Received: mask of shape "
+                f"{tuple(mask.shape)}"
+            )
         rank = len(x.shape)
         channels_first = self.geometry == "feature_map" and self.data_format == "channels_first"
         if channels_first:

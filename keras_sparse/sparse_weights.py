@@ -115,7 +115,7 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
     def load_own_variables(self, store):
         """Loads the weights once the stored kernel is checked to fit this
         layer's mask (see `_check_kernel`): a refused file changes nothing."""
-        if self.built:
+        if self.built and getattr(self, "quantization_mode", None) in (None, "int8", "float8"):
             kernel = stored_values(self, store).get(id(self.kernel))
             if kernel is not None and kernel.shape == tuple(self.kernel.shape):
                 self._check_kernel(kernel, "loaded")
@@ -155,6 +155,9 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
         the mask of the same seed keeping `m` (a random set of trained zeros
         matches that exactly with probability about `1 / C(kept, m)`). A
         kernel with no non-zero weight (e.g. zero-initialized) is accepted.
+        Quantized layers (`model.quantize`): int8 and float8 kernels are
+        checked as stored (a zero weight is stored as 0); int4 and the
+        calibrated modes store zero weights as their zero points and are not.
         """
         kernel = np.asarray(kernel)
         how_to_fix = (
@@ -233,6 +236,19 @@ class SparseDense(_SparseKernelMixin, keras.layers.Dense):
     def __init__(self, units, sparsity, *, seed=None, block=None, **kwargs):
         super().__init__(units, **kwargs)
         self._make_sparse(sparsity, seed, block)
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Keras quantization (`model.quantize(mode)`), as for `Dense`.
+
+        `Dense` refuses its subclasses; the sparse kernel quantizes like a
+        dense one and keeps its zeros: int8 and int4 store
+        `round(w / scale)` (plus an integer zero point for int4 blocks),
+        so `w = 0` stays exactly 0, and float8 keeps the float kernel and
+        its mask constraint (training keeps the zeros).
+        """
+        if type_check and type(self) is not SparseDense:
+            raise self._not_implemented_error(self.quantize)
+        super().quantize(mode, type_check=False, config=config)
 
 
 @_serializable

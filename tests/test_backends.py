@@ -4,7 +4,8 @@ TensorFlow made unimportable, and one model giving the same numbers on all three
 Each backend runs in a subprocess (the backend is fixed at `import keras`):
 
     KERAS_BACKEND=jax KERAS_SPARSE_BLOCK_TENSORFLOW=1 python -m pytest \\
-        tests/test_selection.py tests/test_properties.py tests/test_layers.py \\
+        tests/test_selection.py tests/test_properties.py tests/test_layers.py tests/test_masking.py \\
+        tests/test_quantization.py \\
         tests/test_kwinners.py::test_layers_agree_with_numpy_on_1500_random_cases \\
         tests/test_models_any_backend.py \\
         tests/test_batch_sparsity.py tests/test_drop_connect.py
@@ -27,6 +28,8 @@ AGNOSTIC_TESTS = [
     "tests/test_selection.py",
     "tests/test_properties.py",
     "tests/test_layers.py",
+    "tests/test_masking.py",
+    "tests/test_quantization.py",
     "tests/test_kwinners.py::test_layers_agree_with_numpy_on_1500_random_cases",
     "tests/test_models_any_backend.py",
     "tests/test_batch_sparsity.py",

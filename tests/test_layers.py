@@ -1,6 +1,10 @@
 """One harness for every keras_sparse layer (larq style): config round trip,
 `.keras` save/load with state, resumed training, resuming a crashed `fit`
-from `BackupAndRestore`, SavedModel, TFLite.
+from `BackupAndRestore`, SavedModel, TFLite; and Keras' own layer contract
+(`run_layer_test`'s checks) for these and the feature and export layers
+(`CONTRACT_LAYERS`): weight counts, `compute_output_shape` against the real
+output, symbolic against eager shapes and dtypes, mixed precision, `fit`
+with `jit_compile="auto"`.
 
 Add a layer to `LAYERS` and every test here covers it.
 """
@@ -14,8 +18,9 @@ import pytest
 import keras
 import keras_sparse as ks
 from keras_sparse.callbacks import UpdateBoostStrength
-from keras_sparse.kwinners import kwinners_layers
-from keras_sparse.kwinners import KWinnersBase
+from keras_sparse.kwinners import KWinnersBase, kwinners_layers
+from keras_sparse.micro import SearchKWinners
+from tests.conftest import to_numpy
 
 LAYERS = [
     pytest.param(lambda: ks.KWinners(0.2, boost_strength=1.5), (30,), id="KWinners"),
@@ -47,6 +52,23 @@ LAYERS = [
     pytest.param(lambda: ks.layers.BatchTopK(2, momentum=0.9), (3, 4, 2), id="BatchTopK"),
     pytest.param(lambda: ks.layers.DropConnectDense(8, rate=0.5, seed=1), (30,), id="DropConnectDense"),
     pytest.param(lambda: ks.layers.DropConnectDense(8, rate=0.3, activation="relu"), (30,), id="DropConnectDense-no-seed"),
+]
+
+
+
+def _search_kwinners(layer, input_shape):
+    """The TFLite Micro search form of a built k-winners layer."""
+    layer.build((None,) + input_shape)
+    layer.duty_cycles.assign(np.linspace(0, 0.5, layer.duty_cycles.shape[0]))
+    return SearchKWinners.from_layer(layer)
+
+
+CONTRACT_LAYERS = LAYERS + [
+    pytest.param(lambda: ks.layers.LogMelSpectrogram(1000, n_fft=32, hop_length=16, n_mels=4), (128,),
+                 id="LogMelSpectrogram"),
+    pytest.param(lambda: _search_kwinners(ks.KWinners(0.2), (30,)), (30,), id="SearchKWinners"),
+    pytest.param(lambda: _search_kwinners(ks.KWinners2d(0.25, local=True), (4, 4, 6)), (4, 4, 6),
+                 id="SearchKWinners-2d-local"),
 ]
 
 
@@ -202,6 +224,9 @@ SIGNATURE_ARGS = {
     "SparseConv1D": dict(filters=4, kernel_size=2, sparsity=0.5, seed=1, block=(1, 2)),
     "SparseConv2D": dict(filters=4, kernel_size=2, sparsity=0.5, seed=1, block=(1, 2)),
     "LogMelSpectrogram": dict(),
+    "LifetimeSparsity": dict(percent_on=0.2),
+    "BatchTopK": dict(k=3, momentum=0.9),
+    "DropConnectDense": dict(units=4, rate=0.3, seed=1),
 }
 # Arguments that may be passed by position: the required ones and these.
 POSITIONAL_OPTIONAL = {"percent_on"}
@@ -239,3 +264,96 @@ def test_layer_kwargs(cls):
         if p.default is not p.empty and p.name not in POSITIONAL_OPTIONAL:
             assert p.kind is p.KEYWORD_ONLY, f"{cls.__name__}: `{p.name}` should be keyword-only"
     assert type(layer).from_config(config).get_config() == config
+
+
+def _weight_counts(layer):
+    """(trainable, non-trainable) weights each kind of layer must have."""
+    if isinstance(layer, KWinnersBase):
+        return 0, 3  # duty_cycles, boost_strength, learning_iterations
+    if isinstance(layer, (ks.layers.SparseDense, ks.layers.SparseConv1D, ks.layers.SparseConv2D)):
+        return 2, 0  # kernel (its mask is the constraint's), bias
+    return 0, 0  # LogMelSpectrogram, SearchKWinners: constants only
+
+
+@pytest.mark.parametrize("make_layer, input_shape", CONTRACT_LAYERS)
+def test_weights_and_shapes_symbolic_and_eager(make_layer, input_shape):
+    """`run_layer_test`'s structural checks: weight counts (and `trainable =
+    False` freezing them all), `compute_output_shape` and the symbolic
+    output (shape, dtype) against the eager output."""
+    layer = make_layer()
+    symbolic = layer(keras.Input(input_shape))
+    x, _ = _data(input_shape, n=4)
+    eager = layer(x)
+    trainable, non_trainable = _weight_counts(layer)
+    assert (len(layer.trainable_weights), len(layer.non_trainable_weights)) == (trainable, non_trainable)
+    assert len(layer.weights) == trainable + non_trainable
+    assert tuple(symbolic.shape) == (None,) + tuple(eager.shape[1:])
+    assert keras.backend.standardize_dtype(symbolic.dtype) == keras.backend.standardize_dtype(eager.dtype)
+    assert tuple(layer.compute_output_shape((None,) + input_shape)) == tuple(symbolic.shape)
+    assert tuple(layer.compute_output_shape((4,) + input_shape)) == tuple(eager.shape)
+    layer.trainable = False
+    assert not layer.trainable_weights and len(layer.non_trainable_weights) == trainable + non_trainable
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("make_layer, input_shape", CONTRACT_LAYERS)
+def test_mixed_precision(make_layer, input_shape, policy):
+    """Under a mixed policy the layer computes in float16/bfloat16 (the
+    log-mel features stay float32) and keeps its weights and state in
+    float32 or integers. k-winners layers choose the winners the float32
+    layer chooses on the same rounded inputs, and pass those values exactly;
+    layers with kernels agree with float32 to the rounding of the policy."""
+    x, _ = _data(input_shape, n=4)
+    reference = make_layer()
+    reference(x)
+    if (keras.backend.backend() == "tensorflow" and policy == "mixed_float16"
+            and getattr(reference, "data_format", None) == "channels_first" and reference.trainable_weights):
+        pytest.skip("TensorFlow's CPU Conv2D has no float16 NCHW kernel (keras.layers.Conv2D fails alike)")
+    keras.config.set_dtype_policy(policy)
+    try:
+        layer = make_layer()
+    finally:
+        keras.config.set_dtype_policy("float32")
+    layer.build((None,) + input_shape)
+    layer.set_weights(reference.get_weights())
+    compute_dtype = policy.split("_")[1]
+    rounded = to_numpy(keras.ops.cast(keras.ops.cast(x, compute_dtype), "float32"))
+    out = layer(x, training=True) if isinstance(layer, KWinnersBase) else layer(x)
+    feature_layer = isinstance(layer, ks.layers.LogMelSpectrogram)
+    assert keras.backend.standardize_dtype(out.dtype) == ("float32" if feature_layer else compute_dtype)
+    assert {keras.backend.standardize_dtype(w.dtype) for w in layer.weights} <= {"float32", "int32", "int64"}
+    got = to_numpy(keras.ops.cast(out, "float32"))
+    if isinstance(layer, KWinnersBase):
+        assert int(layer.learning_iterations.numpy()) == 4  # the training call updated the state
+        want = to_numpy(reference(rounded, training=True))
+        np.testing.assert_array_equal(layer.duty_cycles.numpy(), reference.duty_cycles.numpy())
+    else:
+        want = to_numpy(reference(x if feature_layer else rounded))
+    if layer.trainable_weights:  # a kernel in float16/bfloat16: 3 and 8 significant bits
+        tolerance = {"float16": 3e-3, "bfloat16": 3e-2}[compute_dtype] * np.abs(want).max()
+        np.testing.assert_allclose(got, want, rtol=0, atol=tolerance)
+    elif feature_layer:
+        np.testing.assert_array_equal(got, want)
+    else:  # winners chosen on the exact values and passed through
+        np.testing.assert_array_equal(got, to_numpy(keras.ops.cast(keras.ops.cast(want, compute_dtype), "float32")))
+        assert (got != 0).any() and (got == 0).any()
+
+
+@pytest.mark.parametrize("make_layer, input_shape", CONTRACT_LAYERS)
+def test_fit_with_jit_compile_auto(make_layer, input_shape):
+    """One epoch of `fit` with Keras' default `jit_compile="auto"` (XLA on
+    JAX, and on TensorFlow where it pays): finite loss, every trainable
+    weight moves, k-winners state counts the samples."""
+    x, y = _data(input_shape, n=16)
+    layer = make_layer()
+    model = keras.Sequential([keras.Input(input_shape), layer, keras.layers.Flatten(), keras.layers.Dense(3)])
+    model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile="auto")
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    for weight, old in zip(model.trainable_weights, before, strict=True):
+        assert not np.array_equal(weight.numpy(), old), weight.path
+    if isinstance(layer, KWinnersBase):
+        assert int(layer.learning_iterations.numpy()) == 16
+        assert layer.duty_cycles.numpy().sum() > 0
