@@ -605,9 +605,11 @@ class KWinners3D(_KWinnersFeatureMap):
 # The names before Keras' spelling (`Conv2D`): still importable, and saved
 # models whose configs name `keras_sparse>KWinners2d` still load.
 KWinners1d, KWinners2d, KWinners3d = KWinners1D, KWinners2D, KWinners3D
-keras.saving.get_custom_objects().update(
-    {"keras_sparse>KWinners1d": KWinners1D, "keras_sparse>KWinners2d": KWinners2D, "keras_sparse>KWinners3d": KWinners3D}
-)
+keras.saving.get_custom_objects().update({
+    "keras_sparse>KWinners1d": KWinners1D,
+    "keras_sparse>KWinners2d": KWinners2D,
+    "keras_sparse>KWinners3d": KWinners3D,
+})
 
 
 def kwinners_layers(model):

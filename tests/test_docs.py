@@ -94,7 +94,8 @@ def test_mnist_page_states_the_protocol_the_code_runs():
         if network["paper_accuracy"] is None:
             continue  # ours, not the paper's
         momentum = "0" if network["momentum"] == 0 else str(network["momentum"])
-        row = f"| {network['title']} | {network['lr']} | {momentum} | {network['epochs']} | {network['first_epoch_batch']} |"
+        row = (f"| {network['title']} | {network['lr']} | {momentum} | {network['epochs']} "
+               f"| {network['first_epoch_batch']} |")
         assert row in protocol.splitlines(), row
         accuracy, noise = network["paper_accuracy"], network["paper_noise_score"]
         assert f"{network['title']} {accuracy[0]} ± {accuracy[1]}" in prose
@@ -103,6 +104,7 @@ def test_mnist_page_states_the_protocol_the_code_runs():
 
 def test_speech_page_states_the_protocol_the_code_runs():
     from keras_sparse.models import speech
+    from keras_sparse.models._cnn import BOOST_STRENGTH
 
     text = (REPO / "docs" / "speech.md").read_text()
     protocol = " ".join(text[text.index("## The paper's protocol"):text.index("## What runs")].split())
@@ -113,7 +115,8 @@ def test_speech_page_states_the_protocol_the_code_runs():
         assert f"{noise[0]:,} ± {noise[1]:,}" in protocol
     sparse = speech.SPEECH_NETWORKS["sparse_cnn2"]
     assert (f"Sparse CNN-2: lr {sparse['lr']} ×{sparse['lr_decay']} per epoch, momentum 0, batch "
-            f"{sparse['batch_size']}, {sparse['epochs']} epochs, boost 1.5 ×{speech.SPEECH_BOOST_STRENGTH_FACTOR}") in protocol
+            f"{sparse['batch_size']}, {sparse['epochs']} epochs, boost {BOOST_STRENGTH} "
+            f"×{speech.SPEECH_BOOST_STRENGTH_FACTOR}") in protocol
 
 
 def test_usage_layout_names_every_module_and_notebook_count():
