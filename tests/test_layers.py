@@ -64,7 +64,7 @@ def _search_kwinners(layer, input_shape):
 
 
 CONTRACT_LAYERS = LAYERS + [
-    pytest.param(lambda: ks.layers.LogMelSpectrogram(1000, n_fft=32, hop_length=16, n_mels=4), (128,),
+    pytest.param(lambda: ks.layers.LogMelSpectrogram(sample_rate=1000, n_fft=32, hop_length=16, n_mels=4), (128,),
                  id="LogMelSpectrogram"),
     pytest.param(lambda: _search_kwinners(ks.KWinners(0.2), (30,)), (30,), id="SearchKWinners"),
     pytest.param(lambda: _search_kwinners(ks.KWinners2d(0.25, local=True), (4, 4, 6)), (4, 4, 6),
@@ -272,7 +272,11 @@ def _weight_counts(layer):
         return 0, 3  # duty_cycles, boost_strength, learning_iterations
     if isinstance(layer, (ks.layers.SparseDense, ks.layers.SparseConv1D, ks.layers.SparseConv2D)):
         return 2, 0  # kernel (its mask is the constraint's), bias
-    return 0, 0  # LogMelSpectrogram, SearchKWinners: constants only
+    if isinstance(layer, ks.layers.DropConnectDense):
+        return 2, 0  # kernel, bias (the masks' seed state is a variable, not a weight)
+    if isinstance(layer, ks.layers.BatchTopK):
+        return 0, 2  # threshold, threshold_updates
+    return 0, 0  # LifetimeSparsity, LogMelSpectrogram, SearchKWinners: constants only
 
 
 @pytest.mark.parametrize("make_layer, input_shape", CONTRACT_LAYERS)
@@ -309,25 +313,25 @@ def test_mixed_precision(make_layer, input_shape, policy):
     if (keras.backend.backend() == "tensorflow" and policy == "mixed_float16"
             and getattr(reference, "data_format", None) == "channels_first" and reference.trainable_weights):
         pytest.skip("TensorFlow's CPU Conv2D has no float16 NCHW kernel (keras.layers.Conv2D fails alike)")
-    keras.config.set_dtype_policy(policy)
-    try:
-        layer = make_layer()
-    finally:
-        keras.config.set_dtype_policy("float32")
+    # The same layer (its sparse mask's seed too) under the mixed policy.
+    layer = type(reference).from_config({**reference.get_config(), "dtype": policy})
     layer.build((None,) + input_shape)
     layer.set_weights(reference.get_weights())
     compute_dtype = policy.split("_")[1]
     rounded = to_numpy(keras.ops.cast(keras.ops.cast(x, compute_dtype), "float32"))
-    out = layer(x, training=True) if isinstance(layer, KWinnersBase) else layer(x)
+    # Layers that select in training run their training path (winners, state).
+    selecting = isinstance(layer, (KWinnersBase, ks.layers.LifetimeSparsity, ks.layers.BatchTopK))
+    out = layer(x, training=True) if selecting else layer(x)
     feature_layer = isinstance(layer, ks.layers.LogMelSpectrogram)
     assert keras.backend.standardize_dtype(out.dtype) == ("float32" if feature_layer else compute_dtype)
     assert {keras.backend.standardize_dtype(w.dtype) for w in layer.weights} <= {"float32", "int32", "int64"}
     got = to_numpy(keras.ops.cast(out, "float32"))
+    if selecting:
+        want = to_numpy(reference(rounded, training=True))
     if isinstance(layer, KWinnersBase):
         assert int(layer.learning_iterations.numpy()) == 4  # the training call updated the state
-        want = to_numpy(reference(rounded, training=True))
         np.testing.assert_array_equal(layer.duty_cycles.numpy(), reference.duty_cycles.numpy())
-    else:
+    elif not selecting:
         want = to_numpy(reference(x if feature_layer else rounded))
     if layer.trainable_weights:  # a kernel in float16/bfloat16: 3 and 8 significant bits
         tolerance = {"float16": 3e-3, "bfloat16": 3e-2}[compute_dtype] * np.abs(want).max()
