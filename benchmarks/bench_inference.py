@@ -75,9 +75,15 @@ def relu_twin(model):
              sparse_weights.SparseConv1D: keras.layers.Conv1D,
              sparse_weights.SparseConv2D: keras.layers.Conv2D}
 
+    class MaskedReLU(keras.layers.ReLU):
+        """`ReLU` in a k-winners layer's place: the graph passes it `mask`."""
+
+        def call(self, inputs, mask=None):
+            return super().call(inputs)
+
     def clone_layer(layer):
         if isinstance(layer, kwinners.KWinnersBase):
-            return keras.layers.ReLU(name=layer.name)
+            return MaskedReLU(name=layer.name)
         config = layer.get_config()
         if type(layer) in plain:
             for key in ("sparsity", "seed", "block", "kernel_constraint"):
