@@ -114,3 +114,16 @@ def test_shipped_mnist_sparse_cnn2_keeps_its_accuracy_in_int8(mnist):
     assert abs((int8_classes == labels).mean() - (float_classes == labels).mean()) <= 0.003
     assert (int8_classes == float_classes).mean() >= 0.995
     assert (float_classes == labels).mean() > 0.98
+
+
+@pytest.mark.tensorflow_only
+def test_a_keras_quantized_model_is_refused_by_to_tflite_with_no_file(tmp_path):
+    """Keras' int8 matmul has no TFLite builtin (plain `Dense` alike): a clear
+    `ValueError`, no file; `to_tflite(quantize="int8")` is the path (devices.md)."""
+    x = np.random.default_rng(0).normal(size=(16, 12)).astype("float32")
+    model = keras.Sequential([keras.Input((12,)), ks.SparseDense(8, sparsity=0.5, seed=1), keras.layers.Dense(3)])
+    model.predict(x, verbose=0)
+    model.quantize("int8")
+    with pytest.raises(ValueError, match="cannot be converted to TFLite builtin ops"):
+        ks.export.to_tflite(model, tmp_path / "model.tflite")
+    assert list(tmp_path.iterdir()) == []
