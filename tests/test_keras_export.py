@@ -141,3 +141,22 @@ def test_masked_sequence_model_exports_to_onnx(tmp_path):
     want = model.predict(x, verbose=0)
     np.testing.assert_allclose(_run_onnx(path, x), want, rtol=0, atol=1e-6)
     np.testing.assert_allclose(want, model.predict(x[:, :4], verbose=0), rtol=0, atol=1e-6)
+
+
+@pytest.mark.tensorflow_only
+@pytest.mark.parametrize("export_format", ["litert", "onnx"])
+@pytest.mark.parametrize("make_layer, input_shape", __import__("tests.test_layers", fromlist=["LAYERS"]).LAYERS)
+def test_keras_export_of_every_harness_layer_matches_keras(make_layer, input_shape, export_format, tmp_path):
+    """Every layer of the shared harness, trained one epoch inside a small
+    model, through Keras' `litert` and `onnx` exports (SavedModel: the
+    harness's own test), against `predict` within 1e-5."""
+    from tests.test_layers import _data, _fit, _model
+
+    x, y = _data(input_shape, n=32)
+    model = _model(make_layer, input_shape)
+    _fit(model, x, y)
+    path = tmp_path / FORMATS[export_format]
+    model.export(str(path), format=export_format, input_signature=model.inputs, verbose=False)
+    got = (_run_onnx(path, x) if export_format == "onnx"
+           else __import__("keras_sparse").export.run_tflite(path, x))
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=0, atol=1e-5)
