@@ -19,6 +19,12 @@ Winners:
 - `relu=True`: additionally no unit with `boosted <= 0` wins.
 - `k == 0`: no winners.
 
+Two forms of the same values: `differentiable=True` (training) returns
+`where(winner, x, 0)` with the custom gradient `upstream * winner_mask`;
+`differentiable=False` (the layers' inference path, exported graphs) returns
+`where(boosted < t, 0, x)` (with `relu`, also 0 where `boosted <= 0`), the
+fewest ops, and registers no custom gradient.
+
 Precision: `boosted` is computed in float32 (float64 for float64 inputs)
 whatever the dtype of `x`, so float16 and bfloat16 activations choose the
 winners their exact values choose, not those of a rounded product. The output
