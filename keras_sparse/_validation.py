@@ -119,11 +119,29 @@ def check_kwinners_args(k, boost_strength, minimum_k=0, n=None):
     known), and a boost strength given as a number in
     `[0, MAX_BOOST_STRENGTH]` (NaN refused). A boost strength given as a
     tensor or variable (the layers' state) is not read here: the layers
-    check their state when it is loaded or set."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+    check their state when it is loaded or set. Likewise a `k` given as an
+    integer scalar tensor (computed in the graph, e.g. from an unknown batch
+    size) is left to the kernels."""
+    if _is_integer_scalar_tensor(k):
+        k = None
+    elif isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise ValueError(f"`k` must be an integer (the number of winners). Received: k={k!r}")
     high = "n" if n is None else n
-    if k < minimum_k or (n is not None and k > n):
+    if k is not None and (k < minimum_k or (n is not None and k > n)):
         raise ValueError(f"`k` must be in [{minimum_k}, {high}] (the number of units). Received: k={k}")
     if isinstance(boost_strength, (numbers.Real, np.ndarray, np.generic)) and np.ndim(boost_strength) == 0:
         check_float("boost_strength", float(boost_strength), 0, MAX_BOOST_STRENGTH)
+
+
+def _is_integer_scalar_tensor(value):
+    """Whether `value` is a backend tensor (not a NumPy or Python number) of
+    integer dtype and rank 0."""
+    import keras
+
+    if isinstance(value, (numbers.Number, np.ndarray, np.generic)) or not hasattr(value, "dtype"):
+        return False
+    try:
+        dtype = keras.backend.standardize_dtype(value.dtype)
+    except ValueError:
+        return False
+    return dtype.startswith(("int", "uint")) and len(getattr(value, "shape", ())) == 0
