@@ -7,7 +7,8 @@ outside its arrays (a SIGSEGV, or worse, a silent read past a buffer).
 `ValueError` for anything an interpreter would index out of range:
 
 - the flatbuffer itself: every offset, table and vector inside the file
-  (truncated or random bytes), the `TFL3` identifier;
+  (truncated or random bytes), every table's fields inside its own size
+  (operators' builtin options included), the `TFL3` identifier;
 - buffers: data stored after the flatbuffer (`offset`, `size`) inside the file;
 - tensors: `buffer < len(buffers)`, a known element type, dimensions
   `>= 0` (`> 0` from rank 2 on: kernels divide by them), and a constant
@@ -84,14 +85,31 @@ def _inside(start, size, data, what):
 
 
 def _table(table, data, what):
-    """Checks a table's own position and vtable lie inside `data`."""
+    """Checks a table lies inside `data`: its position, its vtable, its
+    inline size (the vtable's second entry) and every field offset within it
+    (so no scalar field is read past the file)."""
     position = table._tab.Pos
     _inside(position, 4, data, what)
     vtable = position - struct.unpack_from("<i", data, position)[0]
     _inside(vtable, 4, data, f"{what}'s vtable")
-    vtable_size = struct.unpack_from("<H", data, vtable)[0]
+    vtable_size, table_size = struct.unpack_from("<HH", data, vtable)
+    if vtable_size < 4 or vtable_size % 2:
+        _fail(f"{what}'s vtable has size {vtable_size}")
     _inside(vtable, vtable_size, data, f"{what}'s vtable")
+    _inside(position, table_size, data, what)
+    fields = struct.unpack_from(f"<{(vtable_size - 4) // 2}H", data, vtable + 4)
+    if any(field >= table_size for field in fields):
+        _fail(f"{what} has a field at offset {max(fields)} past its size {table_size}")
     return table
+
+
+class _AnyTable:
+    """A table of unknown type at `position` (for `_table`)."""
+
+    def __init__(self, data, position):
+        import flatbuffers
+
+        self._tab = flatbuffers.table.Table(data, position)
 
 
 def _indices(table, field, data, what, low, high):
@@ -155,6 +173,10 @@ def _check_subgraph(schema, subgraph, data, buffer_sizes, codes, micro, where):
         inputs = _indices(operator, 6, data, f"{what}.inputs", -1, num_tensors)
         outputs = _indices(operator, 8, data, f"{what}.outputs", 0, num_tensors)
         _indices(operator, 20, data, f"{what}.intermediates", 0, num_tensors)
+        if operator._tab.Offset(12):  # builtin_options: a table of the operator's own type
+            _inside(operator._tab.Pos + operator._tab.Offset(12), 4, data, f"{what}.builtin_options")
+            _table(_AnyTable(data, operator._tab.Indirect(operator._tab.Pos + operator._tab.Offset(12))),
+                   data, f"{what}.builtin_options")
         code = codes[operator.OpcodeIndex()]
         if code in _RANKS:
             in_shapes = [shapes[i] if i >= 0 else None for i in inputs]

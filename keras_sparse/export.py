@@ -26,6 +26,7 @@ Quantization (`quantize=`):
 """
 
 import os
+import struct
 import tempfile
 import threading
 
@@ -360,7 +361,10 @@ class TFLiteModel:
 
             try:
                 self._micro = micro_runtime.Interpreter.from_bytes(self._flatbuffer)
-            except RuntimeError as error:
+            except (RuntimeError, struct.error, IndexError, TypeError, ValueError, UnicodeDecodeError) as error:
+                # RuntimeError: the interpreter refused the model; the others:
+                # its Python wrapper unpacking a part the check does not
+                # interpret (the contents of an operator's options).
                 raise ValueError(f"TFLite Micro cannot run {self.path!r}: {error}") from None
             details = self._micro.get_input_details(0), self._micro.get_output_details(0)
             (self.input_dtype, self.input_quantization), (self.output_dtype, self.output_quantization) = [
