@@ -3,7 +3,7 @@ control, on every runtime the library ships to, with where the time goes.
 
     python benchmarks/bench_inference.py [--task mnist|fsdd] [--sparse saved_models/mnist_sparse_cnn2.keras]
         [--dense saved_models/mnist_dense_cnn2.keras] [--data-dir DIR]
-        [--invocations 2000] [--keras-batches 1 64 1024] [--keras-repeats 30]
+        [--invocations 2000] [--micro-invocations 200] [--keras-batches 1 64 1024] [--keras-repeats 30]
         [--calibration 200] [--no-per-layer] [--threads 1] [--out runs/bench_inference.json]
 
 Models (all from the given `.keras` files):
@@ -30,10 +30,15 @@ Measured, in one process, interleaved (`benchmarks/timing.py`):
 - LiteRT (`ai_edge_litert`, default XNNPACK delegate, `--threads`), batch 1,
   float32 and int8 (`quantize="int8"`, calibrated on the first
   `--calibration` training images): the median of `--invocations` calls.
+- TFLite Micro (the host build of the microcontroller interpreter,
+  `tflite-micro`), int8 files exported with `target="micro"` (k-winners by
+  the threshold search), batch 1: the median of `--micro-invocations`
+  calls, interleaved in blocks of 10. Per layer: the sparse file minus its
+  twin is the k-winners layers' cost.
 - Keras (TensorFlow graph, `model(x, training=False)` in one `tf.function`)
   at each of `--keras-batches`: the median of `--keras-repeats` calls.
 - Agreement: the argmax of every file on LiteRT against the Keras model's on
-  the full test set (the sparse files: `keras_sparse`'s exports must not
+  the full test set (TFLite Micro: the first 1,000 test inputs) (the sparse files: `keras_sparse`'s exports must not
   change the answers).
 - Where the time goes (LiteRT float32 and int8, batch 1): the model cut after
   each layer is exported and timed in the same interleaved run; a layer's cost
@@ -161,6 +166,21 @@ def litert_invokers(paths, sample, threads):
     return invokers
 
 
+def micro_invokers(paths, sample):
+    """`{name: invoke}` of TFLite Micro interpreters holding `sample` (quantized)."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    invokers = {}
+    for name, path in paths.items():
+        with open(path, "rb") as f:
+            interpreter = runtime.Interpreter.from_bytes(f.read())
+        parameters = interpreter.get_input_details(0)["quantization_parameters"]
+        scale, zero_point = parameters["scales"][0], parameters["zero_points"][0]
+        interpreter.set_input(np.clip(np.round(sample / scale) + zero_point, -128, 127).astype(np.int8), 0)
+        invokers[name] = interpreter.invoke
+    return invokers
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=("mnist", "fsdd"), default="mnist")
@@ -170,6 +190,7 @@ def main(argv=None):
     parser.add_argument("--invocations", type=int, default=2000)
     parser.add_argument("--keras-batches", type=int, nargs="+", default=[1, 64, 1024])
     parser.add_argument("--keras-repeats", type=int, default=30)
+    parser.add_argument("--micro-invocations", type=int, default=200)
     parser.add_argument("--calibration", type=int, default=200)
     parser.add_argument("--no-per-layer", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
@@ -177,7 +198,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.sparse = args.sparse or str(REPO / "saved_models" / f"{args.task}_sparse_cnn2.keras")
     args.dense = args.dense or str(REPO / "saved_models" / f"{args.task}_dense_cnn2.keras")
-    for name in ("invocations", "keras_repeats", "calibration", "threads"):
+    for name in ("invocations", "micro_invocations", "keras_repeats", "calibration", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
 
@@ -206,6 +227,9 @@ def main(argv=None):
                                                      quantize=q, representative_data=rep)
         paths[quantize]["sparse, 0.1 kernels"] = release_01_export(sparse, f"{work}/old_{quantize}.tflite",
                                                                    q, rep)
+    micro_paths = {name: export.to_tflite(model, f"{work}/{name}_micro.tflite".replace(" ", "_"), quantize="int8",
+                                          representative_data=calibration, target="micro")
+                   for name, model in models.items()}
     per_layer = {"float32": {}, "int8": {}}
     if not args.no_per_layer:
         for quantize in per_layer:
@@ -236,12 +260,17 @@ def main(argv=None):
                 if key in medians:
                     results["layers_us"][quantize][key] = medians[key] - before
                     before = medians[key]
+    timed = interleaved_us(micro_invokers(micro_paths, sample), args.micro_invocations, warmup=5, block=10)
+    results["micro_us"] = {name: statistics.median(t) for name, t in timed.items()}
     results["keras_ms"] = keras_latency_ms(models, args.keras_batches, args.keras_repeats, x_test)
     results["argmax_agreement_with_keras"] = {}
-    for quantize, files in paths.items():
+    for quantize, files in (*paths.items(), ("micro int8", micro_paths)):
         for name, path in files.items():
             keras_answers = models[name.split(",")[0]].predict(x_test, batch_size=512, verbose=0).argmax(1)
-            answers = export.TFLiteModel(path).predict(x_test).argmax(1)
+            runtime = "micro" if quantize.startswith("micro") else "litert"
+            inputs = x_test[:1000] if runtime == "micro" else x_test  # Micro: one sample per invocation
+            keras_answers = keras_answers[:len(inputs)]
+            answers = export.TFLiteModel(path, runtime).predict(inputs).argmax(1)
             results["argmax_agreement_with_keras"][f"{name} {quantize}"] = float(np.mean(answers == keras_answers))
 
     print(f"# bench_inference ({results['machine']}; {results['date']}; {args.threads} LiteRT thread)\n")
@@ -251,6 +280,9 @@ def main(argv=None):
         print(f"| LiteRT {quantize}, batch 1 (µs) | {row['sparse']:.1f} | {row['sparse, 0.1 kernels']:.1f} | "
               f"{row['ReLU twin']:.1f} | {row['dense']:.1f} | {row['sparse'] / row['ReLU twin']:.2f} | "
               f"{row['sparse'] / row['dense']:.2f} |")
+    row = results["micro_us"]
+    print(f"| TFLite Micro int8, batch 1 (µs) | {row['sparse']:.0f} | – | {row['ReLU twin']:.0f} | "
+          f"{row['dense']:.0f} | {row['sparse'] / row['ReLU twin']:.2f} | {row['sparse'] / row['dense']:.2f} |")
     for batch, row in results["keras_ms"].items():
         print(f"| Keras, batch {batch} (ms) | {row['sparse']:.2f} | – | {row['ReLU twin']:.2f} | "
               f"{row['dense']:.2f} | {row['sparse'] / row['ReLU twin']:.2f} | {row['sparse'] / row['dense']:.2f} |")
