@@ -8,7 +8,7 @@ import pytest
 
 import keras
 import keras_sparse as ks
-from keras_sparse import datasets, export, micro
+from keras_sparse import datasets, export, micro, tflite_model
 from keras_sparse import ops as sparse_ops
 from keras_sparse.callbacks import UpdateBoostStrength
 
@@ -74,7 +74,7 @@ def _layer_io_tensors(flatbuffer, layer_name):
     results (the converter may quantize the layer's output both before and
     after its final reshape, for different consumers) and the condition of
     its last `SELECT_V2`, `where(loser, 0, x)` (the inference form)."""
-    schema, model = export._read_model(flatbuffer)
+    schema, model = tflite_model._read_model(flatbuffer)
     graph = model.subgraphs[0]
     code = {op_code: max(c.builtinCode, c.deprecatedBuiltinCode) for op_code, c in enumerate(model.operatorCodes)}
     marker = layer_name + micro.SEARCH_LAYER_SUFFIX
