@@ -24,7 +24,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
-from keras_sparse import audio  # noqa: E402
+from keras_sparse import audio, datasets  # noqa: E402
 from timing import median_ms  # noqa: E402  (beside this script)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     from ai_edge_litert.interpreter import Interpreter
 
-    clips = audio.load_fsdd(args.fsdd)["test"][0][: args.batch]
+    clips = datasets.load_fsdd(args.fsdd)["test"][0][: args.batch]
     x = tf.constant(clips)
     print(f"{platform.processor() or platform.machine()}, TF {tf.__version__}, Keras {keras.__version__}, "
           f"batch {len(clips)} clips, median of {args.repeats}")

@@ -40,7 +40,7 @@ INPUTS = {
     "fsdd": "float32 (16000,) raw waveform at 16 kHz in [-1, 1] (features inside the model); "
             "an FSDD clip is read as int16 / 32768, resampled 8 -> 16 kHz by "
             "scipy.signal.resample_poly(x, 2, 1), clipped to [-1, 1], then cut to its first "
-            "16,000 samples or zero-padded at the end (keras_sparse.audio.load_fsdd)",
+            "16,000 samples or zero-padded at the end (keras_sparse.datasets.load_fsdd)",
 }
 
 
@@ -48,13 +48,13 @@ INPUTS = {
 def _test_set(task, data_dir):
     """The task's test inputs (MNIST pixels in [0, 1], FSDD waveforms) and labels,
     read once per process: a run evaluates several models and factors."""
-    from keras_sparse import audio, datasets
+    from keras_sparse import datasets
 
     if task == "mnist":
         _, (x_test, y_test) = datasets.load_mnist(data_dir)
         return datasets.to_unit_interval(x_test), y_test
     if task == "fsdd":
-        waveforms, labels, _ = audio.load_fsdd(data_dir)["test"]
+        waveforms, labels, _ = datasets.load_fsdd(data_dir)["test"]
         return waveforms, labels
     raise ValueError(f"`task` must be one of {sorted(INPUTS)}. Received: task={task!r}")
 
@@ -71,13 +71,13 @@ def test_inputs(task, data_dir=None):
 def calibration_inputs(task, data_dir=None, samples=500):
     """The first `samples` training inputs of the task as the shipped models
     take them (`INPUTS[task]`): the int8 exports' representative data."""
-    from keras_sparse import audio, datasets
+    from keras_sparse import datasets
 
     if task == "mnist":
         (x_train, _), _ = datasets.load_mnist(data_dir)
         return datasets.normalize(datasets.to_unit_interval(x_train[:samples]))
     if task == "fsdd":
-        return audio.load_fsdd(data_dir)["train"][0][:samples]
+        return datasets.load_fsdd(data_dir)["train"][0][:samples]
     raise ValueError(f"`task` must be one of {sorted(INPUTS)}. Received: task={task!r}")
 
 

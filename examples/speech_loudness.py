@@ -45,13 +45,13 @@ def main(argv=None):
     p.add_argument("--speech-commands", required=True,
                    help="a folder of Speech Commands word folders (those starting with '_' are skipped)")
     args = p.parse_args(argv)
-    from keras_sparse import audio
+    from keras_sparse import audio, datasets, wav
 
     paths = sorted(p for p in glob.glob(os.path.join(args.speech_commands, "*", "*.wav"))
                    if not os.path.basename(os.path.dirname(p)).startswith("_"))
-    speech_commands = np.stack([audio.fix_length(audio.read_wav(p)[0]) for p in paths])
+    speech_commands = np.stack([audio.fix_length(wav.read_wav(p)[0]) for p in paths])
     result = {
-        "fsdd_test": loudness(audio.load_fsdd(args.fsdd)["test"][0]),
+        "fsdd_test": loudness(datasets.load_fsdd(args.fsdd)["test"][0]),
         "speech_commands": loudness(speech_commands),
         "noise_rms": {str(a): a / np.sqrt(3) for a in (0.005, 0.05, 0.1)},
     }

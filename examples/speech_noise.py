@@ -209,12 +209,12 @@ def _subsample(split, n):
 
 def load_data(args):
     """(train waveforms, train labels, test waveforms, test labels, test paths)."""
-    from keras_sparse import audio
+    from keras_sparse import datasets
 
     if args.data == "fsdd":
-        splits = audio.load_fsdd(args.data_dir)
+        splits = datasets.load_fsdd(args.data_dir)
     else:
-        splits = audio.load_speech_commands_v001(args.data_dir)
+        splits = datasets.load_speech_commands_v001(args.data_dir)
     x_train, y_train, _ = _subsample(splits["train"], args.train_samples)
     x_test, y_test, test_paths = _subsample(splits["test"], args.test_samples)
     return x_train, y_train, x_test, y_test, test_paths

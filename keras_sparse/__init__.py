@@ -1,7 +1,7 @@
 """keras_sparse: highly sparse networks for Keras 3 (Ahmad & Scheinkman, 2019)."""
 
 from keras_sparse import (
-    audio, callbacks, constraints, datasets, export, layers, metrics, models, noise, ops, sparsity,
+    audio, callbacks, constraints, datasets, export, layers, metrics, models, noise, ops, sparsity, wav,
 )
 from keras_sparse.layers import (
     KWinners,

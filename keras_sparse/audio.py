@@ -17,14 +17,11 @@ Measured against librosa in float64 on the 3,000 FSDD and 440 Speech Commands
 clips: at most ~6e-4 dB apart in float32 (in bands ~80 dB below a clip's
 peak), 5e-7 dB in float64; the TFLite conversion within 2e-5 dB of Keras.
 
-Data: loaders for the Free Spoken Digit Dataset (FSDD, 8 kHz, resampled to
-16 kHz) and the Speech Commands v0.01 folder layout, each returning float32
-waveforms `(N, 16000)` in [-1, 1], int64 labels and the file paths.
+Clips: `fix_length`, `resample` and `stack_clips`, which the loaders of
+`keras_sparse.datasets` (FSDD, Speech Commands) use; WAV files are read by
+`keras_sparse.wav`. (`audio.load_fsdd`, `audio.read_wav` and the other names
+that lived here before still resolve, to those modules.)
 """
-
-import os
-import re
-import struct
 
 import keras
 import numpy as np
@@ -32,11 +29,26 @@ from keras import ops
 
 from keras_sparse._validation import check_equal_lengths, check_float, check_int
 
-DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 SAMPLE_RATE = 16000
-FSDD_ENV_VAR = "KERAS_SPARSE_FSDD"
-SPEECH_COMMANDS_ENV_VAR = "KERAS_SPARSE_SPEECH_COMMANDS"
-SPEECH_COMMANDS_V001_URL = "http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz"
+
+# Names that lived here before the datasets package and `wav` (module: name).
+_MOVED = {"DIGITS": "keras_sparse.datasets.speech_commands",
+          "SPEECH_COMMANDS_ENV_VAR": "keras_sparse.datasets.speech_commands",
+          "SPEECH_COMMANDS_V001_URL": "keras_sparse.datasets.speech_commands",
+          "load_speech_commands_v001": "keras_sparse.datasets.speech_commands",
+          "load_speech_commands_tfds": "keras_sparse.datasets.speech_commands",
+          "FSDD_ENV_VAR": "keras_sparse.datasets.fsdd", "load_fsdd": "keras_sparse.datasets.fsdd",
+          "read_wav": "keras_sparse.wav"}
+
+
+def __getattr__(name):
+    """`audio.load_fsdd` & co., from where they live now (imported on use:
+    the layer `LogMelSpectrogram` needs no loader)."""
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module 'keras_sparse.audio' has no attribute {name!r}")
 
 
 # ----------------------------------------------------------------- features
@@ -243,73 +255,7 @@ class LogMelSpectrogram(keras.layers.Layer):
         return config
 
 
-# ------------------------------------------------------------------ loading
-
-
-_WAVE_FORMAT_PCM, _WAVE_FORMAT_EXTENSIBLE = 1, 0xFFFE
-
-
-def _wav_chunks(data):
-    """`(format, samples)` of a RIFF WAVE file's bytes: the `fmt ` fields
-    `(tag, channels, rate, bits)` (the sub-format's tag for
-    `WAVE_FORMAT_EXTENSIBLE`) and the bytes of its `data` chunk, which must
-    hold every byte its header promises. Raises `ValueError` (the reason)."""
-    if len(data) == 0:
-        raise ValueError("empty or truncated file")
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise ValueError("no RIFF WAVE header")
-    position, fmt = 12, None
-    while position + 8 <= len(data):
-        name, size = data[position:position + 4], struct.unpack_from("<I", data, position + 4)[0]
-        body = data[position + 8:position + 8 + size]
-        if name == b"fmt ":
-            if len(body) < 16:
-                raise ValueError("a truncated fmt chunk")
-            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", body)
-            if tag == _WAVE_FORMAT_EXTENSIBLE and len(body) >= 26:
-                tag = struct.unpack_from("<H", body, 24)[0]  # the sub-format GUID's first field
-            fmt = (tag, channels, rate, bits)
-        elif name == b"data":
-            if fmt is None:
-                raise ValueError("the data chunk comes before the fmt chunk")
-            if len(body) < size:
-                raise ValueError(f"its header promises {size} bytes of audio, the file holds {len(body)} "
-                                 "(a truncated file)")
-            return fmt, body
-        position += 8 + size + (size & 1)  # chunks are padded to an even size
-    raise ValueError("no fmt chunk" if fmt is None else "no data chunk")
-
-
-def read_wav(path, expected_rate=None):
-    """Reads a mono 16-bit PCM WAV file (`WAVE_FORMAT_PCM` or
-    `WAVE_FORMAT_EXTENSIBLE` with a PCM sub-format): returns
-    `(waveform, sample_rate)`, the waveform float32 `int16 / 32768` in
-    [-1, 1].
-
-    Raises `ValueError` naming the file if it is not a readable WAV (empty,
-    no RIFF header, a data chunk shorter than its header says, or cut
-    mid-sample), has no frames, is not PCM, not mono, not 16-bit, or (when
-    `expected_rate` is given) not sampled at `expected_rate` Hz.
-    """
-    if expected_rate is not None:
-        check_int("expected_rate", expected_rate, 1)
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        (tag, channels, rate, bits), samples = _wav_chunks(data)
-    except (ValueError, struct.error) as e:
-        raise ValueError(f"{path!s} is not a readable PCM WAV file ({e})") from None
-    block = channels * ((bits + 7) // 8)
-    problem = ("it has no audio frames" if len(samples) == 0 else
-               f"it is not PCM (format tag {tag})" if tag != _WAVE_FORMAT_PCM else
-               f"it has {channels} channels, expected 1 (mono)" if channels != 1 else
-               f"it has {bits}-bit samples, expected 16-bit PCM" if bits != 16 else
-               f"its {len(samples)} bytes of audio end mid-sample (2 bytes each)" if len(samples) % block else
-               f"it is sampled at {rate} Hz, expected {expected_rate} Hz"
-               if expected_rate is not None and rate != expected_rate else None)
-    if problem:
-        raise ValueError(f"Cannot use WAV file {path!s}: {problem}.")
-    return np.frombuffer(samples, "<i2").astype(np.float32) / np.float32(32768.0), rate
+# -------------------------------------------------------------- clips
 
 
 def fix_length(waveform, length=SAMPLE_RATE):
@@ -340,153 +286,10 @@ def resample(waveform, orig_rate, target_rate):
     return resample_poly(waveform, target_rate // g, orig_rate // g).astype(np.float32)
 
 
-def _stack(items):
-    """[(waveform, label, path)] -> (float32 (N, 16000), int64 (N,), [path])."""
+def stack_clips(items):
+    """`[(waveform, label, path)]` -> `(float32 (N, 16000), int64 (N,), [path])`,
+    each waveform padded or cut to 16,000 samples (`fix_length`)."""
     waveforms = np.zeros((len(items), SAMPLE_RATE), np.float32)
     for i, (w, _, _) in enumerate(items):
         waveforms[i] = fix_length(w)
     return waveforms, np.array([label for _, label, _ in items], np.int64), [p for _, _, p in items]
-
-
-_FSDD_NAME = re.compile(r"([0-9])_([^_]+)_([0-9]+)\.wav")
-
-
-def _fsdd_splits(records):
-    """[(file name, path, 8 kHz waveform)] -> {"train", "test"}: index 0-4 is the test set."""
-    splits = {"train": [], "test": []}
-    for name, path, waveform in records:
-        match = _FSDD_NAME.fullmatch(name)
-        if match is None:
-            raise ValueError(f"FSDD file {path!s} is not named "
-                             "'{digit}_{speaker}_{index}.wav'")
-        split = "test" if int(match.group(3)) < 5 else "train"
-        waveform = np.clip(resample(waveform, 8000, SAMPLE_RATE), -1.0, 1.0)
-        splits[split].append((waveform, int(match.group(1)), path))
-    return {split: _stack(items) for split, items in splits.items()}
-
-
-def load_fsdd(data_dir=None):
-    """The Free Spoken Digit Dataset, official split, at 16 kHz.
-
-    Returns `{"train": (waveforms, labels, paths), "test": (...)}`: files with
-    index 0-4 are the test set (300 of the 3,000 clips), 5-49 training (2,700).
-    Labels are the digit in the file name `{digit}_{speaker}_{index}.wav`
-    (any other `.wav` name is an error; other files are ignored). Each 8 kHz
-    clip is resampled to 16 kHz (`resample`) then padded or cut to 16,000
-    samples (`fix_length`). FSDD clips last 0.14-2.28 s: the 20 longer than
-    1 s (18 training, 2 test clips) keep only their first second. The
-    band-limited resampler overshoots full scale on a few loud clips (max
-    |x| 1.03): samples are clipped to [-1, 1], as a 16-bit recording at
-    16 kHz would be, so the noise protocol's range holds.
-
-    Args:
-        data_dir: the dataset root (holding `recordings/`) or the recordings
-            folder. If None, `$KERAS_SPARSE_FSDD`; if unset too, the
-            tensorflow-datasets copy `spoken_digit` (needs internet; 2,500
-            clips of 5 speakers, so 2,250 / 250), split by file name alike.
-    """
-    data_dir = data_dir if data_dir is not None else os.environ.get(FSDD_ENV_VAR) or None
-    if data_dir is None:  # pragma: no cover - needs the network
-        import tensorflow_datasets as tfds
-
-        records = []
-        for example in tfds.as_numpy(tfds.load("spoken_digit", split="train")):
-            name = example["audio/filename"].decode()
-            records.append((os.path.basename(name), name, example["audio"] / 32768.0))
-        return _fsdd_splits(records)
-    folder = os.fspath(data_dir)
-    if os.path.isdir(os.path.join(folder, "recordings")):
-        folder = os.path.join(folder, "recordings")
-    names = os.listdir(folder) if os.path.isdir(folder) else []
-    names = sorted(n for n in names if n.endswith(".wav"))
-    if not names:
-        raise ValueError(f"`data_dir` must be the FSDD root or its recordings folder, with .wav "
-                         f"files. Received: data_dir={data_dir!r}")
-    paths = [os.path.join(folder, n) for n in names]
-    return _fsdd_splits([(n, p, read_wav(p, expected_rate=8000)[0]) for n, p in zip(names, paths)])
-
-
-def _read_list(root, name):
-    path = os.path.join(root, name)
-    if not os.path.isfile(path):
-        raise ValueError(f"Speech Commands split list not found: {path} (expected in `data_dir`)")
-    with open(path) as f:
-        return {line.strip() for line in f if line.strip()}
-
-
-def load_speech_commands_v001(data_dir=None, words=DIGITS):
-    """Speech Commands v0.01 restricted to `words` (by default the paper's ten digits).
-
-    The v0.01 layout is `<data_dir>/<word>/<name>.wav` (16 kHz mono) with
-    `<data_dir>/testing_list.txt` and `validation_list.txt` listing
-    `<word>/<name>.wav`. Returns `{"train", "validation", "test"}`, each
-    `(waveforms, labels, paths)` with label = index of the word in `words`;
-    training is every clip of those folders in neither list. Clips are
-    padded or cut to 16,000 samples. A list entry of those words with no
-    file is an error; a word with no folder has no clips.
-
-    Args:
-        data_dir: the dataset root. If None, `$KERAS_SPARSE_SPEECH_COMMANDS`;
-            if unset too, the v0.01 archive (1.4 GB) is downloaded with
-            `keras.utils.get_file` (tensorflow-datasets only has v0.02).
-        words: non-empty sequence of distinct folder names.
-    """
-    if not (isinstance(words, (list, tuple)) and words and len(set(words)) == len(words)
-            and all(isinstance(w, str) and w and "/" not in w for w in words)):
-        raise ValueError(f"`words` must be a non-empty sequence of distinct folder names. "
-                         f"Received: words={words!r}")
-    data_dir = data_dir if data_dir is not None else os.environ.get(SPEECH_COMMANDS_ENV_VAR) or None
-    if data_dir is None:  # pragma: no cover - needs the network
-        path = keras.utils.get_file("speech_commands_v0.01.tar.gz", SPEECH_COMMANDS_V001_URL,
-                                    extract=True)
-        data_dir = path if os.path.isdir(path) else os.path.dirname(path)  # Keras < 3.6: the archive
-    root = os.fspath(data_dir)
-    lists = {"test": _read_list(root, "testing_list.txt"),
-             "validation": _read_list(root, "validation_list.txt")}
-    splits = {"train": [], "validation": [], "test": []}
-    for label, word in enumerate(words):
-        folder = os.path.join(root, word)
-        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-            key = f"{word}/{name}"
-            if name.endswith(".wav"):
-                splits[next((s for s in lists if key in lists[s]), "train")].append((key, label))
-    for split, entries in lists.items():
-        found = {key for key, _ in splits[split]}
-        missing = sorted(e for e in entries if e.split("/")[0] in words and e not in found)
-        if missing:
-            raise ValueError(f"{len(missing)} {split} list entries have no file in {root}, "
-                             f"e.g. {missing[0]}")
-    if not splits["train"]:
-        raise ValueError(f"No training clips of `words` in {root}. Received: words={words!r}")
-
-    def clip(key, label):
-        path = os.path.join(root, key)
-        return read_wav(path, expected_rate=SAMPLE_RATE)[0], label, path
-
-    return {split: _stack([clip(*item) for item in items]) for split, items in splits.items()}
-
-
-def load_speech_commands_tfds(split):
-    """tensorflow-datasets' `speech_commands` (v0.02): `(waveforms, labels)`.
-
-    A DIFFERENT task from the paper's: 12 classes, the ten command words
-    `yes no up down left right on off stop go` plus `_silence_` and
-    `_unknown_` (the digits fall into `_unknown_`); class names come from
-    `tfds.builder("speech_commands").info.features["label"].names`. Clips
-    are padded or cut to 16,000 samples. Needs internet (or a tfds cache).
-
-    Args:
-        split: "train", "validation" or "test".
-    """
-    if split not in ("train", "validation", "test"):
-        raise ValueError(f"`split` must be 'train', 'validation' or 'test'. "
-                         f"Received: split={split!r}")
-    return _speech_commands_tfds(split)
-
-
-def _speech_commands_tfds(split):  # pragma: no cover - needs the network
-    import tensorflow_datasets as tfds
-
-    examples = tfds.as_numpy(tfds.load("speech_commands", split=split))
-    waveforms, labels, _ = _stack([(e["audio"] / 32768.0, e["label"], None) for e in examples])
-    return waveforms, labels

@@ -27,17 +27,17 @@ def mnist_dir():
 
 def fsdd_dir():
     """Real FSDD: $KERAS_SPARSE_FSDD, else ../shared/datasets/fsdd beside the repo."""
-    from keras_sparse import audio
+    from keras_sparse import datasets
 
-    return _dataset_dir(audio.FSDD_ENV_VAR, "fsdd")
+    return _dataset_dir(datasets.FSDD_ENV_VAR, "fsdd")
 
 
 def speech_commands_dir():
     """Real Speech Commands clips (`<word>/<clip>.wav`): $KERAS_SPARSE_SPEECH_COMMANDS,
     else ../shared/datasets/speech_commands_sample beside the repo."""
-    from keras_sparse import audio
+    from keras_sparse import datasets
 
-    return _dataset_dir(audio.SPEECH_COMMANDS_ENV_VAR, "speech_commands_sample")
+    return _dataset_dir(datasets.SPEECH_COMMANDS_ENV_VAR, "speech_commands_sample")
 
 
 @pytest.fixture(scope="session")
@@ -51,12 +51,12 @@ def mnist():
 
 @pytest.fixture(scope="session")
 def fsdd():
-    """FSDD's official split at 16 kHz (`keras_sparse.audio.load_fsdd`), loaded once."""
-    from keras_sparse import audio
+    """FSDD's official split at 16 kHz (`keras_sparse.datasets.load_fsdd`), loaded once."""
+    from keras_sparse import datasets
 
     if not fsdd_dir().is_dir():
         pytest.fail(f"real FSDD not found at {fsdd_dir()}; set KERAS_SPARSE_FSDD")
-    return audio.load_fsdd(fsdd_dir())
+    return datasets.load_fsdd(fsdd_dir())
 
 
 @pytest.fixture(autouse=True)

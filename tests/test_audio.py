@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import keras_sparse as ks
-from keras_sparse import audio, export
+from keras_sparse import audio, datasets, export, wav
 from tests import conftest
 
 MAX_DB_ERROR = 1e-3  # float32 features vs librosa in float64
@@ -72,7 +72,7 @@ def test_mel_filterbank_matches_librosa(sr, n_fft, n_mels, fmin, fmax):
 
 
 def test_features_match_librosa_on_all_speech_commands_clips(speech_clips):
-    x = np.stack([audio.fix_length(audio.read_wav(p, expected_rate=16000)[0]) for p in speech_clips])
+    x = np.stack([audio.fix_length(wav.read_wav(p, expected_rate=16000)[0]) for p in speech_clips])
     assert len(x) == 440 or "KERAS_SPARSE_SPEECH_COMMANDS" in os.environ
     ours = features(x)
     assert ours.shape == (len(x), 32, 32, 1) and ours.dtype == np.float32
@@ -90,7 +90,7 @@ def test_features_match_librosa_on_fsdd_test_split(fsdd):
 
 
 def test_float64_features_and_other_settings_match_librosa(speech_clips):
-    x = np.stack([audio.fix_length(audio.read_wav(p)[0]) for p in speech_clips[::40]])
+    x = np.stack([audio.fix_length(wav.read_wav(p)[0]) for p in speech_clips[::40]])
     layer = audio.LogMelSpectrogram(dtype="float64")
     ours = keras.ops.convert_to_numpy(layer(x))
     assert ours.dtype == np.float64
@@ -123,7 +123,7 @@ def test_pure_tone_peaks_in_the_band_centred_nearest_its_frequency():
 
 
 def test_nan_propagates_to_its_own_clip_only(speech_clips):
-    clean = audio.fix_length(audio.read_wav(speech_clips[0])[0])
+    clean = audio.fix_length(wav.read_wav(speech_clips[0])[0])
     broken = clean.copy()
     broken[8000] = np.nan
     out = features(np.stack([clean, broken]))
@@ -153,14 +153,14 @@ def test_layer_shape_config_and_arguments():
 def test_tf_data_map_gives_the_layers_features(speech_clips):
     import tensorflow as tf
 
-    x = np.stack([audio.fix_length(audio.read_wav(p)[0]) for p in speech_clips[:4]])
+    x = np.stack([audio.fix_length(wav.read_wav(p)[0]) for p in speech_clips[:4]])
     mapped = np.stack(list(tf.data.Dataset.from_tensor_slices(x).map(audio.log_mel_spectrogram)
                            .as_numpy_iterator()))
     np.testing.assert_allclose(mapped, keras.ops.convert_to_numpy(audio.LogMelSpectrogram()(x)), atol=1e-4)
 
 
 def test_model_with_the_layer_saves_and_loads(tmp_path, speech_clips):
-    x = np.stack([audio.fix_length(audio.read_wav(p)[0]) for p in speech_clips[:8]])
+    x = np.stack([audio.fix_length(wav.read_wav(p)[0]) for p in speech_clips[:8]])
     model = keras.Sequential([keras.Input((16000,)), audio.LogMelSpectrogram(),
                               keras.layers.Conv2D(4, 5), keras.layers.Flatten(), keras.layers.Dense(10)])
     model.save(tmp_path / "m.keras")
@@ -170,7 +170,7 @@ def test_model_with_the_layer_saves_and_loads(tmp_path, speech_clips):
 
 
 def test_tflite_builtins_only_and_parity(tmp_path, speech_clips, fsdd):
-    x = np.concatenate([np.stack([audio.fix_length(audio.read_wav(p)[0]) for p in speech_clips[::20]]),
+    x = np.concatenate([np.stack([audio.fix_length(wav.read_wav(p)[0]) for p in speech_clips[::20]]),
                         fsdd["test"][0][::15]])
     model = keras.Sequential([keras.Input((16000,)), audio.LogMelSpectrogram()])
     path = export.to_tflite(model, tmp_path / "logmel.tflite")
@@ -194,7 +194,7 @@ def test_tflite_builtins_only_and_parity(tmp_path, speech_clips, fsdd):
 
 
 def test_read_wav_real_clip(speech_clips):
-    waveform, rate = audio.read_wav(speech_clips[0], expected_rate=16000)
+    waveform, rate = wav.read_wav(speech_clips[0], expected_rate=16000)
     with wave.open(str(speech_clips[0])) as f:
         raw = np.frombuffer(f.readframes(f.getnframes()), "<i2")
     assert rate == 16000 and waveform.dtype == np.float32 and waveform.shape == (16000,)
@@ -213,15 +213,15 @@ def test_read_wav_rejects_bad_files(tmp_path):
     cases[tmp_path / "empty.wav"] = cases[tmp_path / "text.wav"] = "not a readable PCM WAV"
     for path, reason in cases.items():
         with pytest.raises(ValueError, match=reason) as info:
-            audio.read_wav(path, expected_rate=16000)
+            wav.read_wav(path, expected_rate=16000)
         assert str(path) in str(info.value)
     with pytest.raises(ValueError, match=r"\(empty or truncated file\)"):  # EOFError has no message
-        audio.read_wav(tmp_path / "empty.wav")
-    assert audio.read_wav(tmp_path / "8k.wav")[1] == 8000  # any rate without expected_rate
+        wav.read_wav(tmp_path / "empty.wav")
+    assert wav.read_wav(tmp_path / "8k.wav")[1] == 8000  # any rate without expected_rate
 
 
 def test_fix_length_pads_or_keeps_the_first_second(speech_clips):
-    clip = audio.read_wav(speech_clips[0])[0]
+    clip = wav.read_wav(speech_clips[0])[0]
     long = np.concatenate([clip, clip[:8000]])  # 1.5 s
     np.testing.assert_array_equal(audio.fix_length(long), clip)
     padded = audio.fix_length(clip[:100])
@@ -253,17 +253,17 @@ def test_load_fsdd_official_split(fsdd, fsdd_dir):
         np.testing.assert_array_equal(np.bincount(labels), [size // 10] * 10)
     # An 8 kHz clip of n samples becomes 2n samples at 16 kHz, then padded with zeros.
     waveforms, _, paths = fsdd["test"]
-    raw, rate = audio.read_wav(paths[0])
+    raw, rate = wav.read_wav(paths[0])
     assert rate == 8000
     np.testing.assert_array_equal(
         waveforms[0], np.clip(audio.fix_length(audio.resample(raw, 8000, 16000)), -1, 1))
     assert len(raw) < 8000 and not waveforms[0, 2 * len(raw):].any()
-    cut = [p for p in paths + fsdd["train"][2] if len(audio.read_wav(p)[0]) > 8000]
+    cut = [p for p in paths + fsdd["train"][2] if len(wav.read_wav(p)[0]) > 8000]
     assert len(cut) == 20  # the docstring's count of clips longer than 1 s
     # The resampler's overshoot (max |x| 1.03 on a few loud clips) is clipped to [-1, 1].
     everything = np.concatenate([fsdd["train"][0], fsdd["test"][0]])
     assert np.abs(everything).max() == 1.0
-    overshoot = max(np.abs(audio.resample(audio.read_wav(p)[0], 8000, 16000)).max()
+    overshoot = max(np.abs(audio.resample(wav.read_wav(p)[0], 8000, 16000)).max()
                     for p in paths + fsdd["train"][2])
     assert 1.0 < overshoot < 1.05
 
@@ -275,17 +275,17 @@ def test_load_fsdd_layouts_and_errors(tmp_path, fsdd_dir, monkeypatch):
         shutil.copy(fsdd_dir / "recordings" / name, recordings / name)
     (recordings / "README.txt").write_text("ignored")
     for data_dir in [tmp_path / "fsdd", recordings]:
-        data = audio.load_fsdd(data_dir)
+        data = datasets.load_fsdd(data_dir)
         assert [os.path.basename(p) for p in data["test"][2]] == ["0_george_0.wav"]
         assert [os.path.basename(p) for p in data["train"][2]] == ["3_theo_7.wav", "9_lucas_49.wav"]
         np.testing.assert_array_equal(data["train"][1], [3, 9])
-    monkeypatch.setenv(audio.FSDD_ENV_VAR, str(recordings))
-    assert len(audio.load_fsdd()["train"][2]) == 2
+    monkeypatch.setenv(datasets.FSDD_ENV_VAR, str(recordings))
+    assert len(datasets.load_fsdd()["train"][2]) == 2
     shutil.copy(recordings / "0_george_0.wav", recordings / "zero_george_0.wav")
     with pytest.raises(ValueError, match="zero_george_0.wav is not named"):
-        audio.load_fsdd(recordings)
+        datasets.load_fsdd(recordings)
     with pytest.raises(ValueError, match="`data_dir`"):
-        audio.load_fsdd(tmp_path / "nowhere")
+        datasets.load_fsdd(tmp_path / "nowhere")
 
 
 @pytest.fixture
@@ -297,7 +297,7 @@ def v001_root(tmp_path, speech_clips):
         (tmp_path / word).mkdir()
         for i, source in enumerate(sources):
             shutil.copy(source, tmp_path / word / f"clip{i}_nohash_0.wav")
-    long = np.concatenate([audio.read_wav(clips[0])[0], audio.read_wav(clips[1])[0][:8000]])
+    long = np.concatenate([wav.read_wav(clips[0])[0], wav.read_wav(clips[1])[0][:8000]])
     write_wav(tmp_path / "zero" / "long_nohash_0.wav", np.round(long * 32768).astype(np.int16))
     (tmp_path / "testing_list.txt").write_text("zero/clip0_nohash_0.wav\none/clip1_nohash_0.wav\n"
                                                "yes/clip0_nohash_0.wav\n")
@@ -307,7 +307,7 @@ def v001_root(tmp_path, speech_clips):
 
 def test_load_speech_commands_v001_splits(v001_root, monkeypatch):
     root, clips = v001_root
-    data = audio.load_speech_commands_v001(root)
+    data = datasets.load_speech_commands_v001(root)
 
     def entries(split):
         return [(os.path.relpath(p, root), int(label)) for p, label in zip(data[split][2], data[split][1])]
@@ -319,38 +319,38 @@ def test_load_speech_commands_v001_splits(v001_root, monkeypatch):
         + [(f"one/clip{i}_nohash_0.wav", 1) for i in (0, 2, 3)]
         + [(f"two/clip{i}_nohash_0.wav", 2) for i in (0, 1, 3)])
     assert all(data[s][0].shape[1:] == (16000,) and data[s][0].dtype == np.float32 for s in data)
-    np.testing.assert_array_equal(data["test"][0][0], audio.read_wav(clips[0])[0])
+    np.testing.assert_array_equal(data["test"][0][0], wav.read_wav(clips[0])[0])
     long = data["train"][0][2]  # 1.5 s clip: its first second
-    np.testing.assert_array_equal(long, audio.read_wav(clips[0])[0])
-    other = audio.load_speech_commands_v001(root, words=("two", "yes"))
+    np.testing.assert_array_equal(long, wav.read_wav(clips[0])[0])
+    other = datasets.load_speech_commands_v001(root, words=("two", "yes"))
     assert [os.path.relpath(p, root) for p in other["test"][2]] == ["yes/clip0_nohash_0.wav"]
     np.testing.assert_array_equal(other["train"][1], [0, 0, 0, 1, 1])
-    monkeypatch.setenv(audio.SPEECH_COMMANDS_ENV_VAR, str(root))
-    assert audio.load_speech_commands_v001()["test"][2] == data["test"][2]
+    monkeypatch.setenv(datasets.SPEECH_COMMANDS_ENV_VAR, str(root))
+    assert datasets.load_speech_commands_v001()["test"][2] == data["test"][2]
 
 
 def test_load_speech_commands_v001_errors(v001_root):
     root, _ = v001_root
     for bad in [(), ("zero", "zero"), "zero", ("zero", 1)]:
         with pytest.raises(ValueError, match="`words`"):
-            audio.load_speech_commands_v001(root, words=bad)
+            datasets.load_speech_commands_v001(root, words=bad)
     with pytest.raises(ValueError, match="No training clips of `words`.*'three'"):
-        audio.load_speech_commands_v001(root, words=("three",))
+        datasets.load_speech_commands_v001(root, words=("three",))
     write_wav(root / "one" / "slow_nohash_0.wav", np.zeros(8000, np.int16), rate=8000)
     with pytest.raises(ValueError, match="slow_nohash_0.wav.*8000 Hz, expected 16000 Hz"):
-        audio.load_speech_commands_v001(root)
+        datasets.load_speech_commands_v001(root)
     os.remove(root / "one" / "slow_nohash_0.wav")
     os.remove(root / "two" / "clip2_nohash_0.wav")
     with pytest.raises(ValueError, match="validation list entries have no file.*two/clip2_nohash_0.wav"):
-        audio.load_speech_commands_v001(root)
+        datasets.load_speech_commands_v001(root)
     os.remove(root / "testing_list.txt")
     with pytest.raises(ValueError, match="testing_list.txt"):
-        audio.load_speech_commands_v001(root)
+        datasets.load_speech_commands_v001(root)
 
 
 def test_load_speech_commands_tfds_checks_the_split():
     with pytest.raises(ValueError, match="`split`.*split='dev'"):
-        audio.load_speech_commands_tfds("dev")
+        datasets.load_speech_commands_tfds("dev")
 
 
 def _riff(fmt_body, data, promised=None):
@@ -372,12 +372,12 @@ def test_read_wav_refuses_a_header_promising_more_frames(tmp_path):
     path.write_bytes(_riff(PCM_MONO_16, samples, promised=32000))
     with pytest.raises(ValueError, match=rf"{path} is not a readable PCM WAV file \(its header promises 32000 "
                                          r"bytes of audio, the file holds 6 \(a truncated file\)\)"):
-        audio.read_wav(path)
+        wav.read_wav(path)
     path.write_bytes(_riff(PCM_MONO_16, samples + b"\x07"))  # cut mid-sample
     with pytest.raises(ValueError, match=rf"Cannot use WAV file {path}: its 7 bytes of audio end mid-sample"):
-        audio.read_wav(path)
+        wav.read_wav(path)
     path.write_bytes(_riff(PCM_MONO_16, samples))
-    np.testing.assert_array_equal(audio.read_wav(path)[0], np.float32([1000, -2000, 3000]) / 32768)
+    np.testing.assert_array_equal(wav.read_wav(path)[0], np.float32([1000, -2000, 3000]) / 32768)
 
 
 def test_read_wav_reads_wave_format_extensible(tmp_path):
@@ -388,13 +388,13 @@ def test_read_wav_reads_wave_format_extensible(tmp_path):
     extensible = struct.pack("<HHIIHHHHI", 0xFFFE, 1, 16000, 32000, 2, 16, 22, 16, 4) + pcm_guid
     path = tmp_path / "extensible.wav"
     path.write_bytes(_riff(extensible, samples))
-    waveform, rate = audio.read_wav(path, expected_rate=16000)
+    waveform, rate = wav.read_wav(path, expected_rate=16000)
     assert rate == 16000
     np.testing.assert_array_equal(waveform, np.float32([7, -8, 9, 32767]) / 32768)
     float_guid = struct.pack("<H", 3) + pcm_guid[2:]
     path.write_bytes(_riff(extensible[:-16] + float_guid, samples))
     with pytest.raises(ValueError, match="it is not PCM \\(format tag 3\\)"):
-        audio.read_wav(path)
+        wav.read_wav(path)
 
 
 def test_ragged_clips_are_refused_by_name():
@@ -408,3 +408,14 @@ def test_ragged_clips_are_refused_by_name():
     with pytest.raises(ValueError, match=message):
         audio.log_mel_spectrogram(clips)
     assert ks.noise.add_audio_noise([audio.fix_length(c) for c in clips], 0.0).shape == (2, 16000)
+
+
+def test_loaders_and_wav_reader_keep_their_former_names_in_audio():
+    """The loaders moved to `keras_sparse.datasets` and the WAV reader to
+    `keras_sparse.wav`; code written against `ks.audio.load_fsdd` & co. runs."""
+    assert audio.load_fsdd is datasets.load_fsdd
+    assert audio.load_speech_commands_v001 is datasets.load_speech_commands_v001
+    assert audio.FSDD_ENV_VAR == datasets.FSDD_ENV_VAR == "KERAS_SPARSE_FSDD"
+    assert audio.DIGITS == datasets.DIGITS and audio.read_wav is wav.read_wav
+    with pytest.raises(AttributeError, match="has no attribute 'load_cifar'"):
+        audio.load_cifar

@@ -88,7 +88,7 @@ def _random_layer_case(rng):
 RANDOM_CASES = int(os.environ.get("KERAS_SPARSE_RANDOM_CASES", "1500"))
 
 
-def test_layers_agree_with_numpy_on_1500_random_cases():
+def test_layers_agree_with_numpy_on_random_cases():
     """Training output, state update and inference output, case by case, for
     every layer and rank (`KERAS_SPARSE_RANDOM_CASES` cases; fewer in the
     JAX and PyTorch runs of tests/test_backends.py, where every new shape
