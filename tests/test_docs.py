@@ -23,7 +23,7 @@ def test_readme_is_short_and_starts_with_the_two_commands():
     install, test = first_block.group(1).strip().splitlines()
     assert install.startswith('python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test,examples]"')
     assert install.endswith("python examples/mnist_noise.py --data-dir ../shared/datasets/mnist")
-    assert test == "python -m pytest tests"
+    assert test == "python -m pytest tests -n 2"  # two workers (pytest-xdist)
     assert (REPO / ".ci" / "run").read_text().rstrip().endswith("\n" + test)
 
 
