@@ -40,7 +40,7 @@ INPUTS = {
     "fsdd": "float32 (16000,) raw waveform at 16 kHz in [-1, 1] (features inside the model); "
             "an FSDD clip is read as int16 / 32768, resampled 8 -> 16 kHz by "
             "scipy.signal.resample_poly(x, 2, 1), clipped to [-1, 1], then cut to its first "
-            "16,000 samples or zero-padded at the end (keras_sparse.datasets.load_fsdd)",
+            "16,000 samples or zero-padded at the end (keras_sparse.audio.load_fsdd)",
 }
 
 
