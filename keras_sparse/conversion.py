@@ -15,7 +15,8 @@ _SPARSE_COUNTERPART = {
 DISTRIBUTIONS = ("uniform", "erk")
 
 
-def sparsify(model, sparsity, mask="learned", layers=None, distribution="uniform", seed=None):
+def sparsify(model, sparsity, mask="learned", layers=None, distribution="uniform", seed=None, block=None,
+             pattern=None):
     """A copy of `model` whose `Dense`, `Conv1D` and `Conv2D` layers (all, or
     those named in `layers`) are `SparseDense`, `SparseConv1D`, `SparseConv2D`
     with the same configuration and weights.
@@ -47,6 +48,9 @@ def sparsify(model, sparsity, mask="learned", layers=None, distribution="uniform
         distribution: `"uniform"` or `"erk"`.
         seed: integer >= 0 for the masks (layer `i` uses `seed + i`), or
             `None` to draw them.
+        block, pattern: given to every converted layer (see `SparseDense`):
+            the masks then keep whole blocks (by the sum of `|w|` over a
+            block) or the N:M pattern.
 
     Returns:
         The new model.
@@ -91,7 +95,8 @@ def sparsify(model, sparsity, mask="learned", layers=None, distribution="uniform
         config = layer.get_config()
         config.pop("kernel_constraint", None)
         config.pop("quantization_config", None)
-        return _SPARSE_COUNTERPART[type(layer)](**config, sparsity=layer_sparsity, seed=seed + index, mask=mask)
+        return _SPARSE_COUNTERPART[type(layer)](**config, sparsity=layer_sparsity, seed=seed + index, mask=mask,
+                                                block=block, pattern=pattern)
 
     copy = keras.models.clone_model(model, clone_function=clone)
     for old, new in zip(model.layers, copy.layers):
@@ -101,7 +106,8 @@ def sparsify(model, sparsity, mask="learned", layers=None, distribution="uniform
             continue
         layer_sparsity = plan[id(old)][0]
         if mask == "learned":
-            chosen = pruning.magnitude_mask(weights[0], np.ones(weights[0].shape, bool), layer_sparsity)
+            chosen = pruning.magnitude_mask(weights[0], np.ones(weights[0].shape, bool), layer_sparsity,
+                                            new.block, new.pattern)
             new.set_mask(chosen)
         else:
             chosen = new.kernel_mask
