@@ -361,6 +361,19 @@ class SparseDense(_SparseKernelMixin, keras.layers.Dense):
             keeps sparse and runs with its block-sparse `FULLY_CONNECTED`
             kernels (in float32, faster than dense at high sparsity; see
             docs/devices.md).
+        pattern: `None` or an N:M pattern `(n, m)`: at most `n` kept weights
+            in every run of `m` consecutive inputs (input channels at one
+            kernel position), e.g. `(2, 4)`; the input channels must be a
+            multiple of `m` and `sparsity >= 1 - n / m`. Each run keeps
+            `min(n, round((1 - sparsity) * m))` weights (whole blocks with
+            `block`).
+        mask: `"fixed"` (default, the paper's method: the random mask of
+            `(sparsity, seed, block, pattern)` for the life of the model) or
+            `"learned"`: the mask starts as that one (`sparsity` may then be
+            0, every weight kept) and is a non-trainable weight,
+            `kernel_mask`, saved with the model, that `set_mask` and the
+            callbacks `keras_sparse.callbacks.MagnitudePruning`, `RigL` and
+            `SET` change (docs/learned_sparsity.md).
         **kwargs: any other `keras.layers.Dense` argument except
             `kernel_constraint`.
     """
