@@ -6,6 +6,7 @@ layers are in the shared harness (tests/test_layers.py)."""
 
 import hashlib
 import math
+import os
 
 import keras
 import numpy as np
@@ -387,3 +388,27 @@ def test_summary_counts_the_current_mask():
     row = next(r for r in ks.sparsity_summary(model)["layers"] if r["name"] == "plain")
     assert row["nonzero_weights"] == int(mask.sum())  # the mask (the zero bias counts 0)
     assert row["multiplies_sparse_weights"] == int(mask.sum())
+
+
+@pytest.mark.tensorflow_only
+def test_pruned_model_exports_block_sparse_and_smaller(tmp_path):
+    """A Dense model, sparsified in 1x4 blocks and magnitude-pruned to 90%,
+    exports to a TFLite file that keeps the blocks sparse (no DENSIFY), is
+    smaller than the dense original's and answers as Keras."""
+    from keras_sparse.export import has_block_sparse_weights, run_tflite, tflite_op_names, to_tflite
+
+    keras.utils.set_random_seed(0)
+    dense = keras.Sequential([keras.Input((256,)), keras.layers.Dense(128, name="hidden")])
+    pruned = ks.sparsify(dense, 0.0, layers=["hidden"], block=(1, 4), seed=0)
+    layer = pruned.get_layer("hidden")
+    layer.set_mask(pruning.magnitude_mask(to_numpy(layer.kernel), layer.kernel_mask, 0.9, layer.block))
+    assert has_block_sparse_weights(pruned)
+    assert layer.kernel_mask.sum() == 4 * round(0.1 * 256 * 128 / 4)
+    x = np.random.default_rng(0).normal(size=(8, 256)).astype(np.float32)
+    sizes = {}
+    for name, model in (("dense", dense), ("pruned", pruned)):
+        path = to_tflite(model, tmp_path / f"{name}.tflite")
+        sizes[name] = os.path.getsize(path)
+        np.testing.assert_allclose(run_tflite(path, x), to_numpy(model(x)), rtol=0, atol=1e-5)
+        assert "DENSIFY" not in tflite_op_names(path)
+    assert sizes["pruned"] < 0.3 * sizes["dense"], sizes
