@@ -112,7 +112,6 @@ def train_one(variant, seed, data, args):
     import keras
     import numpy as np
 
-    import keras_sparse as ks
     from keras_sparse import callbacks, models, noise
 
     network, hidden, kind = VARIANTS[variant]
@@ -148,7 +147,6 @@ def train_one(variant, seed, data, args):
     print(json.dumps(result), flush=True)
     if seed == args.seeds[0] and variant in ("dense_cnn2/dense", "dense_cnn2/magnitude_90_block1x4"):
         model.save(os.path.join(args.out, "dense.keras" if variant.endswith("dense") else "pruned_block.keras"))
-    del ks
     return result
 
 
