@@ -19,15 +19,19 @@ from keras_sparse.constraints import sparse_mask
 from tests.conftest import to_numpy
 
 
-def _model(optimizer=None, pattern_layer=True, sparsity=0.0):
-    """Input(16) -> learned SparseDense(8) [-> learned 2:4 SparseDense(8)] -> KWinners -> Dense(3)."""
+def _model(optimizer=None, pattern_layer=True, sparsity=0.0, run_eagerly=True):
+    """Input(16) -> learned SparseDense(8) [-> learned 2:4 SparseDense(8)] -> KWinners -> Dense(3).
+
+    Eager by default (a few steps: tracing would cost more than they do);
+    the compiled step, whose mask on JAX is a constant recompiled after
+    every update, is what `test_zeros_outside_the_mask_after_every_step` runs."""
     inputs = keras.Input((16,))
     h = ks.layers.SparseDense(8, sparsity, seed=1, mask="learned", name="plain")(inputs)
     if pattern_layer:
         h = ks.layers.SparseDense(8, 0.5, seed=2, pattern=(2, 4), mask="learned", name="nm")(h)
     model = keras.Model(inputs, keras.layers.Dense(3, name="head")(ks.KWinners(0.5)(h)))
     model.compile(optimizer or keras.optimizers.SGD(0.1, momentum=0.9),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=run_eagerly)
     return model
 
 
@@ -118,7 +122,8 @@ def test_global_magnitude_pruning_counts_the_model():
     model = _model(pattern_layer=False)
     second = ks.layers.SparseDense(8, 0.0, seed=3, mask="learned", name="second")
     model = keras.Model(model.input, keras.layers.Dense(3)(second(model.get_layer("plain").output)))
-    model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  run_eagerly=True)
     model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[MagnitudePruning(0.75, 0, 2, 1, global_=True)])
     masks = [layer.kernel_mask for layer in ks.callbacks.learned_mask_layers(model)]
     assert sum(int(m.sum()) for m in masks) == round(0.25 * (128 + 64))
@@ -143,7 +148,7 @@ def test_zeros_outside_the_mask_after_every_step(name):
     are exactly 0 outside the current mask."""
     x, y = _data()
     probe = Probe()
-    model = _model(OPTIMIZERS[name](), sparsity=0.5)
+    model = _model(OPTIMIZERS[name](), sparsity=0.5, run_eagerly=False)
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[SET(2, 0.5, seed=0), probe])
     assert probe.stray == [0] * 8
     assert not np.array_equal(probe.masks[0][0], probe.masks[-1][0])
