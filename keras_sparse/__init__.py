@@ -1,8 +1,10 @@
 """keras_sparse: highly sparse networks for Keras 3 (Ahmad & Scheinkman, 2019)."""
 
 from keras_sparse import (
-    audio, callbacks, constraints, datasets, export, layers, metrics, models, noise, ops, sparsity, wav,
+    audio, callbacks, constraints, conversion, datasets, export, layers, metrics, models, noise, ops, pruning,
+    sparsity, wav,
 )
+from keras_sparse.conversion import sparsify
 from keras_sparse.layers import (
     KWinners,
     KWinners1d,

@@ -10,8 +10,17 @@ life of the model. All three share one mechanism (`_SparseKernelMixin`):
 2. the kernel initializer is wrapped so the initial kernel is already masked and
    its scale is computed from the true fan-in (see `SparseKernelInitializer`).
 
-No weight is added to the layer (the mask is rebuilt from the seed stored in the
-config), so `Dense`'s fixed variable list, and with it `load_model`, is intact.
+With `mask="fixed"` (the default, the paper's method) no weight is added to
+the layer (the mask is rebuilt from the seed stored in the config), so
+`Dense`'s fixed variable list, and with it `load_model`, is intact.
+
+With `mask="learned"` the mask is a non-trainable boolean weight,
+`kernel_mask` (as `BatchNormalization` keeps its moving statistics), saved
+with the model after the layer's own weights; it starts as the fixed mask of
+`(sparsity, seed, block, pattern)` and changes only through `set_mask`
+(which the callbacks of `keras_sparse.callbacks` use: magnitude pruning,
+RigL, SET). The constraint is then a
+`keras_sparse.constraints.LearnedSparseWeights`, which reads that weight.
 """
 
 import math
@@ -21,7 +30,15 @@ import numpy as np
 from keras import ops
 
 from keras_sparse._validation import ConfigErrorsAsValueError, stored_values
-from keras_sparse.constraints import SparseWeights, kept_per_unit, sparse_mask
+from keras_sparse.constraints import (
+    LearnedSparseWeights,
+    SparseWeights,
+    check_mask,
+    kept_per_unit,
+    sparse_mask,
+)
+
+MASKS = ("fixed", "learned")
 
 _serializable = keras.saving.register_keras_serializable(package="keras_sparse")
 
@@ -60,7 +77,8 @@ class SparseKernelInitializer(keras.initializers.Initializer):
         w = self.base(shape, dtype=dtype)
         if isinstance(self.base, keras.initializers.VarianceScaling):
             fan_in = math.prod(shape[:-1])
-            kept = kept_per_unit(self.constraint.sparsity, fan_in, self.constraint.block)
+            kept = kept_per_unit(self.constraint.sparsity, fan_in, self.constraint.block,
+                                 self.constraint.pattern)
             w = w * ops.cast(math.sqrt(fan_in / max(kept, 1)), w.dtype)
         return self.constraint(w)
 
@@ -81,7 +99,7 @@ class SparseKernelInitializer(keras.initializers.Initializer):
 class _SparseKernelMixin(ConfigErrorsAsValueError):
     """Turns a Keras kernel layer into a sparse-weights layer (see module doc)."""
 
-    def _make_sparse(self, sparsity, seed, block):
+    def _make_sparse(self, sparsity, seed, block, mask="fixed", pattern=None):
         # `kernel_constraint` is consumed by the parent's constructor; refuse
         # one given by the user rather than silently replacing it.
         if self.kernel_constraint is not None:
@@ -90,10 +108,32 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
                 "(the sparse-weights mask); do not pass `kernel_constraint`. "
                 f"Received: kernel_constraint={self.kernel_constraint!r}"
             )
-        self.kernel_constraint = SparseWeights(sparsity, seed, block)
+        if mask not in MASKS:
+            raise ValueError(f"`mask` must be one of {MASKS}. Received: mask={mask!r}")
+        constraint = LearnedSparseWeights if mask == "learned" else SparseWeights
+        self.kernel_constraint = constraint(sparsity, seed, block, pattern)
         self.kernel_initializer = SparseKernelInitializer(
             self.kernel_initializer, self.kernel_constraint
         )
+        self.learned_mask = None
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.mask == "learned":
+            initial = self.kernel_constraint.mask(self._kernel.shape)
+            self.learned_mask = self.add_weight(
+                shape=initial.shape,
+                initializer=keras.initializers.Constant(initial),
+                dtype="bool",
+                trainable=False,
+                name="kernel_mask",
+            )
+            self.kernel_constraint.attach(self.learned_mask)
+
+    @property
+    def mask(self):
+        """`"fixed"` or `"learned"` (the constructor's argument)."""
+        return "learned" if isinstance(self.kernel_constraint, LearnedSparseWeights) else "fixed"
 
     @property
     def sparsity(self):
@@ -108,32 +148,106 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
         return self.kernel_constraint.block
 
     @property
+    def pattern(self):
+        return self.kernel_constraint.pattern
+
+    @property
     def kernel_mask(self):
-        """The boolean NumPy mask of the kernel (`True` = kept); layer must be built."""
+        """The boolean NumPy mask of the kernel (`True` = kept); layer must be built.
+        With `mask="learned"`, the current value of the `kernel_mask` weight."""
+        if self.mask == "learned":
+            return self.kernel_constraint.current()
         return self.kernel_constraint.mask(self.kernel.shape)
+
+    def set_mask(self, mask):
+        """Sets a learned mask and zeros the kernel outside it.
+
+            kernel = where(mask, kernel, 0)
+
+    The mask must be legal (`keras_sparse.constraints.check_mask`: the
+        kernel's shape, whole blocks, at most `n` of every `m` inputs under
+        a pattern `(n, m)`); otherwise `ValueError` and nothing changes.
+        Weights that enter the mask keep their value (0 after the kernel was
+        masked). On JAX, a compiled training step keeps the mask it was
+        compiled with: call `model.make_train_function(force=True)` after
+        setting a mask between steps of `fit` (the keras_sparse callbacks
+        do).
+
+        Args:
+            mask: booleans (or 0/1) of the kernel's shape.
+        """
+        if self.mask != "learned":
+            raise ValueError(
+                f"Layer '{self.name}' has mask='fixed' (a pure function of its seed); only a layer "
+                "built with mask='learned' has a mask to set."
+            )
+        if not self.built:
+            raise ValueError(f"Layer '{self.name}' must be built before its mask is set.")
+        mask = check_mask(mask, tuple(self._kernel.shape), self.block, self.pattern)
+        self.learned_mask.assign(mask)
+        kernel = ops.convert_to_numpy(self._kernel)
+        self._kernel.assign(np.where(mask, kernel, 0).astype(kernel.dtype))
+        self.kernel_constraint.value = mask
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        if self.built and self.mask == "learned":
+            store[str(len(store.keys()))] = self.learned_mask
 
     def load_own_variables(self, store):
         """Loads the weights once the stored kernel is checked to fit this
-        layer's mask (see `_check_kernel`): a refused file changes nothing."""
+        layer's mask (see `_check_kernel`; with `mask="learned"`, the
+        stored mask, itself checked to be legal): a refused file changes
+        nothing. A file saved by a layer of the other `mask` is refused
+        with a `ValueError` that says so."""
+        learned = self.mask == "learned"
+        variables = self._trainable_variables + self._non_trainable_variables
+        if self.built and len(store.keys()) == len(variables) + (-1 if learned else 1):
+            raise ValueError(
+                f"Layer '{self.name}' has mask='{self.mask}', but the weights were saved by a layer "
+                f"with mask='{'fixed' if learned else 'learned'}' "
+                f"({len(store.keys())} variables for this layer's {len(variables)}). Construct the "
+                "layer with the `mask` it was saved with, or use `keras.models.load_model`."
+            )
         if self.built and getattr(self, "quantization_mode", None) in (None, "int8", "float8"):
-            kernel = stored_values(self, store).get(id(self.kernel))
+            values = stored_values(self, store)
+            kernel = values.get(id(self.kernel))
+            mask = values.get(id(self.learned_mask)) if learned else None
+            if learned and mask is not None:
+                mask = check_mask(mask, tuple(self._kernel.shape), self.block, self.pattern,
+                                  name="stored kernel_mask")
             if kernel is not None and kernel.shape == tuple(self.kernel.shape):
-                self._check_kernel(kernel, "loaded")
+                self._check_kernel(kernel, "loaded", mask)
         super().load_own_variables(store)
+        if learned and self.built:
+            self.learned_mask.assign(store[str(len(store.keys()) - 1)])
+            self.kernel_constraint.attach(self.learned_mask)
 
     def set_weights(self, weights):
         """`Layer.set_weights`, refusing a kernel that does not fit this
-        layer's mask (see `_check_kernel`) before anything is assigned.
-        (`model.set_weights` and `kernel.assign` do not check: the next
-        optimizer step zeroes what lies outside the mask.)"""
+        layer's mask (see `_check_kernel`; with `mask="learned"` the mask
+        given among `weights`, itself checked to be legal) before anything
+        is assigned. (`model.set_weights` and `kernel.assign` do not check:
+        the next optimizer step zeroes what lies outside the mask.)"""
+        learned = self.mask == "learned"
+        mask = None
         if self.built and len(weights) == len(self.weights):
+            if learned:
+                index = next(i for i, w in enumerate(self.weights) if w is self.learned_mask)
+                mask = check_mask(weights[index], tuple(self._kernel.shape), self.block, self.pattern,
+                                  name="the given kernel_mask")
             index = next(i for i, w in enumerate(self.weights) if w is self.kernel)
             if tuple(np.shape(weights[index])) == tuple(self.kernel.shape):
-                self._check_kernel(np.asarray(weights[index]), "given")
+                self._check_kernel(np.asarray(weights[index]), "given", mask)
         super().set_weights(weights)
+        if learned and self.built:
+            self.kernel_constraint.attach(self.learned_mask)
 
-    def _check_kernel(self, kernel, what):
+    def _check_kernel(self, kernel, what, mask=None):
         """Raises `ValueError` unless `kernel` was made with this layer's mask.
+
+        With `mask="learned"`: unless `kernel` is 0 outside `mask` (the mask
+        stored or given with it; the layer's own when `None`). Otherwise:
 
         `load_model` rebuilds the mask from the saved seed and sparsity, so it
         always agrees. `load_weights` (or `set_weights`) into a layer
@@ -160,6 +274,16 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
         calibrated modes store zero weights as their zero points and are not.
         """
         kernel = np.asarray(kernel)
+        if self.mask == "learned":
+            mask = self.kernel_mask if mask is None else mask
+            stray = int(np.count_nonzero(kernel[~mask]))
+            if stray:
+                raise ValueError(
+                    f"Layer '{self.name}': the {what} kernel has {stray} non-zero weights "
+                    "outside its learned mask (kernel_mask); a kernel and its mask are saved "
+                    "and set together."
+                )
+            return
         how_to_fix = (
             "Construct the layer with the sparsity and seed it was saved with "
             "(see its `get_config()`), or use `keras.models.load_model`, which "
@@ -174,8 +298,10 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
             )
         fan_in = math.prod(kernel.shape[:-1])
         nonzero = np.count_nonzero(kernel.reshape(fan_in, -1), axis=0)
-        kept = kept_per_unit(self.sparsity, fan_in, self.block)
+        kept = kept_per_unit(self.sparsity, fan_in, self.block, self.pattern)
         inputs_per_block = self.block[1] if self.block else 1
+        if self.pattern is not None:  # the nested-mask case below is for unpatterned masks
+            return
         m = int(nonzero[0])
         if not (0 < m < kept and m % inputs_per_block == 0 and (nonzero == m).all()):
             return
@@ -198,8 +324,13 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
         )
         config["sparsity"] = self.sparsity
         config["seed"] = self.seed
-        if self.block is not None:  # configs without blocks stay as they were
+        # configs of the paper's layers (no block, pattern or learned mask) stay as they were
+        if self.block is not None:
             config["block"] = list(self.block)
+        if self.pattern is not None:
+            config["pattern"] = list(self.pattern)
+        if self.mask != "fixed":
+            config["mask"] = self.mask
         return config
 
 
@@ -216,7 +347,8 @@ class SparseDense(_SparseKernelMixin, keras.layers.Dense):
 
     Args:
         units: output dimension.
-        sparsity: fraction of each unit's weights that are zero, `0 < sparsity < 1`.
+        sparsity: fraction of each unit's weights that are zero, `0 < sparsity < 1`
+            (`0 <= sparsity < 1` with `mask="learned"`: the initial mask's).
         seed: integer selecting the mask, or `None` to draw one (from NumPy's
             global RNG, seeded by `keras.utils.set_random_seed`); stored in
             the config either way.
@@ -229,13 +361,26 @@ class SparseDense(_SparseKernelMixin, keras.layers.Dense):
             keeps sparse and runs with its block-sparse `FULLY_CONNECTED`
             kernels (in float32, faster than dense at high sparsity; see
             docs/devices.md).
+        pattern: `None` or an N:M pattern `(n, m)`: at most `n` kept weights
+            in every run of `m` consecutive inputs (input channels at one
+            kernel position), e.g. `(2, 4)`; the input channels must be a
+            multiple of `m` and `sparsity >= 1 - n / m`. Each run keeps
+            `min(n, round((1 - sparsity) * m))` weights (whole blocks with
+            `block`).
+        mask: `"fixed"` (default, the paper's method: the random mask of
+            `(sparsity, seed, block, pattern)` for the life of the model) or
+            `"learned"`: the mask starts as that one (`sparsity` may then be
+            0, every weight kept) and is a non-trainable weight,
+            `kernel_mask`, saved with the model, that `set_mask` and the
+            callbacks `keras_sparse.callbacks.MagnitudePruning`, `RigL` and
+            `SET` change (docs/learned_sparsity.md).
         **kwargs: any other `keras.layers.Dense` argument except
             `kernel_constraint`.
     """
 
-    def __init__(self, units, sparsity, *, seed=None, block=None, **kwargs):
+    def __init__(self, units, sparsity, *, seed=None, block=None, pattern=None, mask="fixed", **kwargs):
         super().__init__(units, **kwargs)
-        self._make_sparse(sparsity, seed, block)
+        self._make_sparse(sparsity, seed, block, mask, pattern)
 
     def quantize(self, mode=None, type_check=True, config=None):
         """Keras quantization (`model.quantize(mode)`), as for `Dense`.
@@ -262,17 +407,20 @@ class SparseConv1D(_SparseKernelMixin, keras.layers.Conv1D):
     Args:
         filters: number of output filters.
         kernel_size: as for `Conv1D`.
-        sparsity: fraction of each filter's weights that are zero, `0 < sparsity < 1`.
+        sparsity: fraction of each filter's weights that are zero, `0 < sparsity < 1`
+            (`0 <= sparsity < 1` with `mask="learned"`: the initial mask's).
         seed: integer selecting the mask, or `None` to draw one.
         block: `None` or blocks of (filters, input channels) at one kernel
             position, as for `SparseDense`.
+        pattern: `None` or an N:M pattern `(n, m)`, as for `SparseDense`.
+        mask: `"fixed"` or `"learned"`, as for `SparseDense`.
         **kwargs: any other `keras.layers.Conv1D` argument except
             `kernel_constraint`.
     """
 
-    def __init__(self, filters, kernel_size, sparsity, *, seed=None, block=None, **kwargs):
+    def __init__(self, filters, kernel_size, sparsity, *, seed=None, block=None, pattern=None, mask="fixed", **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
-        self._make_sparse(sparsity, seed, block)
+        self._make_sparse(sparsity, seed, block, mask, pattern)
 
 
 @_serializable
@@ -286,14 +434,17 @@ class SparseConv2D(_SparseKernelMixin, keras.layers.Conv2D):
     Args:
         filters: number of output filters.
         kernel_size: as for `Conv2D`.
-        sparsity: fraction of each filter's weights that are zero, `0 < sparsity < 1`.
+        sparsity: fraction of each filter's weights that are zero, `0 < sparsity < 1`
+            (`0 <= sparsity < 1` with `mask="learned"`: the initial mask's).
         seed: integer selecting the mask, or `None` to draw one.
         block: `None` or blocks of (filters, input channels) at one kernel
             position, as for `SparseDense`.
+        pattern: `None` or an N:M pattern `(n, m)`, as for `SparseDense`.
+        mask: `"fixed"` or `"learned"`, as for `SparseDense`.
         **kwargs: any other `keras.layers.Conv2D` argument except
             `kernel_constraint`.
     """
 
-    def __init__(self, filters, kernel_size, sparsity, *, seed=None, block=None, **kwargs):
+    def __init__(self, filters, kernel_size, sparsity, *, seed=None, block=None, pattern=None, mask="fixed", **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
-        self._make_sparse(sparsity, seed, block)
+        self._make_sparse(sparsity, seed, block, mask, pattern)

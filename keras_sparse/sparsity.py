@@ -12,7 +12,10 @@ Definitions, for one sample and the inference path (`predict`):
 - **weights** / **non-zero weights**: the values of the layer's trainable
   weights (kernel and bias, batch-norm scale and offset...), and how many of
   them are not exactly 0.0. Non-trainable state (k-winners duty cycles,
-  batch-norm moving statistics) is not counted.
+  batch-norm moving statistics, learned masks) is not counted. For a layer
+  with `mask="learned"` the kernel counts the weights its current mask
+  keeps (a weight RigL or SET has just grown is 0 but counted), here and in
+  the multiplies below.
 - **k-winners layers** (`keras_sparse.kwinners.kwinners_layers`): `n` units
   compete in each row, `k` of them win in training and `k_inference` at
   inference (the layer's public attributes, set at build). A sample's output
@@ -31,7 +34,7 @@ Definitions, for one sample and the inference path (`predict`):
   sample divided by its channels) and `d` the input's activation density:
 
       dense                  = P * size(K)           # = P * fan_in * units
-      sparse weights         = P * nonzero(K)
+      sparse weights         = P * nonzero(K)      # kept(mask) for a learned mask
       sparse weights and act = P * nonzero(K) * d    # an expected value
 
   `size(K) = fan_in * units` for `Dense` and `kh * kw * (in / groups) * filters`
@@ -256,7 +259,7 @@ def _layer_row(layer, prefix, kwinners):
         type=type(layer).__name__,
         output_shape=output_shape,
         weights=int(sum(w.size for w in trainable)),
-        nonzero_weights=int(sum(np.count_nonzero(w) for w in trainable)),
+        nonzero_weights=int(sum(np.count_nonzero(w) for w in trainable)) + _mask_surplus(layer),
         k=None, k_inference=None, n=None, active_training=None, active_inference=None,
         input_density=None, multiplies_dense=0, multiplies_sparse_weights=0, multiplies_sparse=0.0,
     )
@@ -277,12 +280,31 @@ def _layer_row(layer, prefix, kwinners):
         row.update(
             input_density=density,
             multiplies_dense=positions * kernel.size,
-            multiplies_sparse_weights=positions * int(np.count_nonzero(kernel)),
-            multiplies_sparse=positions * int(np.count_nonzero(kernel)) * density,
+            multiplies_sparse_weights=positions * _kept(layer, kernel),
+            multiplies_sparse=positions * _kept(layer, kernel) * density,
         )
     elif any(len(w.shape) >= 2 for w in layer.trainable_weights):
         row.update(multiplies_dense=None, multiplies_sparse_weights=None, multiplies_sparse=None)
     return row
+
+
+def _learned(layer):
+    from keras_sparse.constraints import LearnedSparseWeights
+
+    return isinstance(getattr(layer, "kernel_constraint", None), LearnedSparseWeights) and layer.built
+
+
+def _kept(layer, kernel):
+    """The kernel's counted weights: its learned mask's, else its non-zeros."""
+    return int(layer.kernel_mask.sum()) if _learned(layer) else int(np.count_nonzero(kernel))
+
+
+def _mask_surplus(layer):
+    """Weights a learned mask keeps that are 0 now (e.g. just grown by RigL)."""
+    if not _learned(layer):
+        return 0
+    kernel = np.asarray(keras.ops.convert_to_numpy(layer.kernel))
+    return _kept(layer, kernel) - int(np.count_nonzero(kernel))
 
 
 def _first(tensors):

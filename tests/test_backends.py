@@ -8,7 +8,8 @@ Each backend runs in a subprocess (the backend is fixed at `import keras`):
         tests/test_quantization.py \\
         tests/test_kwinners.py::test_layers_agree_with_numpy_on_random_cases \\
         tests/test_models_any_backend.py \\
-        tests/test_batch_sparsity.py tests/test_drop_connect.py
+        tests/test_batch_sparsity.py tests/test_drop_connect.py \\
+        tests/test_learned_sparsity.py::test_masks_are_the_same_on_every_backend ...
 
 (`tensorflow_only` tests, SavedModel and TFLite, are skipped there.) Both
 run fewer random cases than TensorFlow (`BUDGET`; JAX compiles every new shape).
@@ -34,6 +35,14 @@ AGNOSTIC_TESTS = [
     "tests/test_models_any_backend.py",
     "tests/test_batch_sparsity.py",
     "tests/test_drop_connect.py",
+    # learned masks: the same masks, zeros, counts, gradients and resume on every backend
+    "tests/test_learned_sparsity.py::test_masks_are_the_same_on_every_backend",
+    "tests/test_learned_sparsity.py::test_zeros_outside_the_mask_after_every_step[adamw]",
+    "tests/test_learned_sparsity.py::test_zeros_outside_the_mask_after_every_step[lion]",
+    "tests/test_learned_sparsity.py::test_drop_and_grow_keeps_every_count_and_grows_zeros",
+    "tests/test_learned_sparsity.py::test_dense_gradient_is_the_backend_autodiff_and_leaves_state_alone",
+    "tests/test_learned_sparsity.py::test_resume_mid_schedule_is_bit_identical[magnitude]",
+    "tests/test_learned_sparsity.py::test_bad_input_is_refused_and_changes_nothing",
 ]
 BUDGET = {  # environment per backend: how many random cases
     # JAX compiles every new shape; both re-check what TensorFlow's run checks

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+import keras_sparse as ks
 from tests.conftest import REPO
 
 
@@ -27,6 +28,14 @@ def test_mirrored_replicas_agree_with_single_device_training():
         assert single["learning_iterations"] == [256]
         np.testing.assert_allclose(replica_0, np.float32(single["duty_cycles"][0]), rtol=0, atol=1e-6)
         assert replica_0.max() > 0
+    # RigL's masks (updated at steps 2, 4, 6) are one mask on both replicas,
+    # with every unit's count kept and the kernel 0 outside it.
+    initial = ks.layers.SparseDense(20, 0.5, seed=3).kernel_constraint.mask((216, 20))
+    mask_0, mask_1 = (np.asarray(m, bool) for m in states["mirrored"]["sparse"]["mask"])
+    np.testing.assert_array_equal(mask_0, mask_1)
+    assert (mask_0 != initial).any() and (mask_0.sum(axis=0) == initial.sum(axis=0)).all()
+    for kernel in states["mirrored"]["sparse"]["kernel"]:
+        assert not np.asarray(kernel)[~mask_0].any()
 
 
 def _free_port():

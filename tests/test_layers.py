@@ -41,6 +41,8 @@ LAYERS = [
     pytest.param(lambda: ks.KWinners3D(0.1, relu=True), (3, 4, 4, 3), id="KWinners3D-global-relu"),
     pytest.param(lambda: ks.layers.SparseDense(8, sparsity=0.6, seed=1), (30,), id="SparseDense"),
     pytest.param(lambda: ks.layers.SparseDense(8, sparsity=0.6, seed=4, block=(2, 5)), (30,), id="SparseDense-block"),
+    pytest.param(lambda: ks.layers.SparseDense(8, sparsity=0.5, seed=5, block=(2, 2), pattern=(4, 8), mask="learned"),
+                 (32,), id="SparseDense-learned-block-4:8"),
     pytest.param(lambda: ks.layers.SparseConv1D(5, 3, sparsity=0.5, seed=2), (10, 4), id="SparseConv1D"),
     pytest.param(lambda: ks.layers.SparseConv2D(5, 3, sparsity=0.7, seed=3), (6, 6, 4), id="SparseConv2D"),
     pytest.param(
@@ -220,9 +222,11 @@ SIGNATURE_ARGS = {
     "KWinners1D": dict(percent_on=0.2),
     "KWinners2D": dict(percent_on=0.2),
     "KWinners3D": dict(percent_on=0.2),
-    "SparseDense": dict(units=4, sparsity=0.5, seed=1, block=(1, 2)),
-    "SparseConv1D": dict(filters=4, kernel_size=2, sparsity=0.5, seed=1, block=(1, 2)),
-    "SparseConv2D": dict(filters=4, kernel_size=2, sparsity=0.5, seed=1, block=(1, 2)),
+    "SparseDense": dict(units=4, sparsity=0.5, seed=1, block=(1, 2), pattern=(2, 4), mask="learned"),
+    "SparseConv1D": dict(filters=4, kernel_size=2, sparsity=0.5, seed=1, block=(1, 2), pattern=(2, 4),
+                         mask="learned"),
+    "SparseConv2D": dict(filters=4, kernel_size=2, sparsity=0.5, seed=1, block=(1, 2), pattern=(2, 4),
+                         mask="learned"),
     "LogMelSpectrogram": dict(),
     "LifetimeSparsity": dict(percent_on=0.2),
     "BatchTopK": dict(k=3, momentum=0.9),
@@ -271,7 +275,8 @@ def _weight_counts(layer):
     if isinstance(layer, KWinnersBase):
         return 0, 3  # duty_cycles, boost_strength, learning_iterations
     if isinstance(layer, (ks.layers.SparseDense, ks.layers.SparseConv1D, ks.layers.SparseConv2D)):
-        return 2, 0  # kernel (its mask is the constraint's), bias
+        # kernel, bias; a fixed mask is the constraint's, a learned one a weight (kernel_mask)
+        return 2, int(layer.mask == "learned")
     if isinstance(layer, ks.layers.DropConnectDense):
         return 2, 0  # kernel, bias (the masks' seed state is a variable, not a weight)
     if isinstance(layer, ks.layers.BatchTopK):
@@ -324,7 +329,7 @@ def test_mixed_precision(make_layer, input_shape, policy):
     out = layer(x, training=True) if selecting else layer(x)
     feature_layer = isinstance(layer, ks.layers.LogMelSpectrogram)
     assert keras.backend.standardize_dtype(out.dtype) == ("float32" if feature_layer else compute_dtype)
-    assert {keras.backend.standardize_dtype(w.dtype) for w in layer.weights} <= {"float32", "int32", "int64"}
+    assert {keras.backend.standardize_dtype(w.dtype) for w in layer.weights} <= {"float32", "int32", "int64", "bool"}
     got = to_numpy(keras.ops.cast(out, "float32"))
     if selecting:
         want = to_numpy(reference(rounded, training=True))

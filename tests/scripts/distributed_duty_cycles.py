@@ -1,6 +1,7 @@
 """Run in a fresh process (logical devices must be set before TF starts):
 one epoch under MirroredStrategy over 2 logical CPUs and on one device, same
-initial weights and global batches; prints the k-winners state as JSON."""
+initial weights and global batches, RigL updating a learned mask every 2
+steps; prints the k-winners state and each replica's mask and kernel as JSON."""
 
 import json
 import os
@@ -22,7 +23,7 @@ def build():
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Conv2D(6, 3)(inputs)
     x = ks.KWinners2D(0.1, boost_strength=1.5, duty_cycle_period=50, name="kw2d")(x)
-    x = keras.layers.Dense(20)(keras.layers.Flatten()(x))
+    x = ks.layers.SparseDense(20, 0.5, seed=3, mask="learned", name="sparse")(keras.layers.Flatten()(x))
     x = ks.KWinners(0.2, boost_strength=1.5, duty_cycle_period=50, name="kw")(x)
     model = keras.Model(inputs, keras.layers.Dense(3)(x))
     model.compile(keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -38,6 +39,10 @@ def state(model, strategy):
             values = strategy.experimental_local_results(variable.value)
             replicas.append([np.asarray(v).tolist() for v in values])
         out[name] = {"duty_cycles": replicas[0], "learning_iterations": replicas[1]}
+    layer = model.get_layer("sparse")
+    out["sparse"] = {name: [np.asarray(v).astype(float).tolist() for v in
+                            strategy.experimental_local_results(variable.value)]
+                     for name, variable in (("mask", layer.learned_mask), ("kernel", layer.kernel))}
     return out
 
 
@@ -51,7 +56,8 @@ for label, strategy in [
 ]:
     with strategy.scope():
         model = build()
-    model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    rigl = ks.callbacks.RigL(2, 0.5, end_step=8, data=(x[:64], y[:64]))
+    model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0, callbacks=[rigl])
     results[label] = state(model, strategy)
     results[label + "_replicas"] = strategy.num_replicas_in_sync
 json.dump(results, sys.stdout)

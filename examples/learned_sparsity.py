@@ -1,0 +1,200 @@
+"""Learned sparsity on MNIST: fixed random mask vs magnitude pruning vs SET vs RigL.
+
+Trains, per seed (docs/learned_sparsity.md states the protocol and the results):
+
+- Dense CNN-2 (`keras_sparse.models.mnist_dense_cnn2`), dense, and with its
+  hidden layer (480 -> 1000) magnitude-pruned to 90% during training
+  (`keras_sparse.sparsify(model, 0.0, layers=["hidden"])`, then
+  `keras_sparse.callbacks.MagnitudePruning(0.9, ...)`), unstructured and in
+  1x4 blocks (what TFLite runs block-sparse);
+- Sparse CNN-2 (`mnist_sparse_cnn2`, k-winners everywhere) with its hidden
+  layer (1024 -> 700) at 70% sparsity: the paper's fixed random mask, the same
+  mask learned by SET and by RigL, and magnitude pruning from dense to 70%.
+
+Protocol (the paper's, shortened): SGD at the network's learning rate and
+momentum (Dense CNN-2: 0.01, 0.9; Sparse CNN-2: 0.02, 0), batch 64 (Sparse
+CNN-2's first epoch at `--first-epoch-batch`, 16 here, 4 in the paper),
+`lr * 0.8 ** epoch`, boost strength decay 0.85 per epoch, the first
+`--train-samples` training images. Schedules, in optimizer steps of the whole
+run (`T` steps): magnitude pruning from step `0.1 T` to `0.6 T`, every 50
+steps, from 0 (cubic); SET and RigL every 100 steps until `0.75 T`, drop
+fraction 0.3 (RigL's annealed by the cosine), RigL's dense gradient on 256
+training images per update. Scores: clean accuracy on the 10,000 test images,
+and the paper's noise score on the first `--noise-samples` test images (11
+levels of the paper's noise, seed 0).
+
+Usage:
+    python examples/learned_sparsity.py --data-dir ../shared/datasets/mnist \\
+        --seeds 0 1 2 --epochs 3 --train-samples 20000 --out runs/learned_sparsity
+
+Writes one JSON per run and `summary.json` under `--out`, and the seed-0 Dense
+CNN-2 models (`dense.keras`, `pruned_block.keras`) that
+`benchmarks/bench_pruned.py` times.
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+VARIANTS = {
+    # name: (network, hidden mask, mask schedule)
+    "dense_cnn2/dense": ("dense_cnn2", None, None),
+    "dense_cnn2/magnitude_90": ("dense_cnn2", dict(sparsity=0.0), "magnitude_0.9"),
+    "dense_cnn2/magnitude_90_block1x4": ("dense_cnn2", dict(sparsity=0.0, block=(1, 4)), "magnitude_0.9"),
+    "sparse_cnn2/fixed_70": ("sparse_cnn2", None, None),
+    "sparse_cnn2/magnitude_70": ("sparse_cnn2", dict(sparsity=0.0), "magnitude_0.7"),
+    "sparse_cnn2/set_70": ("sparse_cnn2", dict(sparsity=0.7), "set"),
+    "sparse_cnn2/rigl_70": ("sparse_cnn2", dict(sparsity=0.7), "rigl"),
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default=None, help="directory holding mnist.npz")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--train-samples", type=int, default=20000)
+    p.add_argument("--noise-samples", type=int, default=2000)
+    p.add_argument("--first-epoch-batch", type=int, default=16,
+                   help="Sparse CNN-2's first-epoch batch size (the paper's: 4; Dense CNN-2 always 64)")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--out", default="runs/learned_sparsity")
+    args = p.parse_args(argv)
+    for name in ("epochs", "train_samples", "noise_samples", "first_epoch_batch"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    return args
+
+
+def build(network, hidden, seed):
+    """The network, its hidden layer turned into a learned-mask layer when `hidden` is given."""
+    import keras
+
+    import keras_sparse as ks
+    from keras_sparse import models
+
+    keras.utils.set_random_seed(seed)
+    model = models.build_mnist(network)
+    if hidden is None:
+        return model
+    if network == "dense_cnn2":
+        return ks.sparsify(model, hidden["sparsity"], layers=["hidden"], seed=seed, block=hidden.get("block"))
+    # Sparse CNN-2: the same model with the hidden SparseDense's mask learned.
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["config"]["name"] == "hidden":
+            layer["config"].update(mask="learned", sparsity=hidden["sparsity"])
+    keras.utils.set_random_seed(seed)
+    return keras.Model.from_config(config)
+
+
+def schedule(kind, total_steps, x, y, seed):
+    import keras_sparse as ks
+
+    if kind is None:
+        return []
+    if kind.startswith("magnitude"):
+        return [ks.callbacks.MagnitudePruning(float(kind.split("_")[1]), begin_step=int(0.1 * total_steps),
+                                              end_step=int(0.6 * total_steps), frequency=50)]
+    end = int(0.75 * total_steps)
+    if kind == "set":
+        return [ks.callbacks.SET(100, 0.3, end_step=end, seed=seed)]
+    return [ks.callbacks.RigL(100, 0.3, end_step=end, data=(x[:256], y[:256]), batch_size=256)]
+
+
+def train_one(variant, seed, data, args):
+    import keras
+    import numpy as np
+
+    from keras_sparse import callbacks, models, noise
+
+    network, hidden, kind = VARIANTS[variant]
+    x_train, y_train, x_test, y_test, noise01 = data
+    cfg = models.MNIST_NETWORKS[network]
+    model = build(network, hidden, seed)
+    model.compile(optimizer=keras.optimizers.SGD(cfg["lr"], momentum=cfg["momentum"]),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    first_batch = args.first_epoch_batch if network.startswith("sparse") else models.MNIST_BATCH_SIZE
+    steps = -(-len(x_train) // first_batch) + (args.epochs - 1) * -(-len(x_train) // models.MNIST_BATCH_SIZE)
+    cbs = [keras.callbacks.LearningRateScheduler(lambda epoch: cfg["lr"] * models.MNIST_LR_DECAY**epoch),
+           callbacks.UpdateBoostStrength()] + schedule(kind, steps, x_train, y_train, seed)
+    start = time.time()
+    keras.utils.set_random_seed(seed)
+    # Epoch 1 at the first-epoch batch size, the rest at 64 (the callbacks carry on).
+    model.fit(x_train, y_train, batch_size=first_batch, epochs=1, shuffle=True, callbacks=cbs, verbose=0)
+    if args.epochs > 1:
+        model.fit(x_train, y_train, batch_size=models.MNIST_BATCH_SIZE, epochs=args.epochs, initial_epoch=1,
+                  shuffle=True, callbacks=cbs, verbose=0)
+    train_seconds = time.time() - start
+    accuracy = float(model.evaluate(x_test, y_test, batch_size=512, verbose=0)[1])
+    scored = noise.evaluate_noise(model, noise01, y_test[:len(noise01)], seed=0)
+    hidden_layer = model.get_layer("hidden")
+    kernel = keras.ops.convert_to_numpy(hidden_layer.kernel)
+    kept = hidden_layer.kernel_mask if hasattr(hidden_layer, "kernel_mask") else kernel != 0
+    result = dict(
+        variant=variant, seed=seed, epochs=args.epochs, train_samples=len(x_train), steps=steps,
+        first_epoch_batch=first_batch,
+        test_accuracy=accuracy, noise_score=int(scored["noise_score"]), noise_samples=len(noise01),
+        hidden_density=float(kept.mean()), hidden_nonzero=int(np.count_nonzero(kernel)),
+        train_seconds=round(train_seconds, 1),
+    )
+    print(json.dumps(result), flush=True)
+    if seed == args.seeds[0] and variant in ("dense_cnn2/dense", "dense_cnn2/magnitude_90_block1x4"):
+        model.save(os.path.join(args.out, "dense.keras" if variant.endswith("dense") else "pruned_block.keras"))
+    return result
+
+
+def summarize(results):
+    import numpy as np
+
+    table = {}
+    for variant in VARIANTS:
+        runs = [r for r in results if r["variant"] == variant]
+        if not runs:
+            continue
+        acc = np.array([100 * r["test_accuracy"] for r in runs])
+        score = np.array([r["noise_score"] for r in runs])
+        table[variant] = dict(seeds=[r["seed"] for r in runs], accuracy_mean=float(acc.mean()),
+                              accuracy_sd=float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+                              noise_mean=float(score.mean()),
+                              noise_sd=float(score.std(ddof=1)) if len(score) > 1 else 0.0,
+                              hidden_density=runs[0]["hidden_density"])
+    return table
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from keras_sparse import datasets
+
+    os.makedirs(args.out, exist_ok=True)
+    (x_train, y_train), (x_test, y_test) = datasets.load_mnist(args.data_dir)
+    test01 = datasets.to_unit_interval(x_test)
+    data = (datasets.normalize(datasets.to_unit_interval(x_train[:args.train_samples])),
+            y_train[:args.train_samples], datasets.normalize(test01), y_test, test01[:args.noise_samples])
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; seeds {args.seeds}; {args.epochs} epochs on "
+          f"{len(data[0])} training images", flush=True)
+    results = []
+    for seed in args.seeds:
+        for variant in args.variants:
+            results.append(train_one(variant, seed, data, args))
+            with open(os.path.join(args.out, "runs.json"), "w") as f:
+                json.dump(results, f, indent=1)
+    table = summarize(results)
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(table, f, indent=1)
+    print("| variant | seeds | hidden density | accuracy % (mean ± sd) | noise score (mean ± sd) |")
+    print("|---|---|---|---|---|")
+    for variant, row in table.items():
+        print(f"| {variant} | {len(row['seeds'])} | {row['hidden_density']:.3f} | "
+              f"{row['accuracy_mean']:.2f} ± {row['accuracy_sd']:.2f} | "
+              f"{row['noise_mean']:,.0f} ± {row['noise_sd']:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
