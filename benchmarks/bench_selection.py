@@ -1,5 +1,7 @@
-"""k-winners under XLA: the radix select against top_k (which XLA lowers to a
-sort on CPU), against ReLU, on TensorFlow (`jit_compile=True`) and JAX (`jit`).
+"""k-winners selection kernels against ReLU on every backend: under XLA the
+radix select against top_k (which XLA lowers to a sort on CPU), on TensorFlow
+(`jit_compile=True`) and JAX (`jit`); on PyTorch `torch.topk` against
+`torch.kthvalue`.
 
     python benchmarks/bench_selection.py [--repeats 100]
 
@@ -26,7 +28,7 @@ CASES = [  # (shape, k): the paper's layer sizes, as in bench_kwinners.py
 ]
 
 
-def measure(backend, repeats):
+def measure(backend, repeats, torch_threads=1):
     """Runs in a process whose Keras backend is `backend`; returns rows."""
     import numpy as np
 
@@ -46,6 +48,20 @@ def measure(backend, repeats):
             return jax.jit(jax.grad(lambda x: (fn(x) * x).sum()))
 
         contexts = [("jit", None)]
+    elif backend == "torch":
+        import torch
+
+        torch.set_num_threads(torch_threads)
+
+        def compile_grad(fn):
+            def step(x):
+                x = x.detach().requires_grad_(True)
+                (fn(x) * x).sum().backward()
+                return x.grad
+
+            return step
+
+        contexts = [("eager", None)]
     else:
         import tensorflow as tf
 
@@ -65,7 +81,7 @@ def measure(backend, repeats):
         x = keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=shape).astype(np.float32))
         duty = np.random.default_rng(1).random(shape[-1]).astype(np.float32) * 0.2
         for context, jit in contexts:
-            kernels = ["top_k", "radix"] if context != "graph" else ["nth_element"]
+            kernels = {"graph": ["nth_element"], "eager": ["top_k", "kthvalue"]}.get(context, ["radix", "top_k"])
             timings = {}
             for name in ["relu"] + kernels:
                 chosen["kernel"] = None if name == "relu" else name
@@ -74,7 +90,7 @@ def measure(backend, repeats):
                 else:
                     def fn(t):
                         return sparse_ops.kwinners(t, duty, k, 1.5, portable=False)
-                step = compile_grad(fn) if backend == "jax" else compile_grad(fn, jit)
+                step = compile_grad(fn) if backend != "tensorflow" else compile_grad(fn, jit)
                 timings[name] = median_ms(lambda: keras.ops.convert_to_numpy(step(x)), repeats,
                                           warmup=1)  # the warm-up call compiles
             rows.append({"backend": backend, "context": context, "shape": list(shape), "k": k, "ms": timings})
@@ -84,28 +100,36 @@ def measure(backend, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="PyTorch's threads (2 spin-wait on a loaded 2-core machine)")
     parser.add_argument("--backend", help=argparse.SUPPRESS)  # internal: one backend's process
     args = parser.parse_args()
     if args.backend:
-        print(json.dumps(measure(args.backend, args.repeats)))
+        print(json.dumps(measure(args.backend, args.repeats, args.torch_threads)))
         return
     rows = []
-    for backend in ("tensorflow", "jax"):
+    for backend in ("tensorflow", "jax", "torch"):
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        out = subprocess.run([sys.executable, __file__, "--backend", backend, "--repeats", str(args.repeats)],
+        out = subprocess.run([sys.executable, __file__, "--backend", backend, "--repeats", str(args.repeats),
+                              "--torch-threads", str(args.torch_threads)],
                              env=env, capture_output=True, text=True, check=True).stdout
         rows += json.loads(out.strip().splitlines()[-1])
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; median of {args.repeats}, ms")
-    print("| backend, context | input | k | ReLU | kernel | k-winners | / ReLU | top_k | / ReLU | radix vs top_k |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; median of {args.repeats}, ms; "
+          f"PyTorch {args.torch_threads} thread(s)")
+    print("| backend, context | input | k | ReLU | kernel (chosen) | k-winners | / ReLU | other kernel "
+          "| k-winners | / ReLU | chosen vs other |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ms = r["ms"]
-        kernel = "radix" if "radix" in ms else "nth_element"
-        top_k = ms.get("top_k")
-        print(f"| {r['backend']}, {r['context']} | {tuple(r['shape'])} | {r['k']} | {ms['relu']:.3f} | {kernel} "
-              f"| {ms[kernel]:.3f} | {ms[kernel] / ms['relu']:.1f}x "
-              + (f"| {top_k:.3f} | {top_k / ms['relu']:.1f}x | {top_k / ms[kernel]:.1f}x faster |" if top_k
-                 else "| — | — | — |"))
+        kernel, *other = [name for name in ms if name != "relu"]
+        line = (f"| {r['backend']}, {r['context']} | {tuple(r['shape'])} | {r['k']} | {ms['relu']:.3f} | {kernel} "
+                f"| {ms[kernel]:.3f} | {ms[kernel] / ms['relu']:.1f}x ")
+        if other:
+            alt = ms[other[0]]
+            line += f"| {other[0]} | {alt:.3f} | {alt / ms['relu']:.1f}x | {alt / ms[kernel]:.1f}x faster |"
+        else:
+            line += "| — | — | — | — |"
+        print(line)
 
 
 if __name__ == "__main__":
