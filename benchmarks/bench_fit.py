@@ -24,7 +24,8 @@ After a warm-up epoch (tracing, compiling), each round times one epoch of
 `--steps` batches of each contender in turn; the median images per second
 over rounds is reported. `--backends` then runs Sparse CNN-2 and its twin
 the same way on other Keras backends, one subprocess each (JAX's `fit` is
-always compiled by XLA). `--profile-steps` profiles that many steps of Sparse
+always compiled by XLA; the PyTorch backend runs in the first
+`--torch-threads` threads). `--profile-steps` profiles that many steps of Sparse
 CNN-2 (TensorFlow profiler, op self times) and reports the share of the op
 time spent in the k-winners layers (forward, backward and duty-cycle update:
 every op in their name scopes).
@@ -166,6 +167,10 @@ def kwinners_share(model, x, y, steps):
 
 def child(args):
     """Sparse CNN-2 against its twin on this process' Keras backend (JSON on stdout)."""
+    if args.child == "torch" and args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads[0])
     x, y = load(args)
     contenders = {
         "Sparse CNN-2": keras_epoch(compiled(models.mnist_sparse_cnn2()), x, y),
@@ -219,7 +224,8 @@ def main():
         print(f"Sparse CNN-2 / fastest PyTorch: {rates['Sparse CNN-2'] / max(torch_rates):.2f}")
     for backend in args.backends:
         command = [sys.executable, os.path.abspath(__file__), "--child", backend, "--steps", str(args.steps),
-                   "--rounds", str(args.rounds)] + (["--data-dir", args.data_dir] if args.data_dir else [])
+                   "--rounds", str(args.rounds), "--torch-threads", *map(str, args.torch_threads[:1])]
+        command += ["--data-dir", args.data_dir] if args.data_dir else []
         out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": backend})
         lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
         if out.returncode or not lines:
