@@ -19,8 +19,6 @@ its ratio to the same layer without XLA.
 import argparse
 import os
 import platform
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
@@ -31,6 +29,7 @@ tf.get_logger().setLevel("ERROR")  # retracing notices: every case traces its ow
 import keras  # noqa: E402
 from keras_sparse import ops as sparse_ops  # noqa: E402
 from keras_sparse.layers import KWinners, KWinners2D  # noqa: E402
+from timing import interleaved_medians_ms  # noqa: E402  (beside this script)
 
 # (shape, percent_on): the paper's layer sizes and sparsities where they exist
 CASES = [
@@ -39,22 +38,6 @@ CASES = [
     ((64, 12, 12, 32), 400 / 4608),  # MNIST Sparse CNN-2 first conv block, k = 400
     ((64, 12, 12, 64), 0.1),  # 9216 values, k = 922
 ]
-
-
-def median_times(functions, repeats):
-    """Median seconds of each `fn(x)` in `{name: (fn, x)}` (traced functions;
-    two warm-up calls each), the functions taking turns call by call so that
-    background load hits them alike."""
-    for fn, x in functions.values():
-        for _ in range(2):
-            fn(x)[0].numpy()
-    times = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, (fn, x) in functions.items():
-            start = time.perf_counter()
-            fn(x)[0].numpy()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def forward_backward(activation, jit_compile=False):
@@ -95,7 +78,7 @@ def main():
         rows = x.shape[0]
         flat = tf.reshape(x, (rows, -1))
         duty = tf.ones(flat.shape[1]) * 0.1
-        t = median_times({
+        steps = {
             "relu": (forward_backward(tf.nn.relu), x),
             "training": (forward_backward(lambda t: layer(t, training=True)), x),
             "training_xla": (forward_backward(lambda t: layer(t, training=True), True), x),
@@ -105,7 +88,10 @@ def main():
                 lambda t: sparse_ops.kwinners(t, duty, layer.k, 1.5, portable=False)), flat),
             "kernel_alone": (tf.function(
                 lambda t: (tf.raw_ops.NthElement(input=t, n=layer.k - 1, reverse=True),)), flat),
-        }, args.repeats)
+        }
+        t = {name: ms / 1e3 for name, ms in interleaved_medians_ms(
+            {name: (lambda fn=fn, v=v: fn(v)[0].numpy()) for name, (fn, v) in steps.items()},
+            args.repeats).items()}
         relu, in_training, in_training_xla = t["relu"], t["training"], t["training_xla"]
         top_k, nth, kernel_alone = t["top_k"], t["nth"], t["kernel_alone"]
         print(

@@ -7,7 +7,9 @@ radix select against top_k (which XLA lowers to a sort on CPU), on TensorFlow
 
 Each case times one compiled function: `keras_sparse.ops.kwinners` (training
 selection, `portable=False`) forward and the gradient with respect to its
-input, the median over repeats. The kernel is forced through
+input, the median over repeats; the functions of one case take turns call by
+call. Under XLA the radix select also runs with its counts summed in int32
+(the form before float32 counts). The kernel is forced through
 `keras_sparse.selection.selection_kernel`; every kernel returns identical
 winners (tests/test_selection.py). Ratios are taken within one run of one
 process per backend. TensorFlow without XLA (NthElement) is the reference row.
@@ -35,9 +37,10 @@ def measure(backend, repeats, torch_threads=1):
     import keras
     from keras_sparse import ops as sparse_ops
     from keras_sparse import selection
-    from timing import median_ms  # beside this script
+    from timing import interleaved_medians_ms  # beside this script
 
     chosen = {"kernel": None}
+    float_counts_max = selection.RADIX_FLOAT_COUNTS_MAX
     original = selection.selection_kernel
     selection.selection_kernel = lambda values, portable=True: chosen["kernel"] or original(values, portable)
 
@@ -81,18 +84,25 @@ def measure(backend, repeats, torch_threads=1):
         x = keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=shape).astype(np.float32))
         duty = np.random.default_rng(1).random(shape[-1]).astype(np.float32) * 0.2
         for context, jit in contexts:
-            kernels = {"graph": ["nth_element"], "eager": ["top_k", "kthvalue"]}.get(context, ["radix", "top_k"])
-            timings = {}
+            kernels = {"graph": ["nth_element"], "eager": ["top_k", "kthvalue"]}.get(
+                context, ["radix", "top_k", "radix, int32 counts"])
+            steps = {}
             for name in ["relu"] + kernels:
-                chosen["kernel"] = None if name == "relu" else name
+                chosen["kernel"] = None if name == "relu" else name.split(",")[0]
                 if name == "relu":
                     fn = keras.ops.relu
                 else:
                     def fn(t):
                         return sparse_ops.kwinners(t, duty, k, 1.5, portable=False)
                 step = compile_grad(fn) if backend != "tensorflow" else compile_grad(fn, jit)
-                timings[name] = median_ms(lambda: keras.ops.convert_to_numpy(step(x)), repeats,
-                                          warmup=1)  # the warm-up call compiles
+
+                def call(step=step, kernel=chosen["kernel"], int32_counts=name.endswith("int32 counts")):
+                    chosen["kernel"] = kernel  # PyTorch chooses at every call, the others when tracing
+                    selection.RADIX_FLOAT_COUNTS_MAX = 0 if int32_counts else float_counts_max
+                    return keras.ops.convert_to_numpy(step(x))
+
+                steps[name] = call
+            timings = interleaved_medians_ms(steps, repeats, warmup=1)  # the warm-up call compiles
             rows.append({"backend": backend, "context": context, "shape": list(shape), "k": k, "ms": timings})
     return rows
 
@@ -116,20 +126,15 @@ def main():
         rows += json.loads(out.strip().splitlines()[-1])
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; median of {args.repeats}, ms; "
           f"PyTorch {args.torch_threads} thread(s)")
-    print("| backend, context | input | k | ReLU | kernel (chosen) | k-winners | / ReLU | other kernel "
-          "| k-winners | / ReLU | chosen vs other |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| backend, context | input | k | ReLU | kernel (chosen) | k-winners | / ReLU "
+          "| other kernels: k-winners ms (chosen's speed-up) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         ms = r["ms"]
-        kernel, *other = [name for name in ms if name != "relu"]
-        line = (f"| {r['backend']}, {r['context']} | {tuple(r['shape'])} | {r['k']} | {ms['relu']:.3f} | {kernel} "
-                f"| {ms[kernel]:.3f} | {ms[kernel] / ms['relu']:.1f}x ")
-        if other:
-            alt = ms[other[0]]
-            line += f"| {other[0]} | {alt:.3f} | {alt / ms['relu']:.1f}x | {alt / ms[kernel]:.1f}x faster |"
-        else:
-            line += "| — | — | — | — |"
-        print(line)
+        kernel, *others = [name for name in ms if name != "relu"]
+        alternatives = ", ".join(f"{name} {ms[name]:.3f} ({ms[name] / ms[kernel]:.2f}x)" for name in others)
+        print(f"| {r['backend']}, {r['context']} | {tuple(r['shape'])} | {r['k']} | {ms['relu']:.3f} | {kernel} "
+              f"| {ms[kernel]:.3f} | {ms[kernel] / ms['relu']:.1f}x | {alternatives or '—'} |")
 
 
 if __name__ == "__main__":
