@@ -9,7 +9,7 @@ Each case times one compiled function: `keras_sparse.ops.kwinners` (training
 selection, `portable=False`) forward and the gradient with respect to its
 input, the median over repeats; the functions of one case take turns call by
 call. Under XLA the radix select also runs with its counts summed in int32
-(the form before float32 counts). The kernel is forced through
+at every size (float32 is chosen from 1,024 values). The kernel is forced through
 `keras_sparse.selection.selection_kernel`; every kernel returns identical
 winners (tests/test_selection.py). Ratios are taken within one run of one
 process per backend. TensorFlow without XLA (NthElement) is the reference row.
@@ -40,7 +40,7 @@ def measure(backend, repeats, torch_threads=1):
     from timing import interleaved_medians_ms  # beside this script
 
     chosen = {"kernel": None}
-    float_counts_max = selection.RADIX_FLOAT_COUNTS_MAX
+    float_counts_min = selection.RADIX_FLOAT_COUNTS_MIN
     original = selection.selection_kernel
     selection.selection_kernel = lambda values, portable=True: chosen["kernel"] or original(values, portable)
 
@@ -98,7 +98,7 @@ def measure(backend, repeats, torch_threads=1):
 
                 def call(step=step, kernel=chosen["kernel"], int32_counts=name.endswith("int32 counts")):
                     chosen["kernel"] = kernel  # PyTorch chooses at every call, the others when tracing
-                    selection.RADIX_FLOAT_COUNTS_MAX = 0 if int32_counts else float_counts_max
+                    selection.RADIX_FLOAT_COUNTS_MIN = 2**31 if int32_counts else float_counts_min
                     return keras.ops.convert_to_numpy(step(x))
 
                 steps[name] = call

@@ -49,8 +49,9 @@ graph is compiled by XLA; every kernel returns the identical value:
 
   and the k-th largest key T is the largest integer with
   `count(key >= T) >= k`, built bit by bit from the sign down: 32 passes of
-  compare-and-count over the row, whatever n (counts summed in float32,
-  exact for rows of up to 2^24 values; int32 beyond). T is a key of the row, so
+  compare-and-count over the row, whatever n (counts summed in float32 for
+  rows of 1,024 to 2^24 values, where it is exact and XLA vectorizes it;
+  int32 otherwise). T is a key of the row, so
   mapping it back gives the k-th largest value exactly (ties, ±inf and the
   two zeros included: -0.0 and +0.0 get distinct keys but compare equal as
   floats, and only the float threshold is used afterwards).
@@ -69,7 +70,10 @@ KERNELS = ("top_k", "sampled_top_k", "nth_element", "kthvalue", "radix", "search
 # batch 1 and in TensorFlow graphs (benchmarks/bench_inference.py).
 SAMPLED_MIN_UNITS = 1024
 SAMPLE_STRIDE = 16
-# The radix select counts in float32 up to this many values per row (exact).
+# The radix select sums its counts in float32 for rows of RADIX_FLOAT_COUNTS_MIN
+# to RADIX_FLOAT_COUNTS_MAX values (exact below 2^24), in int32 otherwise:
+# measured faster from 1,600 values on JAX, slower at 700 (bench_selection.py).
+RADIX_FLOAT_COUNTS_MIN = 1024
 RADIX_FLOAT_COUNTS_MAX = 2**24
 
 
@@ -153,11 +157,10 @@ def _radix_kth_largest(values, k):
     """The `"radix"` kernel: 32 compare-and-count passes on int32 keys."""
     bits = ops.view(values, "int32")
     keys = ops.where(bits >= 0, bits, ops.bitwise_xor(bits, 0x7FFFFFFF))
-    # Counts summed in float32 (exact up to 2^24 values per row): XLA's CPU
-    # reductions vectorize float32 sums, not int32 ones (1.3x-2x faster per
-    # pass, benchmarks/RESULTS.md).
+    # Counts summed in float32 on wide rows: XLA's CPU reductions vectorize
+    # float32 sums, not int32 ones (see RADIX_FLOAT_COUNTS_MIN).
     n = values.shape[-1]
-    count_dtype = "float32" if n is not None and n <= RADIX_FLOAT_COUNTS_MAX else "int32"
+    count_dtype = "float32" if n is not None and RADIX_FLOAT_COUNTS_MIN <= n <= RADIX_FLOAT_COUNTS_MAX else "int32"
     counts_at_least = lambda t: ops.sum(ops.cast(keys >= t, count_dtype), axis=-1, keepdims=True)  # noqa: E731
     k = ops.cast(k, count_dtype)
     # The sign bit: non-negative keys (x >= +0.0) if k of them exist, else negative.

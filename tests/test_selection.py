@@ -53,10 +53,10 @@ def test_every_kernel_at_layer_sizes(kernel):
 
 @pytest.mark.parametrize("float_counts", [True, False], ids=["float32 counts", "int32 counts"])
 def test_radix_counts_in_either_dtype(float_counts, monkeypatch):
-    """The radix select sums its counts in float32 up to 2^24 values per row
-    and in int32 beyond; both give the NumPy answer (the bound lowered here
-    so that small rows take the int32 branch)."""
-    monkeypatch.setattr(selection, "RADIX_FLOAT_COUNTS_MAX", 2**24 if float_counts else 4)
+    """The radix select sums its counts in float32 on rows of 1,024 to 2^24
+    values and in int32 otherwise; both give the NumPy answer (the bounds
+    moved here so that these small rows take either branch)."""
+    monkeypatch.setattr(selection, "RADIX_FLOAT_COUNTS_MIN", 1 if float_counts else 2**24)
     x = np.random.default_rng(17).choice(AWKWARD, size=(6, 40))
     for k in (1, 13, 40):
         got = to_numpy(selection.kth_largest(keras.ops.convert_to_tensor(x), k, kernel="radix"))
