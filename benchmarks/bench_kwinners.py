@@ -11,9 +11,11 @@ numerator and denominator alike. `top_k` is the portable
 selection used at inference and under XLA; `nth_element` is what training
 uses on the TensorFlow backend (see `keras_sparse.ops.kth_largest`); the
 "NthElement kernel alone" times that selection kernel alone (forward only),
-the floor of any layer built on it; the last columns time the layer in
-training inside `tf.function(jit_compile=True)` (XLA: the radix select) and
-its ratio to the same layer without XLA.
+the floor of any layer built on it; then the layer in training inside
+`tf.function(jit_compile=True)` (XLA: the radix select) and its ratio to the
+same layer without XLA; last, the layer's inference path (`training=False`,
+`k_inference` winners, the portable exportable kernels) forward only, against
+ReLU's forward.
 """
 
 import argparse
@@ -69,8 +71,9 @@ def main():
           f"TF {tf.__version__}, Keras {keras.__version__}")
     print("| input shape | k of n | ReLU (ms) | layer, training (ms) | ratio | ops top_k (ms) | ratio "
           "| ops nth_element (ms) | ratio | NthElement kernel alone (ms) | ratio "
-          "| layer, training, jit_compile (ms) | XLA / non-XLA |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| layer, training, jit_compile (ms) | XLA / non-XLA | ReLU forward (ms) "
+          "| layer, inference, forward (ms) | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
     for shape, percent_on in CASES:
         x = tf.constant(rng.normal(size=shape).astype(np.float32))
@@ -86,6 +89,8 @@ def main():
                 lambda t: sparse_ops.kwinners(t, duty, layer.k, 1.5, portable=True)), flat),
             "nth": (forward_backward(
                 lambda t: sparse_ops.kwinners(t, duty, layer.k, 1.5, portable=False)), flat),
+            "relu_forward": (tf.function(lambda t: (tf.nn.relu(t),)), x),
+            "inference": (tf.function(lambda t: (layer(t, training=False),)), x),
             "kernel_alone": (tf.function(
                 lambda t: (tf.raw_ops.NthElement(input=t, n=layer.k - 1, reverse=True),)), flat),
         }
@@ -94,11 +99,13 @@ def main():
             args.repeats).items()}
         relu, in_training, in_training_xla = t["relu"], t["training"], t["training_xla"]
         top_k, nth, kernel_alone = t["top_k"], t["nth"], t["kernel_alone"]
+        relu_forward, inference = t["relu_forward"], t["inference"]
         print(
             f"| {shape} | {layer.k} of {layer.n} | {relu * 1e3:.3f} | {in_training * 1e3:.3f} | "
             f"{in_training / relu:.1f}x | {top_k * 1e3:.3f} | {top_k / relu:.1f}x | "
             f"{nth * 1e3:.3f} | {nth / relu:.1f}x | {kernel_alone * 1e3:.3f} | {kernel_alone / relu:.1f}x | "
-            f"{in_training_xla * 1e3:.3f} | {in_training_xla / in_training:.2f} |"
+            f"{in_training_xla * 1e3:.3f} | {in_training_xla / in_training:.2f} | {relu_forward * 1e3:.3f} | "
+            f"{inference * 1e3:.3f} | {inference / relu_forward:.1f}x |"
         )
 
 

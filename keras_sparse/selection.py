@@ -13,8 +13,9 @@ graph is compiled by XLA; every kernel returns the identical value:
   row against top-k's O(n log k)). TensorFlow on CPU outside XLA, in training;
   it has no GPU kernel, so never where TensorFlow sees a GPU.
 - `"kthvalue"`: `torch.kthvalue` of the negated values (exact: negation is).
-  Not chosen: on PyTorch `"top_k"` (`torch.topk(sorted=False)` + `min`) is
-  1.1x-3.5x faster at the paper's layer sizes (`benchmarks/bench_selection.py`).
+  Not chosen: on PyTorch `"top_k"` (`torch.topk(sorted=False)` + `min`)
+  measured 1.05-1.09x faster, forward + backward, at the paper's layer
+  sizes (`benchmarks/bench_selection.py`).
 - `"sampled_top_k"`: TensorFlow's portable kernel for wide rows (inference
   and export): a threshold *estimate* from a strided sample, then one exact
   top-k of only the few values between the estimate and the answer,
