@@ -21,6 +21,10 @@ ReLU's forward.
 import argparse
 import os
 import platform
+import sys
+
+# This checkout's package first, even where another keras_sparse is installed.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402

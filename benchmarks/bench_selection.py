@@ -22,6 +22,9 @@ import platform
 import subprocess
 import sys
 
+# This checkout's package first, even where another keras_sparse is installed.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 CASES = [  # (shape, k): the paper's layer sizes, as in bench_kwinners.py
     ((64, 700), 100),
     ((64, 1600), 200),
