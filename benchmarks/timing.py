@@ -44,6 +44,24 @@ def median_ms(function, repeats=20, warmup=0):
     return statistics.median(times)
 
 
+def interleaved_medians_ms(functions, repeats=20, warmup=2):
+    """Median wall time in milliseconds of each zero-argument callable in
+    `functions` (`{name: callable}`), after `warmup` untimed calls each
+    (tracing, compiling); then they take turns one call at a time, `repeats`
+    rounds, so that background load on a shared machine hits them alike.
+    Returns `{name: milliseconds}`."""
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def interleaved_us(invokers, invocations, warmup=100, block=BLOCK):
     """Per-call wall times (microseconds) of each zero-argument callable in
     `invokers` (`{name: callable}`, e.g. bound `interpreter.invoke`s).

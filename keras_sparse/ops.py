@@ -20,7 +20,7 @@ Winners:
 - `k == 0`: no winners.
 
 Two forms of the same values: `differentiable=True` (training) returns
-`where(winner, x, 0)` with the custom gradient `upstream * winner_mask`;
+`where(winner, x, 0)` with the custom gradient `where(winner, upstream, 0)`;
 `differentiable=False` (the layers' inference path, exported graphs) returns
 `where(boosted < t, 0, x)` (with `relu`, also 0 where `boosted <= 0`), the
 fewest ops, and registers no custom gradient.
@@ -165,9 +165,14 @@ def _keep_winners(x, factors, k, break_ties, relu, portable, differentiable=True
     """`where(winner, x, 0)` (NaN stays NaN) along the last axis, the rows'
     threshold by `kth_largest(..., portable, kernel)`.
 
-    `differentiable=True`: gradient `upstream * mask` (`ops.custom_gradient`,
-    nothing recomputed). False (inference): the same values from the fewest
-    ops, `where(loser, 0, x)`, with no custom gradient registered (its
+    Both forms compute the output as `where(loser, 0, x)`, one comparison
+    and one select after the threshold (without `break_ties`, `loser` is
+    `boosted < t`: NaN compares false and passes through as itself).
+    `differentiable=True` (training) adds the custom gradient
+    `where(winner, upstream, 0)` (`ops.custom_gradient`): it keeps the
+    boolean winner mask, nothing recomputed, no float mask materialized, and
+    a NaN or infinite `upstream` at a loser gives 0, not `NaN` (`inf * 0`).
+    `differentiable=False` (inference) registers no custom gradient (its
     autodiff gradient passes `upstream` at winners and NaN positions);
     `finite=True` promises `x` holds no NaN (an int8 model's dequantized
     values) and saves the step that ranks NaN last.
@@ -188,17 +193,22 @@ def _keep_winners(x, factors, k, break_ties, relu, portable, differentiable=True
         boosted = ops.cast(x, dtype) * factors
         if k == 0:
             winners = ops.zeros_like(boosted, dtype="bool")
+            y = ops.where(boosted == boosted, zero, x)
         else:
-            winners = _winners(boosted, _threshold(boosted, k, portable, kernel), k, break_ties, relu)
-        passes = ops.logical_or(winners, x != x)  # winners, and NaN wherever it is
-        mask = ops.cast(winners, x.dtype)
+            threshold = _threshold(boosted, k, portable, kernel)
+            winners = _winners(boosted, threshold, k, break_ties, relu)
+            if break_ties:  # the winners are computed already: no second rule
+                losers = ops.logical_not(ops.logical_or(winners, boosted != boosted))
+            else:
+                losers = _losers(boosted, threshold, k, break_ties, relu)
+            y = ops.where(losers, zero, x)
 
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            return upstream * mask
+            return ops.where(winners, upstream, ops.cast(0, upstream.dtype))
 
-        return ops.where(passes, x, zero), grad
+        return y, grad
 
     return keep(x)
 
@@ -220,8 +230,8 @@ def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *,
         relu: if True, units with `boosted <= 0` never win.
         portable: see `keras_sparse.selection.kth_largest`; results are
             identical either way.
-        differentiable: True: the gradient is `upstream * mask` (a custom
-            gradient). False: the inference form, the same values from
+        differentiable: True: the gradient is `where(winner, upstream, 0)`
+            (a custom gradient). False: the inference form, the same values from
             fewer ops and no custom gradient (what the layers run with
             `training=False`, and what exported graphs hold).
 

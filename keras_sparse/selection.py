@@ -12,8 +12,10 @@ graph is compiled by XLA; every kernel returns the identical value:
 - `"nth_element"`: TensorFlow's `NthElement` (`std::nth_element`, O(n) per
   row against top-k's O(n log k)). TensorFlow on CPU outside XLA, in training;
   it has no GPU kernel, so never where TensorFlow sees a GPU.
-- `"kthvalue"`: `torch.kthvalue` of the negated values (exact: negation is),
-  on PyTorch.
+- `"kthvalue"`: `torch.kthvalue` of the negated values (exact: negation is).
+  Not chosen: on PyTorch `"top_k"` (`torch.topk(sorted=False)` + `min`)
+  measured 1.05-1.09x faster, forward + backward, at the paper's layer
+  sizes (`benchmarks/bench_selection.py`).
 - `"sampled_top_k"`: TensorFlow's portable kernel for wide rows (inference
   and export): a threshold *estimate* from a strided sample, then one exact
   top-k of only the few values between the estimate and the answer,
@@ -48,7 +50,9 @@ graph is compiled by XLA; every kernel returns the identical value:
 
   and the k-th largest key T is the largest integer with
   `count(key >= T) >= k`, built bit by bit from the sign down: 32 passes of
-  compare-and-count over the row, whatever n. T is a key of the row, so
+  compare-and-count over the row, whatever n (counts summed in float32 for
+  rows of 1,024 to 2^24 values, where it is exact and XLA vectorizes it;
+  int32 otherwise). T is a key of the row, so
   mapping it back gives the k-th largest value exactly (ties, ±inf and the
   two zeros included: -0.0 and +0.0 get distinct keys but compare equal as
   floats, and only the float threshold is used afterwards).
@@ -67,6 +71,11 @@ KERNELS = ("top_k", "sampled_top_k", "nth_element", "kthvalue", "radix", "search
 # batch 1 and in TensorFlow graphs (benchmarks/bench_inference.py).
 SAMPLED_MIN_UNITS = 1024
 SAMPLE_STRIDE = 16
+# The radix select sums its counts in float32 for rows of RADIX_FLOAT_COUNTS_MIN
+# to RADIX_FLOAT_COUNTS_MAX values (exact below 2^24), in int32 otherwise:
+# measured faster from 1,600 values on JAX, slower at 700 (bench_selection.py).
+RADIX_FLOAT_COUNTS_MIN = 1024
+RADIX_FLOAT_COUNTS_MAX = 2**24
 
 
 def kth_largest(values, k, portable=True, kernel=None):
@@ -112,8 +121,6 @@ def selection_kernel(values, portable=True):
     float32 = keras.backend.standardize_dtype(values.dtype) == "float32"
     if backend == "jax":  # compiled (traced): radix; op by op, top_k compiles faster
         return "radix" if float32 and _traced_by_jax(values) else "top_k"
-    if backend == "torch":
-        return "kthvalue"
     if backend == "tensorflow":
         if _inside_tf_xla():
             return "radix" if float32 else "top_k"
@@ -151,7 +158,12 @@ def _radix_kth_largest(values, k):
     """The `"radix"` kernel: 32 compare-and-count passes on int32 keys."""
     bits = ops.view(values, "int32")
     keys = ops.where(bits >= 0, bits, ops.bitwise_xor(bits, 0x7FFFFFFF))
-    counts_at_least = lambda t: ops.sum(ops.cast(keys >= t, "int32"), axis=-1, keepdims=True)  # noqa: E731
+    # Counts summed in float32 on wide rows: XLA's CPU reductions vectorize
+    # float32 sums, not int32 ones (see RADIX_FLOAT_COUNTS_MIN).
+    n = values.shape[-1]
+    count_dtype = "float32" if n is not None and RADIX_FLOAT_COUNTS_MIN <= n <= RADIX_FLOAT_COUNTS_MAX else "int32"
+    counts_at_least = lambda t: ops.sum(ops.cast(keys >= t, count_dtype), axis=-1, keepdims=True)  # noqa: E731
+    k = ops.cast(k, count_dtype)
     # The sign bit: non-negative keys (x >= +0.0) if k of them exist, else negative.
     threshold = ops.where(counts_at_least(0) >= k, 0, -(2**31))
     threshold = ops.cast(threshold, "int32")

@@ -196,6 +196,20 @@ def test_gradient_is_upstream_times_winner_mask(portable, break_ties):
     np.testing.assert_array_equal(grad, np.where(mask, upstream.numpy(), 0))
 
 
+@PORTABLE
+def test_gradient_at_losers_is_zero_even_for_non_finite_upstream(portable):
+    """`where(winner, upstream, 0)`, not `upstream * mask`: an infinite or NaN
+    upstream at a loser gives 0 (`inf * 0` would be NaN); at a winner it
+    passes unchanged."""
+    x = tf.constant([[5.0, 1.0, 4.0, 2.0, 3.0]])
+    upstream = tf.constant([[np.inf, np.nan, -np.inf, np.inf, 7.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = ops.kwinners(x, NO_BOOST, 2, 1.0, portable=portable)
+    grad = tape.gradient(y, x, output_gradients=upstream).numpy()
+    np.testing.assert_array_equal(grad, np.float32([[np.inf, 0, -np.inf, 0, 0]]))
+
+
 FEATURE_MAP_OPS = [
     pytest.param(ops.kwinners1d, ref.kwinners1d, (2, 3, 7), id="1d"),
     pytest.param(ops.kwinners2d, ref.kwinners2d, (2, 3, 6, 6), id="2d"),

@@ -51,11 +51,23 @@ def test_every_kernel_at_layer_sizes(kernel):
     np.testing.assert_array_equal(to_numpy(selection.kth_largest(keras.ops.convert_to_tensor(x), 400, kernel=kernel)), want)
 
 
+@pytest.mark.parametrize("float_counts", [True, False], ids=["float32 counts", "int32 counts"])
+def test_radix_counts_in_either_dtype(float_counts, monkeypatch):
+    """The radix select sums its counts in float32 on rows of 1,024 to 2^24
+    values and in int32 otherwise; both give the NumPy answer (the bounds
+    moved here so that these small rows take either branch)."""
+    monkeypatch.setattr(selection, "RADIX_FLOAT_COUNTS_MIN", 1 if float_counts else 2**24)
+    x = np.random.default_rng(17).choice(AWKWARD, size=(6, 40))
+    for k in (1, 13, 40):
+        got = to_numpy(selection.kth_largest(keras.ops.convert_to_tensor(x), k, kernel="radix"))
+        np.testing.assert_array_equal(got, -np.sort(-x, axis=-1)[:, k - 1:k], err_msg=f"k={k}")
+
+
 def test_kernel_choice_here():
     x = keras.ops.convert_to_tensor(np.ones((2, 5), np.float32))
     backend = keras.backend.backend()
     expected = {"tensorflow": ("top_k", "nth_element"), "jax": ("top_k", "top_k"),
-                "torch": ("kthvalue", "kthvalue")}[backend]
+                "torch": ("top_k", "top_k")}[backend]
     assert (selection.selection_kernel(x, portable=True), selection.selection_kernel(x, portable=False)) == expected
     with pytest.raises(ValueError, match="`kernel` must be one of"):
         selection.kth_largest(x, 1, kernel="sort")
