@@ -281,6 +281,27 @@ def test_nan_units_never_win_and_stay_nan(portable):
     np.testing.assert_array_equal(y, ref.kwinners(x, NO_BOOST, 2, 1.0))
 
 
+@pytest.mark.parametrize("portable", [True, False])
+def test_winner_mask_hand_computed_and_against_numpy(portable):
+    """`ops.winner_mask` on boosted values: ties at the threshold all win,
+    `break_ties` keeps the lower index, `relu` drops non-positive values, NaN
+    never wins, `k = 0` none; then 300 random rows against the reference."""
+    boosted = np.float32([[3, 1, 2, 2, 0], [-1, -2, np.nan, -3, -1]])
+    np.testing.assert_array_equal(ops.winner_mask(boosted, 2), np.float32([[1, 0, 1, 1, 0], [1, 0, 0, 0, 1]]))
+    np.testing.assert_array_equal(ops.winner_mask(boosted, 2, break_ties=True, portable=portable),
+                                  np.float32([[1, 0, 1, 0, 0], [1, 0, 0, 0, 1]]))
+    np.testing.assert_array_equal(ops.winner_mask(boosted, 3, relu=True, portable=portable),
+                                  np.float32([[1, 0, 1, 1, 0], [0, 0, 0, 0, 0]]))
+    np.testing.assert_array_equal(ops.winner_mask(boosted, 0), np.zeros((2, 5), np.float32))
+    rng = np.random.default_rng(5)
+    values = np.round(rng.normal(size=(300, 40)) * 2).astype(np.float32) / 2  # many ties
+    for k, break_ties, relu in ((1, False, False), (7, True, False), (20, False, True), (40, True, True)):
+        np.testing.assert_array_equal(ops.winner_mask(values, k, break_ties, relu, portable=portable),
+                                      ref._winners(values, k, break_ties, relu).astype(np.float32))
+    with pytest.raises(ValueError, match=r"`k` must be in \[0, 5\]"):
+        ops.winner_mask(boosted, 6)
+
+
 def test_k_out_of_range_is_an_error():
     with pytest.raises(ValueError, match="k"):
         ops.kwinners(np.ones((1, 5), np.float32), NO_BOOST, 6, 1.0)
