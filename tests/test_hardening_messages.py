@@ -2,6 +2,7 @@
 get a `ValueError` naming the argument, or a documented result; and exports
 that no longer leak."""
 
+import gc
 import os
 
 import numpy as np
@@ -135,11 +136,15 @@ def test_exports_grow_the_process_no_more_than_a_relu_models(tmp_path):
         path = tmp_path / "model.tflite"
         for _ in range(2):  # warm-up: the converter's and interpreters' one-time allocations
             ks.export.TFLiteModel(ks.export.to_tflite(model, path))
+        gc.collect()
         start = _resident_mb()
         for _ in range(20):
             ks.export.TFLiteModel(ks.export.to_tflite(model, path))
+        gc.collect()
         return _resident_mb() - start
 
     relu = grown(keras.layers.ReLU())
     kwinners = grown(ks.KWinners(0.25))
-    assert kwinners <= relu + 8, (kwinners, relu)
+    # The ReLU loop may even shrink the process (the allocator returning pages
+    # that earlier tests in this worker used): the bound is its growth or 0.
+    assert kwinners <= max(relu, 0.0) + 8, (kwinners, relu)
