@@ -117,6 +117,26 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def crash_at(epoch, batch):
+    """A callback that raises `RuntimeError` at the end of `batch` of `epoch`
+    (0-based), as a killed worker would stop mid-epoch."""
+    import keras
+
+    class Crash(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epoch = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch_index, logs=None):
+            if (self.epoch, batch_index) == (epoch, batch):
+                raise RuntimeError("simulated crash")
+
+    return Crash()
+
+
 def to_numpy(x):
     """A layer's or op's output as NumPy, on any backend."""
     import keras

@@ -20,7 +20,7 @@ import keras_sparse as ks
 from keras_sparse.callbacks import UpdateBoostStrength
 from keras_sparse.kwinners import KWinnersBase, kwinners_layers
 from keras_sparse.micro import SearchKWinners
-from tests.conftest import to_numpy
+from tests.conftest import crash_at, to_numpy
 
 LAYERS = [
     pytest.param(lambda: ks.KWinners(0.2, boost_strength=1.5), (30,), id="KWinners"),
@@ -169,21 +169,6 @@ def test_tflite_micro_file_runs_in_tflite_micro_like_predict(make_layer, input_s
     np.testing.assert_allclose(ks.export.run_tflite(path, x), expected, rtol=0, atol=1e-5)
 
 
-class _Crash(keras.callbacks.Callback):
-    """Raises in the middle of an epoch, as a killed worker would stop."""
-
-    def __init__(self, epoch, batch):
-        super().__init__()
-        self.crash_at, self.epoch = (epoch, batch), None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == self.crash_at:
-            raise RuntimeError("simulated crash")
-
-
 @pytest.mark.parametrize("boost_first", [True, False], ids=["boost-then-backup", "backup-then-boost"])
 @pytest.mark.parametrize("make_layer, input_shape", LAYERS)
 def test_resume_from_backup_equals_an_uninterrupted_run(make_layer, input_shape, boost_first, tmp_path):
@@ -205,7 +190,7 @@ def test_resume_from_backup_equals_an_uninterrupted_run(make_layer, input_shape,
 
     uninterrupted = run(tmp_path / "a")
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run(tmp_path / "b", crash=_Crash(epoch=2, batch=1))
+        run(tmp_path / "b", crash=crash_at(epoch=2, batch=1))
     resumed = run(tmp_path / "b")
     for a, b in zip(uninterrupted.weights + uninterrupted.optimizer.variables,
                     resumed.weights + resumed.optimizer.variables, strict=True):

@@ -16,7 +16,7 @@ import keras_sparse as ks
 from keras_sparse import pruning
 from keras_sparse.callbacks import MagnitudePruning, RigL, SET
 from keras_sparse.constraints import sparse_mask
-from tests.conftest import to_numpy
+from tests.conftest import crash_at, to_numpy
 
 
 def _model(optimizer=None, pattern_layer=True, sparsity=0.0, run_eagerly=True):
@@ -256,19 +256,6 @@ def test_masks_are_the_same_on_every_backend():
 _PINNED_BACKEND_MASKS = {"magnitude": "ab20c4f17419", "set": "2e2bd3591354", "rigl": "adc1a21340e7"}
 
 
-class _Crash(keras.callbacks.Callback):
-    def __init__(self, epoch, batch):
-        super().__init__()
-        self.at, self.epoch = (epoch, batch), None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == self.at:
-            raise RuntimeError("simulated crash")
-
-
 @pytest.mark.parametrize("kind", ["magnitude", "rigl"])
 def test_resume_mid_schedule_is_bit_identical(kind, tmp_path):
     """Killed at step 6 of 8, between updates at steps 4 and 7 (magnitude
@@ -288,7 +275,7 @@ def test_resume_mid_schedule_is_bit_identical(kind, tmp_path):
 
     uninterrupted = run(tmp_path / "a")
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run(tmp_path / "b", crash=_Crash(1, 1))
+        run(tmp_path / "b", crash=crash_at(1, 1))
     resumed = run(tmp_path / "b")
     for a, b in zip(uninterrupted.weights + uninterrupted.optimizer.variables,
                     resumed.weights + resumed.optimizer.variables, strict=True):
