@@ -4,7 +4,7 @@ control, on every runtime the library ships to, with where the time goes.
     python benchmarks/bench_inference.py [--task mnist|fsdd] [--sparse saved_models/mnist_sparse_cnn2.keras]
         [--dense saved_models/mnist_dense_cnn2.keras] [--data-dir DIR]
         [--invocations 2000] [--micro-invocations 200] [--keras-batches 1 64 1024] [--keras-repeats 30]
-        [--calibration 200] [--no-per-layer] [--threads 1] [--out runs/bench_inference.json]
+        [--calibration 200] [--no-per-layer] [--keras-only] [--threads 1] [--out runs/bench_inference.json]
 
 Models (all from the given `.keras` files):
 
@@ -35,8 +35,11 @@ Measured, in one process, interleaved (`benchmarks/timing.py`):
   the threshold search), batch 1: the median of `--micro-invocations`
   calls, interleaved in blocks of 10. Per layer: the sparse file minus its
   twin is the k-winners layers' cost.
-- Keras (TensorFlow graph, `model(x, training=False)` in one `tf.function`)
-  at each of `--keras-batches`: the median of `--keras-repeats` calls.
+- Keras at each of `--keras-batches`: the median of `--keras-repeats` calls
+  of `model.predict_on_batch(x)` (the graph Keras' trainer builds, where
+  k-winners select by `NthElement`) and of `model(x, training=False)` in a
+  `tf.function` (an exportable graph: the portable kernels).
+  `--keras-only` skips everything else.
 - Agreement: the argmax of every file on LiteRT against the Keras model's on
   the full test set (TFLite Micro: the first 1,000 test inputs) (the sparse files: `keras_sparse`'s exports must not
   change the answers).
@@ -131,22 +134,29 @@ def cut_after(model, index):
 
 
 def keras_latency_ms(models, batches, repeats, inputs):
-    """`{batch: {name: median ms}}` of `model(x, training=False)` compiled by
-    `tf.function`, the models taking turns call by call."""
+    """`{batch: {name: median ms}}` of `model.predict_on_batch(x)` (the graph
+    Keras' trainer builds: k-winners by `NthElement`) and, as `"<name>,
+    tf.function"`, of `model(x, training=False)` compiled by `tf.function`
+    (a graph that may be exported: the portable kernels), every call taking
+    its turn."""
     import tensorflow as tf
 
     results = {}
     for batch in batches:
         x = tf.constant(np.resize(inputs, (batch, *inputs.shape[1:])))
-        calls = {name: tf.function(lambda x, m=model: m(x, training=False)) for name, model in models.items()}
+        calls = {}
+        for name, model in models.items():
+            calls[name] = lambda x, m=model: m.predict_on_batch(x)
+            function = tf.function(lambda x, m=model: m(x, training=False))
+            calls[f"{name}, tf.function"] = lambda x, f=function: f(x).numpy()
         for call in calls.values():
             for _ in range(3):
-                call(x).numpy()
+                call(x)
         times = {name: [] for name in calls}
         for _ in range(repeats):
             for name, call in calls.items():
                 start = datetime.datetime.now()
-                call(x).numpy()
+                call(x)
                 times[name].append((datetime.datetime.now() - start).total_seconds() * 1e3)
         results[batch] = {name: statistics.median(t) for name, t in times.items()}
     return results
@@ -193,6 +203,7 @@ def main(argv=None):
     parser.add_argument("--micro-invocations", type=int, default=200)
     parser.add_argument("--calibration", type=int, default=200)
     parser.add_argument("--no-per-layer", action="store_true")
+    parser.add_argument("--keras-only", action="store_true", help="time Keras only (no TFLite files)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="runs/bench_inference.json")
     args = parser.parse_args(argv)
@@ -205,7 +216,6 @@ def main(argv=None):
     import keras
 
     import keras_sparse  # noqa: F401  (registers the layers)
-    from keras_sparse import export
 
     # FSDD: the networks behind the float front end, on its features
     sparse, features = int8_network(keras.models.load_model(args.sparse))
@@ -217,6 +227,25 @@ def main(argv=None):
     calibration = to_network(calibration_inputs(args.task, args.data_dir, args.calibration))
     sample = x_test[:1].astype(np.float32)
 
+    results = {"machine": f"{cpu_name()}, {os.cpu_count()} cores, {platform.machine()}",
+               "date": datetime.date.today().isoformat(), "threads": args.threads,
+               "sparse_model": args.sparse, "dense_model": args.dense}
+    if not args.keras_only:
+        results.update(litert_and_micro(args, models, x_test, calibration, sample))
+    results["keras_ms"] = keras_latency_ms(models, args.keras_batches, args.keras_repeats, x_test)
+    print_tables(results, models)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    print(f"\nwrote {args.out}")
+
+
+def litert_and_micro(args, models, x_test, calibration, sample):
+    """Exports every model (and the per-layer cuts), times them on LiteRT and
+    TFLite Micro, and checks their answers against Keras'."""
+    from keras_sparse import export
+
+    sparse = models["sparse"]
     work = tempfile.mkdtemp(prefix="bench_inference_")
     paths = {"float32": {}, "int8": {}}
     for quantize in paths:
@@ -242,9 +271,7 @@ def main(argv=None):
                         cut_after(model, index), f"{work}/{name}_{index}_{quantize}.tflite".replace(" ", "_"),
                         quantize=q, representative_data=calibration if q else None)
 
-    results = {"machine": f"{cpu_name()}, {os.cpu_count()} cores, {platform.machine()}",
-               "date": datetime.date.today().isoformat(), "threads": args.threads,
-               "sparse_model": args.sparse, "dense_model": args.dense, "litert_us": {}, "layers_us": {},
+    results = {"litert_us": {}, "layers_us": {},
                "bytes": {q: {n: os.path.getsize(p) for n, p in ps.items()} for q, ps in paths.items()},
                "ops": {q: {n: export.tflite_op_names(p) for n, p in ps.items()} for q, ps in paths.items()}}
     for quantize in paths:
@@ -262,7 +289,6 @@ def main(argv=None):
                     before = medians[key]
     timed = interleaved_us(micro_invokers(micro_paths, sample), args.micro_invocations, warmup=5, block=10)
     results["micro_us"] = {name: statistics.median(t) for name, t in timed.items()}
-    results["keras_ms"] = keras_latency_ms(models, args.keras_batches, args.keras_repeats, x_test)
     results["argmax_agreement_with_keras"] = {}
     for quantize, files in (*paths.items(), ("micro int8", micro_paths)):
         for name, path in files.items():
@@ -272,33 +298,36 @@ def main(argv=None):
             keras_answers = keras_answers[:len(inputs)]
             answers = export.TFLiteModel(path, runtime).predict(inputs).argmax(1)
             results["argmax_agreement_with_keras"][f"{name} {quantize}"] = float(np.mean(answers == keras_answers))
+    return results
 
-    print(f"# bench_inference ({results['machine']}; {results['date']}; {args.threads} LiteRT thread)\n")
+
+def print_tables(results, models):
+    print(f"# bench_inference ({results['machine']}; {results['date']}; {results['threads']} LiteRT thread)\n")
     print("| runtime | sparse | sparse, 0.1 kernels | ReLU twin | dense | sparse / twin | sparse / dense |")
     print("|---|---|---|---|---|---|---|")
-    for quantize, row in results["litert_us"].items():
+    for quantize, row in results.get("litert_us", {}).items():
         print(f"| LiteRT {quantize}, batch 1 (µs) | {row['sparse']:.1f} | {row['sparse, 0.1 kernels']:.1f} | "
               f"{row['ReLU twin']:.1f} | {row['dense']:.1f} | {row['sparse'] / row['ReLU twin']:.2f} | "
               f"{row['sparse'] / row['dense']:.2f} |")
-    row = results["micro_us"]
-    print(f"| TFLite Micro int8, batch 1 (µs) | {row['sparse']:.0f} | – | {row['ReLU twin']:.0f} | "
-          f"{row['dense']:.0f} | {row['sparse'] / row['ReLU twin']:.2f} | {row['sparse'] / row['dense']:.2f} |")
+    if "micro_us" in results:
+        row = results["micro_us"]
+        print(f"| TFLite Micro int8, batch 1 (µs) | {row['sparse']:.0f} | – | {row['ReLU twin']:.0f} | "
+              f"{row['dense']:.0f} | {row['sparse'] / row['ReLU twin']:.2f} | {row['sparse'] / row['dense']:.2f} |")
     for batch, row in results["keras_ms"].items():
-        print(f"| Keras, batch {batch} (ms) | {row['sparse']:.2f} | – | {row['ReLU twin']:.2f} | "
-              f"{row['dense']:.2f} | {row['sparse'] / row['ReLU twin']:.2f} | {row['sparse'] / row['dense']:.2f} |")
-    print("\nargmax agreement with Keras on the full test set: " + ", ".join(
-        f"{name} {100 * share:.2f}%" for name, share in results["argmax_agreement_with_keras"].items()))
-    for quantize, layers in results["layers_us"].items():
+        for how, suffix in (("predict_on_batch", ""), ("tf.function", ", tf.function")):
+            sparse, twin, dense = (row[name + suffix] for name in ("sparse", "ReLU twin", "dense"))
+            print(f"| Keras {how}, batch {batch} (ms) | {sparse:.2f} | – | {twin:.2f} | {dense:.2f} | "
+                  f"{sparse / twin:.2f} | {sparse / dense:.2f} |")
+    if "argmax_agreement_with_keras" in results:
+        print("\nargmax agreement with Keras on the full test set: " + ", ".join(
+            f"{name} {100 * share:.2f}%" for name, share in results["argmax_agreement_with_keras"].items()))
+    for quantize, layers in results.get("layers_us", {}).items():
         if layers:
             print(f"\nWhere the time goes, LiteRT {quantize} batch 1 (µs; cut after the layer minus cut before):\n")
             print("| layer | sparse | ReLU twin |\n|---|---|---|")
             for layer in models["sparse"].layers[1:]:
                 print(f"| {layer.name} | {layers.get('sparse | ' + layer.name, float('nan')):.1f} | "
                       f"{layers.get('ReLU twin | ' + layer.name, float('nan')):.1f} |")
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=1, default=str)
-    print(f"\nwrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -150,3 +150,33 @@ def test_wide_rows_select_by_sampled_top_k_where_portable():
     assert selection.selection_kernel(narrow, portable=True) == "top_k"
     assert selection.selection_kernel(wide, portable=False) == "nth_element"
     assert selection._prime_stride(4608) == 17 and selection._prime_stride(17 * 19) == 23
+
+
+@pytest.mark.tensorflow_only
+def test_keras_trainer_graphs_select_by_nth_element_and_exported_graphs_stay_portable(monkeypatch, tmp_path):
+    """`predict` and `evaluate` (graphs Keras' trainer builds and never
+    exports) take the fastest kernel at inference; a `tf.function` of the
+    model and `model.export` trace the portable one. Same outputs."""
+    import tensorflow as tf
+
+    from keras_sparse import KWinners
+
+    seen = []
+    choose = selection.selection_kernel
+
+    def spy(values, portable=True):
+        seen.append(choose(values, portable))
+        return seen[-1]
+
+    monkeypatch.setattr(selection, "selection_kernel", spy)
+    model = keras.Sequential([keras.Input((40,)), KWinners(percent_on=0.2, name="kw")])
+    model.compile(loss="mse")
+    x = np.random.default_rng(18).normal(size=(6, 40)).astype(np.float32)
+    want = ref.kwinners(x, np.zeros(40, np.float32), 12, 1.0)  # k_inference = 0.2 * 40 * 1.5
+    np.testing.assert_array_equal(model.predict(x, verbose=0), want)
+    model.evaluate(x, want, verbose=0)
+    assert seen == ["nth_element", "nth_element"]
+    seen.clear()
+    np.testing.assert_array_equal(tf.function(lambda x: model(x, training=False))(x).numpy(), want)
+    model.export(str(tmp_path / "saved"), verbose=False)
+    assert set(seen) == {"top_k"}
