@@ -8,6 +8,10 @@ is converted with TFLite builtin ops only: a model that would need Flex
 (Select TF) ops, or ops TFLite Micro lacks (`target="micro"`), fails here,
 loudly, rather than on the device, and leaves no file behind.
 
+What each `target` allows (its `quantize` modes, sparse encoding, its ops)
+and uses (the k-winners threshold kernel, the runtime of its files) is one
+entry of `keras_sparse.targets.TARGET_SPECS`, re-exported here.
+
 Quantization (`quantize=`):
 
 - `None`: float32. Every k-winners layer is exported in its inference form
@@ -32,29 +36,10 @@ import tempfile
 
 import numpy as np
 
+from keras_sparse.targets import (  # noqa: F401  (public here too)
+    MICRO_OPS, QUANTIZE_MODES, TARGET_SPECS, TARGETS, check_combination, check_ops, get_target)
 from keras_sparse.tflite_model import (  # noqa: F401  (public here too)
     RUNTIMES, TFLiteModel, _tensor_names, run_tflite, tflite_op_names)
-
-QUANTIZE_MODES = (None, "dynamic", "int8")
-TARGETS = ("litert", "micro")
-
-# Builtin operators of the TFLite Micro interpreter (`tflite-micro` on PyPI,
-# its `AllOpsResolver`), less the signal-processing and vendor ones.
-MICRO_OPS = frozenset("""
-ABS ADD ADD_N ARG_MAX ARG_MIN ASSIGN_VARIABLE AVERAGE_POOL_2D BATCH_MATMUL
-BATCH_TO_SPACE_ND BROADCAST_ARGS BROADCAST_TO CALL_ONCE CAST CEIL CONCATENATION
-CONV_2D COS CUMSUM DEPTH_TO_SPACE DEPTHWISE_CONV_2D DEQUANTIZE DIV
-DYNAMIC_UPDATE_SLICE ELU EMBEDDING_LOOKUP EQUAL EXP EXPAND_DIMS FILL FLOOR
-FLOOR_DIV FLOOR_MOD FULLY_CONNECTED GATHER GATHER_ND GREATER GREATER_EQUAL
-HARD_SWISH IF L2_NORMALIZATION L2_POOL_2D LEAKY_RELU LESS LESS_EQUAL LOG
-LOG_SOFTMAX LOGICAL_AND LOGICAL_NOT LOGICAL_OR LOGISTIC MAX_POOL_2D MAXIMUM MEAN
-MINIMUM MIRROR_PAD MUL NEG NOT_EQUAL PACK PAD PADV2 PRELU QUANTIZE READ_VARIABLE
-REDUCE_ALL REDUCE_MAX REDUCE_MIN RELU RELU6 RESHAPE RESIZE_BILINEAR
-RESIZE_NEAREST_NEIGHBOR REVERSE_V2 ROUND RSQRT SELECT_V2 SHAPE SIN SLICE SOFTMAX
-SPACE_TO_BATCH_ND SPACE_TO_DEPTH SPLIT SPLIT_V SQRT SQUARE SQUARED_DIFFERENCE
-SQUEEZE STRIDED_SLICE SUB SUM SVDF TANH TRANSPOSE TRANSPOSE_CONV
-UNIDIRECTIONAL_SEQUENCE_LSTM UNPACK VAR_HANDLE WHILE ZEROS_LIKE
-""".split())
 
 
 def to_tflite(model, path, quantize=None, representative_data=None, target="litert",
@@ -74,6 +59,7 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
         target: `"litert"` (LiteRT / TFLite on phones) or `"micro"` (TFLite
             for Microcontrollers: k-winners by `keras_sparse.micro`'s search,
             no `TOPK_V2`/`TILE`; only ops in `MICRO_OPS`; float32 or int8).
+            Each is an entry of `TARGET_SPECS`.
         sparse_encoding: `True` stores mostly-zero constant kernels in
             TFLite's sparse tensor encoding (`tf.lite.Optimize.EXPERIMENTAL_SPARSITY`):
             the same outputs, a smaller file.
@@ -96,11 +82,13 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
             layer and the combination is allowed, and (int8) every encoded
             kernel stays block-sparse; otherwise store the kernels dense.
 
-    Raises `ValueError` naming the argument for a `model` that is not a built
-    Keras model, a `path` that is not a file path, an unknown `quantize` or
-    `target`, missing or malformed `representative_data`, a combination the
-    target cannot run (`"dynamic"` on `"micro"`), and for a model whose
-    converted ops the target lacks (Flex ops; ops outside `MICRO_OPS`).
+    Raises `ValueError` naming the argument, its value and the valid range
+    for a `model` that is not a built Keras model, a `path` that is not a
+    file path, an unknown `quantize` or `target`, missing or malformed
+    `representative_data`, a combination the target's `TARGET_SPECS` entry
+    does not allow (`"dynamic"` on `"micro"`, `sparse_encoding=True` where
+    it has no sparse tensors), and for a model whose converted ops the target
+    lacks (Flex ops; ops outside `MICRO_OPS`).
     """
     import keras
 
@@ -112,28 +100,15 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
     _check_inference_graph(model)
     if quantize not in QUANTIZE_MODES:
         raise ValueError(f"`quantize` must be one of {QUANTIZE_MODES}. Received: quantize={quantize!r}")
-    if target not in TARGETS:
-        raise ValueError(f"`target` must be one of {TARGETS}. Received: target={target!r}")
+    spec = get_target(target)
     auto = isinstance(sparse_encoding, str) and sparse_encoding == "auto"
     if not (auto or isinstance(sparse_encoding, bool)):
         raise ValueError(
             f"`sparse_encoding` must be True, False or 'auto'. Received: sparse_encoding={sparse_encoding!r}"
         )
-    if auto and (target == "micro" or quantize == "dynamic" or not has_block_sparse_weights(model)):
+    possible = check_combination(spec, quantize, sparse_encoding)
+    if auto and not (possible and has_block_sparse_weights(model)):
         sparse_encoding = False
-    if sparse_encoding is True and (target == "micro" or quantize == "dynamic"):
-        raise ValueError(
-            f"sparse_encoding=True cannot be used with target={target!r}, quantize={quantize!r}: "
-            "TFLite Micro has no sparse tensors, and LiteRT's default runtime computes "
-            "block-sparse dynamic-range kernels wrongly (see `to_tflite`). Use "
-            "sparse_encoding=False or 'auto'."
-        )
-    if quantize == "dynamic" and target == "micro":
-        raise ValueError(
-            "quantize='dynamic' (int8 weights, float activations) has no TFLite Micro kernels; "
-            "use quantize=None or quantize='int8' with target='micro'. "
-            f"Received: quantize={quantize!r}, target={target!r}"
-        )
     if quantize == "int8":
         representative_data = _check_representative_data(model, representative_data)
     elif representative_data is not None:
@@ -142,7 +117,7 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
             f"with quantize={quantize!r}"
         )
 
-    flatbuffer = _convert(model, quantize, representative_data, target, sparse_encoding)
+    flatbuffer = _convert(model, quantize, representative_data, spec, sparse_encoding)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -207,15 +182,15 @@ def _check_representative_data(model, data):
 
 
 def _convert(model, quantize, representative_data, target, sparse_encoding):
-    """The flatbuffer (bytes); `ValueError` for ops the target lacks."""
+    """The flatbuffer (bytes) for `target` (a `keras_sparse.targets.Target`);
+    `ValueError` for ops the target lacks."""
     import tensorflow as tf
 
     from keras_sparse import micro
     from keras_sparse.kwinners import kwinners_layers
 
     if kwinners_layers(model):  # their export form: constant boost factors, the target's kernel
-        model = micro.with_search_kwinners(model, "search" if target == "micro" else "top_k",
-                                           finite_inputs=quantize == "int8")
+        model = micro.with_search_kwinners(model, target.kwinners_kernel, finite_inputs=quantize == "int8")
     with tempfile.TemporaryDirectory() as saved_model_dir:
         model.export(saved_model_dir, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
@@ -237,12 +212,7 @@ def _convert(model, quantize, representative_data, target, sparse_encoding):
         flatbuffer = _quantize_int8(flatbuffer)
         if sparse_encoding:
             flatbuffer = _sparsify_int8(flatbuffer, required=sparse_encoding is True)
-    ops = tflite_op_names(flatbuffer)
-    if target == "micro" and not set(ops) <= MICRO_OPS:
-        raise ValueError(
-            f"target='micro': the converted model uses ops TFLite Micro lacks: "
-            f"{sorted(set(ops) - MICRO_OPS)} (TFLite Micro has: `keras_sparse.export.MICRO_OPS`)."
-        )
+    check_ops(target, tflite_op_names(flatbuffer))
     return flatbuffer
 
 

@@ -1,6 +1,8 @@
 """Running and reading `.tflite` files: `TFLiteModel` (a Keras-like
 `predict` on LiteRT or TFLite Micro), `run_tflite`, `tflite_op_names`.
 
+Each runtime is one class of `RUNTIMES` (`LiteRTRuntime`, `MicroRuntime`)
+behind the one `TFLiteModel`; a new export target's runtime is one more.
 Every file is checked structurally (`keras_sparse._tflite_check`) before an
 interpreter or a flatbuffer reader sees it. `keras_sparse.export` writes the
 files (and re-exports these names).
@@ -33,7 +35,102 @@ def _tensor_names(flatbuffer):
     return [t.name.decode() for g in model.subgraphs for t in g.tensors]
 
 
-RUNTIMES = ("litert", "micro")
+class LiteRTRuntime:
+    """LiteRT (`ai_edge_litert`): a whole batch per invocation, the batch
+    (and an unknown length) resized as it changes; its default (XNNPACK)
+    kernels, or TFLite's reference kernels with `op_resolver="reference"`.
+
+    A runtime (one per entry of `RUNTIMES`) opens a checked flatbuffer,
+    describes its one input and output (`input_dtype`, `input_quantization`
+    `(scale, zero_point)`, `input_shape` without the batch, None where
+    unknown; the same for the output) and `run`s a batch of inputs of the
+    input dtype, raising `ValueError` where the interpreter refuses.
+    `static_shapes`: whether it runs the stored shapes (the structural check
+    then checks them, `check_tflite(micro=True)`).
+    """
+
+    name = "LiteRT"
+    static_shapes = False
+
+    def __init__(self, flatbuffer, path, op_resolver="default"):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        self.path = path
+        resolver = {"default": OpResolverType.AUTO, "reference": OpResolverType.BUILTIN_REF}[op_resolver]
+        try:
+            self._interpreter = Interpreter(model_content=flatbuffer, experimental_op_resolver_type=resolver)
+        except (RuntimeError, ValueError) as error:
+            raise ValueError(f"LiteRT cannot run {path!r}: {error}") from None
+        inp, out = self._interpreter.get_input_details()[0], self._interpreter.get_output_details()[0]
+        self.input_dtype, self.input_quantization = inp["dtype"], inp["quantization"]
+        self.output_dtype, self.output_quantization = out["dtype"], out["quantization"]
+        self.input_shape, self.output_shape = (
+            tuple(None if d < 0 else int(d) for d in details["shape_signature"][1:]) for details in (inp, out))
+        self._shape = None
+
+    def run(self, inputs, batch_size):
+        try:
+            return np.concatenate([self._invoke(inputs[i:i + batch_size])
+                                   for i in range(0, len(inputs), batch_size)])
+        except RuntimeError as error:  # an operator refused its shapes
+            self._shape = None
+            raise ValueError(f"LiteRT cannot run {self.path!r} on inputs of shape "
+                             f"{inputs.shape}: {error}") from None
+
+    def _invoke(self, batch):
+        interpreter = self._interpreter
+        index = interpreter.get_input_details()[0]["index"]
+        if self._shape != batch.shape:  # the batch, or an unknown length, changed
+            interpreter.resize_tensor_input(index, list(batch.shape))
+            interpreter.allocate_tensors()
+            self._shape = batch.shape
+        interpreter.set_tensor(index, batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
+
+
+class MicroRuntime:
+    """TFLite Micro (`tflite_micro`, the host build of the microcontroller
+    interpreter): one sample per invocation, on the stored shapes. The
+    interface is `LiteRTRuntime`'s; `op_resolver` does not apply."""
+
+    name = "TFLite Micro"
+    static_shapes = True
+
+    def __init__(self, flatbuffer, path, op_resolver="default"):
+        from tflite_micro.python.tflite_micro import runtime as micro_runtime
+
+        self.path = path
+        try:
+            self._interpreter = micro_runtime.Interpreter.from_bytes(flatbuffer)
+        except (RuntimeError, struct.error, IndexError, TypeError, ValueError, UnicodeDecodeError) as error:
+            # RuntimeError: the interpreter refused the model; the others:
+            # its Python wrapper unpacking a part the check does not
+            # interpret (the contents of an operator's options).
+            raise ValueError(f"TFLite Micro cannot run {path!r}: {error}") from None
+        details = self._interpreter.get_input_details(0), self._interpreter.get_output_details(0)
+        (self.input_dtype, self.input_quantization), (self.output_dtype, self.output_quantization) = [
+            (d["dtype"], _scale_zero_point(d["quantization_parameters"])) for d in details
+        ]
+        self.input_shape, self.output_shape = (tuple(int(n) for n in d["shape"][1:]) for d in details)
+
+    def run(self, inputs, batch_size):
+        outputs = []
+        for sample in inputs:
+            self._interpreter.set_input(sample[None], 0)
+            try:
+                self._interpreter.invoke()
+            except RuntimeError as error:
+                raise ValueError(f"TFLite Micro cannot run {self.path!r}: {error}") from None
+            outputs.append(self._interpreter.get_output(0)[0].copy())
+        return np.stack(outputs)
+
+
+# The runtimes `TFLiteModel` can run a file on, by the name of
+# `TFLiteModel(runtime=...)` (each export target names its runtime in
+# `keras_sparse.targets.TARGET_SPECS`).
+RUNTIMES = {"litert": LiteRTRuntime, "micro": MicroRuntime}
+OP_RESOLVERS = ("default", "reference")
 
 
 class TFLiteModel:
@@ -45,10 +142,10 @@ class TFLiteModel:
     dequantized (`(q - zero_point) * scale`); `predict_raw` gives the int8
     outputs themselves. int8 has no NaN: `predict` returns NaN outputs for a
     sample holding a NaN (as the float model does), `predict_raw` refuses it.
-    LiteRT runs a whole batch per invocation (its default XNNPACK delegate,
-    or `op_resolver="reference"` for TFLite's reference kernels); TFLite
-    Micro, the host build of the microcontroller interpreter, runs one sample
-    per invocation.
+    The runtime (one class of `RUNTIMES`) runs the file: LiteRT a whole batch
+    per invocation (its default XNNPACK delegate, or `op_resolver="reference"`
+    for TFLite's reference kernels); TFLite Micro, the host build of the
+    microcontroller interpreter, one sample per invocation.
 
     The file is checked structurally first (indices and buffer sizes, see
     `keras_sparse._tflite_check`): a truncated, random or crafted file raises
@@ -63,52 +160,28 @@ class TFLiteModel:
 
     Args:
         path: the `.tflite` file.
-        runtime: `"litert"` or `"micro"`.
+        runtime: one of `RUNTIMES`: `"litert"` or `"micro"`.
         op_resolver: LiteRT only: `"default"` or `"reference"`.
     """
 
     def __init__(self, path, runtime="litert", op_resolver="default"):
-        if runtime not in RUNTIMES:
-            raise ValueError(f"`runtime` must be one of {RUNTIMES}. Received: runtime={runtime!r}")
-        if op_resolver not in ("default", "reference"):
-            raise ValueError(f"`op_resolver` must be 'default' or 'reference'. Received: op_resolver={op_resolver!r}")
+        if not isinstance(runtime, str) or runtime not in RUNTIMES:
+            raise ValueError(f"`runtime` must be one of {tuple(RUNTIMES)}. Received: runtime={runtime!r}")
+        if op_resolver not in OP_RESOLVERS:
+            raise ValueError(f"`op_resolver` must be one of {OP_RESOLVERS}. Received: op_resolver={op_resolver!r}")
         if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
             raise ValueError(f"`path` must be an existing .tflite file. Received: path={path!r}")
         self.path, self.runtime = os.fspath(path), runtime
         with open(path, "rb") as f:
             self._flatbuffer = f.read()
-        check_tflite(self._flatbuffer, f"`path` {self.path!r}", micro=runtime == "micro")
+        runtime_class = RUNTIMES[runtime]
+        check_tflite(self._flatbuffer, f"`path` {self.path!r}", micro=runtime_class.static_shapes)
         self._check_one_input_and_output()
         self._lock = threading.Lock()
-        if runtime == "micro":
-            from tflite_micro.python.tflite_micro import runtime as micro_runtime
-
-            try:
-                self._micro = micro_runtime.Interpreter.from_bytes(self._flatbuffer)
-            except (RuntimeError, struct.error, IndexError, TypeError, ValueError, UnicodeDecodeError) as error:
-                # RuntimeError: the interpreter refused the model; the others:
-                # its Python wrapper unpacking a part the check does not
-                # interpret (the contents of an operator's options).
-                raise ValueError(f"TFLite Micro cannot run {self.path!r}: {error}") from None
-            details = self._micro.get_input_details(0), self._micro.get_output_details(0)
-            (self.input_dtype, self.input_quantization), (self.output_dtype, self.output_quantization) = [
-                (d["dtype"], _scale_zero_point(d["quantization_parameters"])) for d in details
-            ]
-            self.input_shape, self.output_shape = (tuple(int(n) for n in d["shape"][1:]) for d in details)
-        else:
-            from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-            resolver = {"default": OpResolverType.AUTO, "reference": OpResolverType.BUILTIN_REF}[op_resolver]
-            try:
-                self._litert = Interpreter(model_content=self._flatbuffer, experimental_op_resolver_type=resolver)
-            except (RuntimeError, ValueError) as error:
-                raise ValueError(f"LiteRT cannot run {self.path!r}: {error}") from None
-            inp, out = self._litert.get_input_details()[0], self._litert.get_output_details()[0]
-            self.input_dtype, self.input_quantization = inp["dtype"], inp["quantization"]
-            self.output_dtype, self.output_quantization = out["dtype"], out["quantization"]
-            self.input_shape, self.output_shape = (
-                tuple(None if d < 0 else int(d) for d in details["shape_signature"][1:]) for details in (inp, out))
-            self._shape = None
+        self._runtime = runtime_class(self._flatbuffer, self.path, op_resolver)
+        for attribute in ("input_dtype", "input_quantization", "input_shape",
+                          "output_dtype", "output_quantization", "output_shape"):
+            setattr(self, attribute, getattr(self._runtime, attribute))
 
     def _check_one_input_and_output(self):
         from tensorflow.lite.python import schema_py_generated as schema
@@ -162,34 +235,7 @@ class TFLiteModel:
         if len(inputs) == 0:
             return np.zeros((0, *(d or 0 for d in self.output_shape)), self.output_dtype)
         with self._lock:
-            if self.runtime == "micro":
-                outputs = []
-                for sample in inputs:
-                    self._micro.set_input(sample[None], 0)
-                    try:
-                        self._micro.invoke()
-                    except RuntimeError as error:
-                        raise ValueError(f"TFLite Micro cannot run {self.path!r}: {error}") from None
-                    outputs.append(self._micro.get_output(0)[0].copy())
-                return np.stack(outputs)
-            try:
-                return np.concatenate([self._invoke(inputs[i:i + batch_size])
-                                       for i in range(0, len(inputs), batch_size)])
-            except RuntimeError as error:  # an operator refused its shapes
-                self._shape = None
-                raise ValueError(f"LiteRT cannot run {self.path!r} on inputs of shape "
-                                 f"{inputs.shape}: {error}") from None
-
-    def _invoke(self, batch):
-        interpreter = self._litert
-        index = interpreter.get_input_details()[0]["index"]
-        if self._shape != batch.shape:  # the batch, or an unknown length, changed
-            interpreter.resize_tensor_input(index, list(batch.shape))
-            interpreter.allocate_tensors()
-            self._shape = batch.shape
-        interpreter.set_tensor(index, batch)
-        interpreter.invoke()
-        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
+            return self._runtime.run(inputs, batch_size)
 
     def predict(self, inputs, batch_size=256, verbose=0):
         """Float32 outputs for float32 `inputs` (as `keras.Model.predict`);
