@@ -334,33 +334,21 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
         return config
 
 
-@_serializable
-class SparseDense(_SparseKernelMixin, keras.layers.Dense):
-    """`keras.layers.Dense` whose units each keep a fixed random subset of inputs.
-
-    Kernel `(in, units)`: each column keeps exactly
-    `round((1 - sparsity) * in)` non-zero weights, the rest are exactly `0.0`
-    from the first forward pass, after every optimizer step, and after
-    save/load (mask rebuilt from `(seed, shape)`, see
-    `keras_sparse.constraints.SparseWeights`). The initial kernel's variance
-    uses the true fan-in (see `SparseKernelInitializer`).
-
-    Args:
-        units: output dimension.
-        sparsity: fraction of each unit's weights that are zero, `0 < sparsity < 1`
+_SPARSE_ARGS = """sparsity: fraction of each {unit}'s weights that are zero, `0 < sparsity < 1`
             (`0 <= sparsity < 1` with `mask="learned"`: the initial mask's).
         seed: integer selecting the mask, or `None` to draw one (from NumPy's
             global RNG, seeded by `keras.utils.set_random_seed`); stored in
             the config either way.
         block: `None` (each weight chosen on its own), an integer `b` or a
             pair `(units, inputs)`: the kernel keeps whole blocks of `units`
-            consecutive output units by `inputs` consecutive inputs, and each
-            unit keeps `round((1 - sparsity) * in / inputs) * inputs` weights
-            (`in` must be a multiple of `inputs`, `units` of the first).
-            `block=(1, 4)` (float32) or `(1, 16)` (int8) is what TFLite
-            keeps sparse and runs with its block-sparse `FULLY_CONNECTED`
-            kernels (in float32, faster than dense at high sparsity; see
-            docs/devices.md).
+            consecutive output {unit}s by `inputs` consecutive inputs (input
+            channels at one kernel position), and each {unit} keeps
+            `round((1 - sparsity) * fan_in / inputs) * inputs` weights
+            (the input channels must be a multiple of `inputs`, the {unit}s
+            of `units`). `block=(1, 4)` (float32) or `(1, 16)` (int8) is what
+            TFLite keeps sparse and runs with its block-sparse
+            `FULLY_CONNECTED` kernels (in float32, faster than dense at high
+            sparsity; see docs/devices.md).
         pattern: `None` or an N:M pattern `(n, m)`: at most `n` kept weights
             in every run of `m` consecutive inputs (input channels at one
             kernel position), e.g. `(2, 4)`; the input channels must be a
@@ -373,13 +361,118 @@ class SparseDense(_SparseKernelMixin, keras.layers.Dense):
             0, every weight kept) and is a non-trainable weight,
             `kernel_mask`, saved with the model, that `set_mask` and the
             callbacks `keras_sparse.callbacks.MagnitudePruning`, `RigL` and
-            `SET` change (docs/learned_sparsity.md).
-        **kwargs: any other `keras.layers.Dense` argument except
-            `kernel_constraint`.
+            `SET` change (docs/learned_sparsity.md)."""
+
+_CONV_ARGS = """strides: int or {rank}-tuple of ints, the stride of the convolution.
+            `strides > 1` is incompatible with `dilation_rate > 1`.
+        padding: `"valid"` (no padding) or `"same"` (pad evenly so that the
+            output has the input's spatial size when `strides=1`){causal}.
+        data_format: `"channels_last"` (`{last}`), `"channels_first"`
+            (`{first}`) or None for `keras.config.image_data_format()`.
+        dilation_rate: int or {rank}-tuple of ints, the dilation rate of the
+            convolution.
+        groups: a positive int, the number of groups the input channels are
+            split into (each convolved with `filters / groups` filters);
+            `filters` and the input channels must be multiples of it."""
+
+_KERNEL_ARGS = """activation: activation function, or None for none (`a(x) = x`).
+        use_bias: whether the layer adds a bias vector.
+        kernel_initializer: initializer of the kernel (rescaled to the true
+            fan-in and masked, see `SparseKernelInitializer`).
+        bias_initializer: initializer of the bias vector.
+        kernel_regularizer: regularizer of the kernel.
+        bias_regularizer: regularizer of the bias vector.
+        activity_regularizer: regularizer of the output.
+        kernel_constraint: must be None: the layer's kernel constraint is its
+            mask (`keras_sparse.constraints.SparseWeights`); another raises
+            `ValueError`. Not stored in the config (the mask is, as
+            `sparsity`, `seed`, `block`, `pattern`, `mask`).
+        bias_constraint: constraint of the bias vector."""
+
+_BASE_KWARGS = """**kwargs: base layer arguments (`name`, `dtype`, `trainable`, ...)."""
+
+
+@_serializable
+class SparseDense(_SparseKernelMixin, keras.layers.Dense):
+    """`keras.layers.Dense` whose units each keep a fixed random subset of inputs.
+
+    Computes `output = activation(dot(input, kernel) + bias)` as `Dense`
+    does, with a kernel `(in, units)` of which each column keeps exactly
+    `round((1 - sparsity) * in)` non-zero weights; the rest are exactly `0.0`
+    from the first forward pass, after every optimizer step, and after
+    save/load (mask rebuilt from `(seed, shape)`, see
+    `keras_sparse.constraints.SparseWeights`). The initial kernel's variance
+    uses the true fan-in (see `SparseKernelInitializer`).
+
+    Args:
+        units: positive int, the output dimension.
+        {sparse}
+        {kernel}
+        lora_rank: optional rank of a LoRA update of the kernel, as for
+            `Dense` (None: no LoRA).
+        lora_alpha: optional LoRA scale (`lora_alpha / lora_rank`), as for
+            `Dense`; None: `lora_rank`.
+        quantization_config: optional Keras quantization config, as for
+            `Dense`.
+        {base}
+
+    Input shape:
+        N-D tensor with shape `(batch_size, ..., input_dim)`, most often
+        `(batch_size, input_dim)`.
+
+    Output shape:
+        N-D tensor with shape `(batch_size, ..., units)`.
+
+    Example:
+
+    >>> layer = SparseDense(64, sparsity=0.5, seed=0, activation="relu")
+    >>> y = layer(np.ones((2, 100), "float32"))
+    >>> tuple(y.shape)
+    (2, 64)
+    >>> int(np.count_nonzero(keras.ops.convert_to_numpy(layer.kernel)[:, 0]))
+    50
     """
 
-    def __init__(self, units, sparsity, *, seed=None, block=None, pattern=None, mask="fixed", **kwargs):
-        super().__init__(units, **kwargs)
+    def __init__(
+        self,
+        units,
+        sparsity,
+        *,
+        seed=None,
+        block=None,
+        pattern=None,
+        mask="fixed",
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        lora_rank=None,
+        lora_alpha=None,
+        quantization_config=None,
+        **kwargs,
+    ):
+        # Passed only when set: Keras versions before them (>= 3.5 is
+        # supported) have no such argument.
+        optional = dict(lora_rank=lora_rank, lora_alpha=lora_alpha, quantization_config=quantization_config)
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            **{name: value for name, value in optional.items() if value is not None},
+            **kwargs,
+        )
         self._make_sparse(sparsity, seed, block, mask, pattern)
 
     def quantize(self, mode=None, type_check=True, config=None):
@@ -396,55 +489,157 @@ class SparseDense(_SparseKernelMixin, keras.layers.Dense):
         super().quantize(mode, type_check=False, config=config)
 
 
-@_serializable
-class SparseConv1D(_SparseKernelMixin, keras.layers.Conv1D):
-    """`keras.layers.Conv1D` whose filters each keep a fixed random subset of weights.
+SparseDense.__doc__ = SparseDense.__doc__.format(
+    sparse=_SPARSE_ARGS.format(unit="unit"), kernel=_KERNEL_ARGS, base=_BASE_KWARGS)
 
-    Kernel `(kernel_size, in / groups, filters)`: each filter keeps exactly
-    `round((1 - sparsity) * kernel_size * in / groups)` non-zero weights; see
-    `SparseDense` for the guarantees. Either `data_format`.
+
+_CONV_DOC = """`keras.layers.{parent}` whose filters each keep a fixed random subset of weights.
+
+    Convolves the input with a kernel `{kernel}` as `{parent}` does (then adds
+    the bias and applies the activation); each filter keeps exactly
+    `round((1 - sparsity) * {fan_in})` non-zero weights; see `SparseDense`
+    for the guarantees. Either `data_format`.
 
     Args:
-        filters: number of output filters.
-        kernel_size: as for `Conv1D`.
-        sparsity: fraction of each filter's weights that are zero, `0 < sparsity < 1`
-            (`0 <= sparsity < 1` with `mask="learned"`: the initial mask's).
-        seed: integer selecting the mask, or `None` to draw one.
-        block: `None` or blocks of (filters, input channels) at one kernel
-            position, as for `SparseDense`.
-        pattern: `None` or an N:M pattern `(n, m)`, as for `SparseDense`.
-        mask: `"fixed"` or `"learned"`, as for `SparseDense`.
-        **kwargs: any other `keras.layers.Conv1D` argument except
-            `kernel_constraint`.
+        filters: positive int, the number of output filters.
+        kernel_size: int or {rank}-tuple of ints, the size of the convolution
+            window.
+        {sparse}
+        {conv}
+        {kernel_args}
+        {base}
+
+    Input shape:
+        `(batch_size, {last})` with `data_format="channels_last"`,
+        `(batch_size, {first})` with `"channels_first"`.
+
+    Output shape:
+        `(batch_size, {new_last})` or `(batch_size, {new_first})`: the
+        spatial sizes follow `padding`, `strides` and `dilation_rate`.
+
+    Example:
+
+    >>> layer = {name}(8, {example_kernel}, sparsity=0.75, seed=0, padding="same")
+    >>> tuple(layer(np.ones({example_input}, "float32")).shape)
+    {example_output}
     """
 
-    def __init__(self, filters, kernel_size, sparsity, *, seed=None, block=None, pattern=None, mask="fixed", **kwargs):
-        super().__init__(filters, kernel_size, **kwargs)
+
+@_serializable
+class SparseConv1D(_SparseKernelMixin, keras.layers.Conv1D):
+    __doc__ = _CONV_DOC.format(
+        parent="Conv1D", name="SparseConv1D", rank=1, kernel="(kernel_size, in / groups, filters)",
+        fan_in="kernel_size * in / groups", sparse=_SPARSE_ARGS.format(unit="filter"),
+        conv=_CONV_ARGS.format(rank=1, causal=', or `"causal"` (output `t` sees inputs up to `t`)',
+                               last="(batch, steps, features)", first="(batch, features, steps)"),
+        kernel_args=_KERNEL_ARGS, base=_BASE_KWARGS,
+        last="steps, channels", first="channels, steps",
+        new_last="new_steps, filters", new_first="filters, new_steps",
+        example_kernel=3, example_input="(2, 10, 4)", example_output="(2, 10, 8)")
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        sparsity,
+        *,
+        seed=None,
+        block=None,
+        pattern=None,
+        mask="fixed",
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        groups=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            data_format=data_format,
+            dilation_rate=dilation_rate,
+            groups=groups,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            **kwargs,
+        )
         self._make_sparse(sparsity, seed, block, mask, pattern)
 
 
 @_serializable
 class SparseConv2D(_SparseKernelMixin, keras.layers.Conv2D):
-    """`keras.layers.Conv2D` whose filters each keep a fixed random subset of weights.
+    __doc__ = _CONV_DOC.format(
+        parent="Conv2D", name="SparseConv2D", rank=2, kernel="(kh, kw, in / groups, filters)",
+        fan_in="kh * kw * in / groups", sparse=_SPARSE_ARGS.format(unit="filter"),
+        conv=_CONV_ARGS.format(rank=2, causal="", last="(batch, height, width, channels)",
+                               first="(batch, channels, height, width)"),
+        kernel_args=_KERNEL_ARGS, base=_BASE_KWARGS,
+        last="height, width, channels", first="channels, height, width",
+        new_last="new_height, new_width, filters", new_first="filters, new_height, new_width",
+        example_kernel=3, example_input="(2, 6, 6, 4)", example_output="(2, 6, 6, 8)")
 
-    Kernel `(kh, kw, in / groups, filters)`: each filter keeps exactly
-    `round((1 - sparsity) * kh * kw * in / groups)` non-zero weights; see
-    `SparseDense` for the guarantees. Either `data_format`.
-
-    Args:
-        filters: number of output filters.
-        kernel_size: as for `Conv2D`.
-        sparsity: fraction of each filter's weights that are zero, `0 < sparsity < 1`
-            (`0 <= sparsity < 1` with `mask="learned"`: the initial mask's).
-        seed: integer selecting the mask, or `None` to draw one.
-        block: `None` or blocks of (filters, input channels) at one kernel
-            position, as for `SparseDense`.
-        pattern: `None` or an N:M pattern `(n, m)`, as for `SparseDense`.
-        mask: `"fixed"` or `"learned"`, as for `SparseDense`.
-        **kwargs: any other `keras.layers.Conv2D` argument except
-            `kernel_constraint`.
-    """
-
-    def __init__(self, filters, kernel_size, sparsity, *, seed=None, block=None, pattern=None, mask="fixed", **kwargs):
-        super().__init__(filters, kernel_size, **kwargs)
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        sparsity,
+        *,
+        seed=None,
+        block=None,
+        pattern=None,
+        mask="fixed",
+        strides=(1, 1),
+        padding="valid",
+        data_format=None,
+        dilation_rate=(1, 1),
+        groups=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            data_format=data_format,
+            dilation_rate=dilation_rate,
+            groups=groups,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            **kwargs,
+        )
         self._make_sparse(sparsity, seed, block, mask, pattern)

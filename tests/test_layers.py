@@ -239,7 +239,8 @@ def test_every_layer_is_in_the_signature_table_and_common_ones_at_top_level():
 @pytest.mark.parametrize("cls", _public_layers(), ids=lambda cls: cls.__name__)
 def test_layer_kwargs(cls):
     """Signature parity (larq's `test_layer_kwargs`): every `__init__` argument
-    is in `get_config` and documented under Args, optional ones keyword-only."""
+    is documented under Args, optional ones keyword-only (that they are the
+    config's keys: `test_constructor_parameters_are_the_config_keys`)."""
     parameters = [p for name, p in inspect.signature(cls.__init__).parameters.items()
                   if name != "self" and p.kind is not p.VAR_KEYWORD]
     assert {p.name for p in parameters} == set(SIGNATURE_ARGS[cls.__name__]) | {
@@ -248,11 +249,71 @@ def test_layer_kwargs(cls):
     config = layer.get_config()
     documented = set(re.findall(r"^    (\w+):", inspect.getdoc(cls), re.M))  # the Args entries
     for p in parameters:
-        assert p.name in config, f"{cls.__name__}.get_config() lacks `{p.name}`"
         assert p.name in documented, f"{cls.__name__}'s docstring does not document `{p.name}` under Args"
         if p.default is not p.empty and p.name not in POSITIONAL_OPTIONAL:
             assert p.kind is p.KEYWORD_ONLY, f"{cls.__name__}: `{p.name}` should be keyword-only"
     assert type(layer).from_config(config).get_config() == config
+
+
+# Base-layer arguments (`keras.layers.Layer.__init__`: name, dtype, trainable,
+# autocast, activity_regularizer): taken by **kwargs or spelled out, stored
+# by Keras or not; left out of the parity below.
+BASE_LAYER_ARGS = set(inspect.signature(keras.layers.Layer.__init__).parameters) - {"self", "kwargs"}
+# Arguments a config leaves out at their default value: Keras' Dense stores
+# its LoRA arguments only when set; the sparse-weights layers store `block`,
+# `pattern` and `mask` only when set (so the paper's layers' configs, and
+# saved models, stay as they were).
+OMITTED_AT_DEFAULT = {"lora_rank", "lora_alpha", "block", "pattern", "mask"}
+# Arguments that are not stored: a sparse-weights layer's `kernel_constraint`
+# must be None (its mask is the constraint, stored as sparsity, seed, ...).
+NOT_STORED = {"kernel_constraint"}
+SPARSE_WEIGHT_LAYERS = {ks.layers.SparseDense: keras.layers.Dense, ks.layers.SparseConv1D: keras.layers.Conv1D,
+                        ks.layers.SparseConv2D: keras.layers.Conv2D}
+
+
+def _init_parameters(cls):
+    return {name: p for name, p in inspect.signature(cls.__init__).parameters.items()
+            if name != "self" and p.kind is not p.VAR_KEYWORD}
+
+
+@pytest.mark.parametrize("cls", _public_layers(), ids=lambda cls: cls.__name__)
+def test_constructor_parameters_are_the_config_keys(cls):
+    """The constructor's parameters are exactly the keys of `get_config()`
+    (base-layer keys aside; the rules above for the keys left out), so the
+    signature, the docs (`test_layer_kwargs`) and the config cannot drift."""
+    parameters = _init_parameters(cls)
+    layer = cls(**SIGNATURE_ARGS[cls.__name__])
+    config = layer.get_config()
+    at_default = {name for name in OMITTED_AT_DEFAULT & set(parameters)
+                  if SIGNATURE_ARGS[cls.__name__].get(name, parameters[name].default) == parameters[name].default}
+    not_stored = NOT_STORED if cls in SPARSE_WEIGHT_LAYERS else set()
+    assert set(config) - BASE_LAYER_ARGS == set(parameters) - BASE_LAYER_ARGS - at_default - not_stored
+
+
+@pytest.mark.parametrize("cls", list(SPARSE_WEIGHT_LAYERS), ids=lambda cls: cls.__name__)
+def test_sparse_weight_layers_take_every_keras_argument_with_its_default(cls):
+    """A sparse-weights layer takes every argument of its Keras parent, by
+    name and with the same default (plus its own: sparsity, seed, block,
+    pattern, mask), and forwards it: a layer built with non-default Keras
+    arguments has the parent's config for them."""
+    ours, theirs = _init_parameters(cls), _init_parameters(SPARSE_WEIGHT_LAYERS[cls])
+    assert set(ours) - set(theirs) == {"sparsity", "seed", "block", "pattern", "mask"}
+    for name, parameter in theirs.items():
+        assert ours[name].default == parameter.default, name
+        assert ours[name].kind in (parameter.kind, parameter.KEYWORD_ONLY), name
+    keras_args = dict(activation="relu", use_bias=False, kernel_initializer="he_normal", bias_initializer="ones",
+                      kernel_regularizer="l2", bias_regularizer="l1", activity_regularizer="l1",
+                      bias_constraint="non_neg", name="layer", dtype="float64", trainable=False)
+    if cls is ks.layers.SparseDense:
+        required, sparse = dict(units=4), dict(lora_rank=2, lora_alpha=3)
+    else:
+        required = dict(filters=4, kernel_size=3)
+        sparse = dict(strides=2, padding="same", data_format="channels_first", dilation_rate=1, groups=2)
+    ours_config = cls(**required, sparsity=0.5, seed=1, **keras_args, **sparse).get_config()
+    theirs_config = SPARSE_WEIGHT_LAYERS[cls](**required, **keras_args, **sparse).get_config()
+    for key, value in theirs_config.items():
+        if key not in NOT_STORED:
+            assert ours_config[key] == value, key
 
 
 def _weight_counts(layer):
