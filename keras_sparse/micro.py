@@ -156,8 +156,10 @@ class SearchKWinners(keras.layers.Layer):
     top-k. For export only: it has no state and no training path.
 
     Args:
-        geometry: `"units"` (`KWinners`: rows along the last axis) or
-            `"feature_map"` (`KWinners1D/2D/3D`).
+        geometry: `"units"` (rows along the last axis: `KWinners`) or
+            `"feature_map"` (`KWinners1D/2D/3D`: rows of channels at each
+            position or of a whole sample, either data format); see
+            `row_layout`.
         factors: boost factors, one per unit (channel), float32.
         k: winners per row.
         local, data_format: as in the feature-map layers (ignored for `"units"`).
@@ -188,19 +190,22 @@ class SearchKWinners(keras.layers.Layer):
 
     @classmethod
     def from_layer(cls, layer, kernel="search", finite_inputs=False):
-        """The export form of a built `KWinners`/`KWinners1D/2D/3D` layer."""
+        """The export form of a built k-winners layer (`KWinners`,
+        `KWinners1D/2D/3D` or any other subclass of `KWinnersBase` whose rows
+        `row_layout` can read from its hooks)."""
         from keras_sparse import ops as sparse_ops
-        from keras_sparse.kwinners import KWinners, KWinnersBase
+        from keras_sparse.kwinners import KWinnersBase
 
         if not isinstance(layer, KWinnersBase) or not layer.built:
             raise ValueError(f"`layer` must be a built k-winners layer. Received: layer={layer!r}")
+        local, data_format = row_layout(layer)
         factors = ops.convert_to_numpy(sparse_ops.boost_factors(layer.duty_cycles, layer.boost_strength))
         common = dict(factors=factors, k=layer.k_inference, break_ties=layer.break_ties,
                       relu=layer.relu, kernel=kernel, finite_inputs=finite_inputs,
                       name=layer.name + SEARCH_LAYER_SUFFIX)
-        if isinstance(layer, KWinners):
+        if local and data_format == "channels_last":
             return cls("units", **common)
-        return cls("feature_map", local=layer.local, data_format=layer.data_format, **common)
+        return cls("feature_map", local=local, data_format=data_format, **common)
 
     def call(self, x, mask=None):
         """Rows `(batch, rows per sample, n)`, searched along the last axis.
@@ -265,6 +270,35 @@ class SearchKWinners(keras.layers.Layer):
                       break_ties=self.break_ties, relu=self.relu, kernel=self.kernel,
                       finite_inputs=self.finite_inputs)
         return config
+
+
+def row_layout(layer):
+    """How the rows of a built k-winners `layer` lie in its input, read from
+    its hooks (`_competing_units` at build, `layer.n`, and `_channel_axis`):
+    `(local, data_format)`.
+
+    - `local=True`: the rows are the units (channels) at each position
+      (`n` = the number of channels): `KWinners`, `local=True` feature maps.
+    - `local=False`: one row per sample, every non-batch value, channels
+      fastest (`n` = the size of a sample): `local=False` feature maps.
+
+    `data_format` is `"channels_first"` when the channel axis is axis 1 of an
+    input of rank > 2, else `"channels_last"` (channels on the last axis).
+    Any other geometry raises `ValueError`: its export form needs rows of its
+    own here.
+    """
+    rank, channels = layer.input_spec.ndim, layer.duty_cycles.shape[0]
+    channel_axis = layer._channel_axis() % rank
+    known = layer.input_spec.axes or {}
+    size = math.prod(known.values()) if len(known) == rank - 1 else None
+    if channel_axis in (1, rank - 1) and layer.n in (channels, size):
+        return layer.n == channels, "channels_first" if channel_axis == 1 and rank > 2 else "channels_last"
+    raise ValueError(
+        f"Layer {layer.name!r} ({type(layer).__name__}) cannot be exported: its rows of n={layer.n} "
+        f"competing units are neither its {channels} channels at each position nor its whole sample "
+        f"({size} values) with the channels on the first or last non-batch axis (channel axis "
+        f"{channel_axis} of rank {rank}); `keras_sparse.micro.row_layout` reads no other geometry."
+    )
 
 
 def with_search_kwinners(model, kernel="search", finite_inputs=False):

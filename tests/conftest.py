@@ -147,16 +147,21 @@ def to_numpy(x):
 def layer_reference(layer, x, k):
     """The NumPy re-derivation's output for a built k-winners `layer` on `x`
     with `k` winners, from the layer's current duty cycles and boost strength
-    (integer inputs as the layers compute them, in float32)."""
-    import keras_sparse as ks
+    (integer inputs as the layers compute them, in float32).
+
+    Any subclass of `KWinnersBase` whose rows are the channels at each
+    position or the whole sample: the geometry is read from its hooks
+    (`layer.n`, the competing units, against the channels; `_channel_axis`),
+    as the exporter reads it (`keras_sparse.micro.row_layout`)."""
     from tests import numpy_reference as ref
 
     x = x.astype(np.float32) if x.dtype.kind in "iub" else x
     duty, boost = layer.duty_cycles.numpy(), float(layer.boost_strength.numpy())
-    common = dict(break_ties=layer.break_ties, relu=layer.relu)
-    if isinstance(layer, ks.KWinners):
-        return ref.kwinners(x, duty, k, boost, **common)
-    return ref.kwinners_feature_map(x, duty, k, boost, local=layer.local, data_format=layer.data_format, **common)
+    channels_first = layer._channel_axis() % x.ndim == 1 and x.ndim > 2
+    local = layer.n == len(duty)
+    assert local or layer.n == np.prod(x.shape[1:]), f"rows of {type(layer).__name__} not channels or samples"
+    return ref.kwinners_feature_map(x, duty, k, boost, local=local, break_ties=layer.break_ties, relu=layer.relu,
+                                    data_format="channels_first" if channels_first else "channels_last")
 
 
 def vjp(fn, x, upstream):

@@ -21,6 +21,7 @@ from keras_sparse.callbacks import UpdateBoostStrength
 from keras_sparse.kwinners import KWinnersBase, kwinners_layers
 from keras_sparse.micro import SearchKWinners
 from tests.conftest import crash_at, to_numpy
+from tests.test_kwinners_variant import SampleKWinners
 
 LAYERS = [
     pytest.param(lambda: ks.KWinners(0.2, boost_strength=1.5), (30,), id="KWinners"),
@@ -39,6 +40,8 @@ LAYERS = [
         id="KWinners1D-local-channels_first",
     ),
     pytest.param(lambda: ks.KWinners3D(0.1, relu=True), (3, 4, 4, 3), id="KWinners3D-global-relu"),
+    # a variant defined outside the library (tests/test_kwinners_variant.py)
+    pytest.param(lambda: SampleKWinners(0.2, relu=True), (5, 4), id="SampleKWinners-variant"),
     pytest.param(lambda: ks.layers.SparseDense(8, sparsity=0.6, seed=1), (30,), id="SparseDense"),
     pytest.param(lambda: ks.layers.SparseDense(8, sparsity=0.6, seed=4, block=(2, 5)), (30,), id="SparseDense-block"),
     pytest.param(lambda: ks.layers.SparseDense(8, sparsity=0.5, seed=5, block=(2, 2), pattern=(4, 8), mask="learned"),
