@@ -149,10 +149,10 @@ def why_not(error):
         return f"needs ops TFLite Micro lacks: {lacks.group(1)}"
     if "no TFLite Micro kernels" in message:
         return "no hybrid (dynamic-range) kernels in TFLite Micro"
-    if "sparse_encoding=True cannot be used with target='micro'" in message:
-        return "refused: TFLite Micro has no sparse tensors"
-    if "sparse_encoding=True cannot be used" in message:
-        return "refused: LiteRT computes block-sparse dynamic-range kernels wrongly"
+    refused = re.search(r"`sparse_encoding` must be False or 'auto' with [^:]*: (.*?)(?: \(see [^)]*\))?\. Received",
+                        message)
+    if refused:  # the reason of the target's entry in keras_sparse.targets.TARGET_SPECS
+        return f"refused: {refused.group(1)}"
     if "needs every sparse kernel made of 1x16 blocks" in message:
         return "refused: int8 encodes 1x16 blocks only (int8 DENSIFY fails in XNNPACK)"
     return message.splitlines()[0][:120]
