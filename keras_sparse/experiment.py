@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from keras_sparse import noise, tasks
-from keras_sparse._validation import check_int
+from keras_sparse._validation import check_bool, check_int
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -132,6 +132,11 @@ def run(task, network, seed, data, out, *, initializer="pytorch", k_inference_fa
     task = tasks.get(task)
     check_int("seed", seed, 0)
     check_int("verbose", verbose, 0, 2)
+    check_bool("per_epoch_eval", per_epoch_eval)
+    check_bool("export", export)
+    for name, hook in (("adapt", adapt), ("fit_data", fit_data)):
+        if hook is not None and not callable(hook):
+            raise ValueError(f"`{name}` must be None or a function. Received: {name}={hook!r}")
     if not isinstance(data, Data):
         raise ValueError(f"`data` must be a keras_sparse.experiment.Data (`prepare`). Received: {data!r}")
     params = task.hyper_parameters(network, **(hyper_parameters or {}))

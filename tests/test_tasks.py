@@ -141,3 +141,16 @@ def test_load_subsamples_by_the_tasks_rule(mnist, fsdd):
     keep = np.sort(np.random.default_rng(0).choice(len(fsdd["train"][1]), 7, replace=False))
     np.testing.assert_array_equal(x, fsdd["train"][0][keep])
     assert tasks.FSDD.network_inputs(x[:2]).shape == (2, 32, 32, 1)
+
+
+def test_experiment_refuses_bad_arguments(tmp_path):
+    from keras_sparse import experiment
+
+    with pytest.raises(ValueError, match="`noise_seed` must"):
+        experiment.prepare("mnist", noise_seed=-1)
+    with pytest.raises(ValueError, match="`name` must be one of"):
+        experiment.prepare("cifar")
+    with pytest.raises(ValueError, match="`data` must be a keras_sparse.experiment.Data"):
+        experiment.run("mnist", "sparse_cnn2", 0, None, tmp_path)
+    with pytest.raises(ValueError, match="`per_epoch_eval` must be True or False"):
+        experiment.run("mnist", "sparse_cnn2", 0, None, tmp_path, per_epoch_eval=1)
