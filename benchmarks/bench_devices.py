@@ -54,7 +54,8 @@ sys.path.insert(1, str(REPO / "examples"))
 import numpy as np  # noqa: E402
 from timing import cpu_name, interleaved_us, load_litert, median_ms  # noqa: E402  (beside this script)
 
-from ship_models import INPUTS, calibration_inputs, evaluate_saved, test_inputs  # noqa: E402  (examples/)
+from keras_sparse.shipping import calibration_inputs, evaluate_saved, test_inputs  # noqa: E402
+from keras_sparse.tasks import TASKS  # noqa: E402
 
 DEFAULT_MODELS = (f"mnist_dense_cnn2={REPO / 'saved_models' / 'mnist_dense_cnn2.keras'}",
                   f"mnist_sparse_cnn2={REPO / 'saved_models' / 'mnist_sparse_cnn2.keras'}")
@@ -80,7 +81,7 @@ def parse_models(specs):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="NAME=PATH.keras")
-    p.add_argument("--task", default="mnist", help=f"the models' task, one of {sorted(INPUTS)}")
+    p.add_argument("--task", default="mnist", help=f"the models' task, one of {sorted(TASKS)}")
     p.add_argument("--data-dir", default=None,
                    help="the task's data (default: $KERAS_SPARSE_MNIST / $KERAS_SPARSE_FSDD)")
     p.add_argument("--eval-samples", type=int, default=None,
@@ -95,8 +96,8 @@ def parse_args(argv=None):
     p.add_argument("--keep-dir", default=None, help="keep the .tflite files here (default: a temporary folder)")
     p.add_argument("--out", default="runs/bench_devices.json", help="the JSON results")
     args = p.parse_args(argv)
-    if args.task not in INPUTS:
-        raise ValueError(f"`--task` must be one of {sorted(INPUTS)}. Received: {args.task!r}")
+    if args.task not in TASKS:
+        raise ValueError(f"`--task` must be one of {sorted(TASKS)}. Received: {args.task!r}")
     for option in ("micro_samples", "invocations", "micro_invocations", "calibration", "threads"):
         if getattr(args, option) < 1:
             raise ValueError(f"`--{option.replace('_', '-')}` must be >= 1. Received: {getattr(args, option)}")

@@ -69,7 +69,7 @@ import numpy as np  # noqa: E402
 from timing import cpu_name, interleaved_us, load_litert  # noqa: E402  (beside this script)
 
 from ship_int8 import int8_network  # noqa: E402  (examples/)
-from ship_models import calibration_inputs, test_inputs  # noqa: E402  (examples/)
+from keras_sparse.shipping import calibration_inputs, test_inputs  # noqa: E402
 
 
 def relu_twin(model):

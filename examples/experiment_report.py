@@ -1,5 +1,6 @@
-"""What the experiment scripts (`mnist_noise.py`, `speech_noise.py`) share:
-per-epoch evaluation, the two selection rules, results tables and the noise plot.
+"""The report of the experiment scripts (`mnist_noise.py`, `speech_noise.py`),
+whose runs are `keras_sparse.experiment.run`: all runs of an experiment,
+results tables and the noise plot.
 
 Selection rules (`keras_sparse.noise.select_epoch`), reported side by side:
 
@@ -14,23 +15,48 @@ import sys
 
 import numpy as np
 
+try:  # the scripts run from a checkout without `pip install -e .`
+    import keras_sparse  # noqa: F401
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-def selected_results(records, per_epoch):
-    """`{"last": ..., "paper": ...}` from a run's per-epoch `EpochNoiseScore`
-    records; only `last` when the run was evaluated once, after training."""
-    from keras_sparse import noise
 
-    rules = noise.SELECTION_RULES if per_epoch else ("last",)
-    selected = {}
-    for rule in rules:
-        record = noise.select_epoch(records, rule)
-        selected[rule] = {
-            "epoch": record.get("epoch"),
-            "test_accuracy": noise.clean_accuracy(record),
-            "noise_score": record["noise_score"],
-            "noise_accuracy": record["accuracy"],
-        }
-    return selected
+def add_run_arguments(parser, task, default_networks, default_out):
+    """The flags of `keras_sparse.experiment.run` that every experiment script
+    takes (with `check_run_arguments`); a script adds `--data-dir`, `--epochs`,
+    `--train-samples` and its own."""
+    names = tuple(task.networks)
+    pick = "the first N" if task.subsample == "first" else "N drawn at random (seed 0) from the"
+    parser.add_argument("--networks", nargs="+", default=list(default_networks), choices=names,
+                        help=f"networks to train (default: {' '.join(default_networks)})")
+    parser.add_argument("--test-samples", type=int, default=None,
+                        help=f"evaluate on {pick} test inputs (default: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
+    parser.add_argument("--noise-seed", type=int, default=0, help="seed of the noisy test sets (default: 0)")
+    parser.add_argument("--initializer", choices=("pytorch", "keras", "pytorch_dense_fan_in"),
+                        default="pytorch", help="weight initialization (default: pytorch, as the paper's "
+                                                "code; see keras_sparse.models)")
+    parser.add_argument("--hidden-block", type=int, nargs=2, default=None, metavar=("UNITS", "INPUTS"),
+                        help="keep the sparse networks' hidden weights in whole blocks, e.g. 1 4 "
+                             "(TFLite's float32 block-sparse kernel) or 1 16 (int8); default: none")
+    parser.add_argument("--k-inference-factor", type=float, default=None,
+                        help="winners at inference = k * this, in every k-winners layer "
+                             "(paper: 1.5; see examples/k_inference.py)")
+    parser.add_argument("--out", default=default_out, help=f"output directory (default: {default_out})")
+    parser.add_argument("--no-export", action="store_true", help="skip SavedModel/.tflite export")
+    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
+
+
+def check_run_arguments(parser, args):
+    """`parser.error` for a value of the shared flags out of range."""
+    for name in ("epochs", "train_samples", "test_samples"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.k_inference_factor is not None and not args.k_inference_factor > 0:
+        parser.error(f"--k-inference-factor must be > 0, got {args.k_inference_factor}")
+    if args.noise_seed < 0 or any(s < 0 for s in args.seeds):
+        parser.error("--seeds and --noise-seed must be non-negative integers")
 
 
 def mean_sd(values):
@@ -142,7 +168,7 @@ def write_results(out, command, runs, networks, plot_title, plot_xlabel):
     return rows
 
 
-def run_all(args, argv, train_one, data, networks, plot_title, plot_xlabel):
+def run_all(args, argv, train_one, data, task):
     """Runs `train_one(network, seed, data, args)` for every network and seed
     of `args`, rewriting the results in `args.out` after each run (partial
     results survive), prints the table and returns the runs. The results
@@ -155,7 +181,8 @@ def run_all(args, argv, train_one, data, networks, plot_title, plot_xlabel):
     for network in args.networks:
         for seed in args.seeds:
             runs.append(train_one(network, seed, data, args))
-            rows = write_results(args.out, command, runs, networks, plot_title, plot_xlabel)
+            rows = write_results(args.out, command, runs, task.networks,
+                                 f"{task.title} accuracy vs noise: dense vs sparse", task.noise_description)
     print("\n" + markdown_table(rows))
     print(f"outputs in {os.path.abspath(args.out)}")
     return runs

@@ -25,14 +25,15 @@ try:  # run from a checkout without `pip install -e .`
 except ImportError:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ship_models import evaluate_saved  # noqa: E402  (beside this script)
+from keras_sparse import tasks  # noqa: E402
+from keras_sparse.shipping import evaluate_saved  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("models", nargs="+", help="trained .keras files")
-    p.add_argument("--task", choices=("mnist", "fsdd"), default="mnist",
-                   help="the models' task: mnist (mnist_noise.py) or fsdd (speech_noise.py, raw-audio models)")
+    p.add_argument("--task", choices=tasks.names(), default="mnist",
+                   help="the models' task: mnist (mnist_noise.py), fsdd or gsc-v0.01 (speech_noise.py, raw-audio models)")
     p.add_argument("--factors", type=float, nargs="+", default=[1.0, 1.25, 1.5],
                    help="k_inference_factor values to measure (default: 1.0 1.25 1.5)")
     p.add_argument("--data-dir", default=None,

@@ -7,7 +7,7 @@ For each `NAME` (default: the shipped MNIST models; `fsdd_dense_cnn2
 fsdd_sparse_cnn2` with the FSDD `--data-dir`), `<saved>/<NAME>.keras` is
 converted by `keras_sparse.export.to_tflite(quantize="int8", target="micro")`,
 calibrated on the first `--calibration` training inputs (normalized as the
-float model's JSON `input` says, `ship_models.calibration_inputs`), and
+float model's JSON `input` says, `keras_sparse.shipping.calibration_inputs`), and
 written beside it as
 
     <NAME>_int8.tflite   int8 weights, activations, input and output; only
@@ -49,7 +49,8 @@ except ImportError:
 
 import numpy as np  # noqa: E402
 
-from ship_models import INPUTS, calibration_inputs, evaluate_saved, test_inputs  # noqa: E402  (beside this script)
+from keras_sparse import tasks  # noqa: E402
+from keras_sparse.shipping import calibration_inputs, evaluate_saved, test_inputs  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST_MODELS = ("mnist_dense_cnn2", "mnist_sparse_cnn2", "mnist_sparse_cnn2_ensemble3")
@@ -112,7 +113,7 @@ def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_
 
     from keras_sparse.export import TFLiteModel, tflite_op_names, to_tflite
 
-    task = name.split("_")[0]
+    task = tasks.from_model_name(name)
     with open(os.path.join(saved, f"{name}.json")) as f:
         float_info = json.load(f)
     model = keras.models.load_model(os.path.join(saved, f"{name}.keras"))
@@ -134,10 +135,10 @@ def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_
         "source": f"{name}.keras",
         "command": command,
         "quantize": "int8", "target": target,
-        "calibration": f"the first {calibration} {task.upper()} training inputs, as `input` says",
+        "calibration": f"the first {calibration} {task.name.upper()} training inputs, as `input` says",
         "bytes": os.path.getsize(path),
         "tflite_ops": tflite_op_names(path),
-        "input": f"{FEATURES_INPUT if features else ''}{INPUTS[task]}, then int8: "
+        "input": f"{FEATURES_INPUT if features else ''}{task.input_description}, then int8: "
                  f"q = clip(round(x / {in_scale!r}) + {in_zero}, -128, 127)",
         "output": f"{float_info['output']}, as int8 codes q: value = (q - {out_zero}) * {out_scale!r}",
         "input_quantization": [float(in_scale), int(in_zero)],
@@ -164,6 +165,14 @@ def ship_int8(name, saved="saved_models", data_dir=None, calibration=500, micro_
     return info
 
 
+def _task_name(model_name):
+    """The task name of a shipped model's name, None if no task's."""
+    try:
+        return tasks.from_model_name(model_name).name
+    except ValueError:
+        return None
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", default=list(MNIST_MODELS),
@@ -185,13 +194,12 @@ def parse_args(argv=None):
         if getattr(args, option) < 1:
             flag = "--slice" if option == "slice_samples" else "--" + option.replace("_", "-")
             raise ValueError(f"`{flag}` must be >= 1. Received: {getattr(args, option)}")
-    if len({name.split("_")[0] for name in args.names}) > 1:
+    if len({_task_name(name) for name in args.names}) > 1:
         raise ValueError(f"`names` must be models of one task (one --data-dir). Received: {args.names}")
     for name in args.names:
-        task = name.split("_")[0]
-        if task not in INPUTS or not os.path.isfile(os.path.join(args.saved, f"{name}.keras")):
+        if _task_name(name) is None or not os.path.isfile(os.path.join(args.saved, f"{name}.keras")):
             raise ValueError(f"`names`: {name!r} is not a shipped model (<task>_<network> with a "
-                             f".keras and .json in {args.saved}, task one of {sorted(INPUTS)})")
+                             f".keras and .json in {args.saved}, task one of {sorted(tasks.TASKS)})")
     return args
 
 

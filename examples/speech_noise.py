@@ -32,12 +32,14 @@ Examples:
     python examples/speech_noise.py --data-dir ../shared/datasets/fsdd              # the paper's protocol
     python examples/speech_noise.py --seeds 0 1 2 --out runs/speech --verbose 2
     python examples/speech_noise.py --data gsc-v0.01 --data-dir /data/speech_commands_v0.01
+
+The tasks (data, features, noise protocol, networks, hyper-parameters) are
+`keras_sparse.tasks.FSDD` and `SPEECH_COMMANDS`; training and evaluation are
+`keras_sparse.experiment.run`; this script adds its flags and the augmentation.
 """
 
 import argparse
-import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -45,16 +47,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-try:  # run from a checkout without `pip install -e .`
-    import keras_sparse  # noqa: F401
-except ImportError:
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import experiment_report  # noqa: E402  (examples/experiment_report.py, beside this script)
-from keras_sparse.models import SPEECH_NETWORKS  # noqa: E402
-
-NETWORK_NAMES = tuple(SPEECH_NETWORKS)
-FEATURE_BATCH = 256  # clips per feature computation (bounds memory)
+import experiment_report  # noqa: E402  (beside this script; puts the checkout on the path if needed)
+from keras_sparse import tasks  # noqa: E402
+from keras_sparse.tasks.speech import FSDD, features  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -64,17 +59,9 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None,
                    help="dataset folder (default: $KERAS_SPARSE_FSDD / $KERAS_SPARSE_SPEECH_COMMANDS, "
                         "else tensorflow-datasets for fsdd)")
-    p.add_argument("--networks", nargs="+", default=list(NETWORK_NAMES), choices=NETWORK_NAMES,
-                   help="networks to train (default: all three)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per network (default: the paper's)")
     p.add_argument("--train-samples", type=int, default=None,
                    help="train on N clips drawn at random (seed 0) from the training split (default: all)")
-    p.add_argument("--test-samples", type=int, default=None,
-                   help="evaluate on N clips drawn at random (seed 0) from the test split (default: all)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
-    p.add_argument("--noise-seed", type=int, default=0, help="seed of the noisy test sets (default: 0)")
-    p.add_argument("--k-inference-factor", type=float, default=None,
-                   help="winners at inference = k * this in every k-winners layer (paper: 1.5)")
     p.add_argument("--weight-decay", type=float, default=None,
                    help="PyTorch-style weight decay (paper: 0.01)")
     p.add_argument("--augment", action="store_true",
@@ -83,35 +70,12 @@ def parse_args(argv=None):
     p.add_argument("--normalize-features", action="store_true",
                    help="standardize the dB features with the training set's mean and sd before the "
                         "network (default: none, as the paper: dB in [-80, 0])")
-    p.add_argument("--initializer", choices=("pytorch", "keras", "pytorch_dense_fan_in"),
-                   default="pytorch", help="weight initialization (default: pytorch, as the paper's code)")
-    p.add_argument("--hidden-block", type=int, nargs=2, default=None, metavar=("UNITS", "INPUTS"),
-                   help="keep the sparse networks' hidden weights in whole blocks, e.g. 1 4 "
-                        "(TFLite's float32 block-sparse kernel) or 1 16 (int8); default: none")
-    p.add_argument("--out", default="speech_noise_out", help="output directory (default: speech_noise_out)")
-    p.add_argument("--no-export", action="store_true", help="skip SavedModel/.tflite export")
-    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
+    experiment_report.add_run_arguments(p, FSDD, FSDD.networks, "speech_noise_out")
     args = p.parse_args(argv)
-    for name in ("epochs", "train_samples", "test_samples"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    if args.k_inference_factor is not None and not args.k_inference_factor > 0:
-        p.error(f"--k-inference-factor must be > 0, got {args.k_inference_factor}")
+    experiment_report.check_run_arguments(p, args)
     if args.weight_decay is not None and not args.weight_decay >= 0:
         p.error(f"--weight-decay must be >= 0, got {args.weight_decay}")
-    if args.noise_seed < 0 or any(s < 0 for s in args.seeds):
-        p.error("--seeds and --noise-seed must be non-negative integers")
     return args
-
-
-def features(waveforms):
-    """The paper's log-mel features of `(N, 16000)` clips, `(N, 32, 32, 1)` float32."""
-    from keras_sparse import audio
-
-    parts = [np.asarray(audio.log_mel_spectrogram(waveforms[i:i + FEATURE_BATCH]))
-             for i in range(0, len(waveforms), FEATURE_BATCH)]
-    return np.concatenate(parts).astype(np.float32)
 
 
 def augment_clips(waveforms, rng):
@@ -199,118 +163,37 @@ def standardized(model, spectrograms):
     return keras.Model(inputs, model(scaled), name=model.name)
 
 
-def _subsample(split, n):
-    waveforms, labels, paths = split
-    if n is None or n >= len(labels):
-        return waveforms, labels, list(paths)
-    keep = np.sort(np.random.default_rng(0).choice(len(labels), n, replace=False))
-    return waveforms[keep], labels[keep], [paths[i] for i in keep]
-
-
-def load_data(args):
-    """(train waveforms, train labels, test waveforms, test labels, test paths)."""
-    from keras_sparse import datasets
-
-    if args.data == "fsdd":
-        splits = datasets.load_fsdd(args.data_dir)
-    else:
-        splits = datasets.load_speech_commands_v001(args.data_dir)
-    x_train, y_train, _ = _subsample(splits["train"], args.train_samples)
-    x_test, y_test, test_paths = _subsample(splits["test"], args.test_samples)
-    return x_train, y_train, x_test, y_test, test_paths
-
-
 def train_one(network, seed, data, args):
-    """Builds, trains and evaluates one network; returns its result dict."""
-    from keras_sparse import callbacks, models
-    from keras_sparse.export import to_tflite
+    """Trains and evaluates one network (`keras_sparse.experiment.run`); returns its result dict."""
+    from keras_sparse import experiment
 
-    cfg = models.SPEECH_NETWORKS[network]
-    epochs = args.epochs or cfg["epochs"]
-    k_inference_factor = args.k_inference_factor or models.K_INFERENCE_FACTOR
-    weight_decay = models.SPEECH_WEIGHT_DECAY if args.weight_decay is None else args.weight_decay
-    x_train, y_train, train_waveforms, y_test, noisy_sets = data
-    sparse = not network.startswith("dense")
-
-    keras.utils.set_random_seed(seed)
-    hidden_block = tuple(args.hidden_block) if args.hidden_block and sparse else None
-    model = models.build_speech(network, args.initializer, k_inference_factor, weight_decay,
-                                hidden_block)
+    adapt = fit_data = None
     if args.normalize_features:
-        model = standardized(model, x_train)
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=cfg["lr"], momentum=cfg["momentum"]),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    scorer = callbacks.EpochNoiseScore(noisy_sets, y_test)
-    cbs = [
-        keras.callbacks.LearningRateScheduler(lambda epoch: cfg["lr"] * cfg["lr_decay"] ** epoch),
-        callbacks.UpdateBoostStrength(),
-        keras.callbacks.TerminateOnNaN(),
-        scorer,
-    ]
-    print(f"\n=== {cfg['title']} seed {seed}: {epochs} epoch(s) on {len(x_train)} clips, batch "
-          f"{cfg['batch_size']}, lr {cfg['lr']} x{cfg['lr_decay']}/epoch, momentum {cfg['momentum']}, "
-          f"weight decay {weight_decay}, init {args.initializer}"
-          + (f", k_inference_factor {k_inference_factor}" if sparse else "")
-          + (", the paper's augmentation" if args.augment else "")
-          + (", standardized features" if args.normalize_features else ""), flush=True)
-    start = time.time()
+        def adapt(model):
+            return standardized(model, data.x_train), [], None
     if args.augment:
-        training = dict(x=AugmentedClips(train_waveforms, y_train, cfg["batch_size"], seed))
-    else:
-        training = dict(x=x_train, y=y_train, batch_size=cfg["batch_size"], shuffle=True)
-    model.fit(**training, epochs=epochs, callbacks=cbs, verbose=args.verbose)
-    train_time = time.time() - start  # includes the per-epoch evaluation
+        def fit_data(batch_size, seed):
+            return dict(x=AugmentedClips(data.train_inputs, data.y_train, batch_size, seed))
 
-    selected = experiment_report.selected_results(scorer.records, per_epoch=True)
-    last, paper = selected["last"], selected["paper"]
-    print(f"{cfg['title']} seed {seed}: last epoch {100 * last['test_accuracy']:.2f}% / noise "
-          f"score {last['noise_score']:,}; paper's selection: epoch {paper['epoch']}, "
-          f"{100 * paper['test_accuracy']:.2f}% / {paper['noise_score']:,} "
-          f"(train + per-epoch eval {train_time:.0f} s)", flush=True)
-
-    run_dir = os.path.join(args.out, f"{network}_seed{seed}")
-    os.makedirs(run_dir, exist_ok=True)
-    raw_audio = models.waveform_model(model)
-    raw_audio.save(os.path.join(run_dir, "model.keras"))
-    if not args.no_export:
-        raw_audio.export(os.path.join(run_dir, "saved_model"), format="tf_saved_model", verbose=False)
-        to_tflite(raw_audio, os.path.join(run_dir, "model.tflite"))
-    result = {
-        "network": network, "title": cfg["title"], "seed": seed, "data": args.data,
-        "epochs": epochs, "train_samples": int(len(x_train)), "test_samples": int(len(y_test)),
-        "batch_size": cfg["batch_size"], "lr": cfg["lr"], "lr_decay": cfg["lr_decay"],
-        "momentum": cfg["momentum"], "weight_decay": weight_decay, "initializer": args.initializer,
-        "k_inference_factor": k_inference_factor if sparse else None, "hidden_block": hidden_block,
-        "augment": args.augment,
-        "normalize_features": args.normalize_features,
-        "test_accuracy": last["test_accuracy"], "noise_score": last["noise_score"],
-        "noise_seed": args.noise_seed, "noise_levels": scorer.records[-1]["levels"],
-        "noise_accuracy": last["noise_accuracy"], "selected": selected,
-        "epoch_records": scorer.records, "train_seconds": train_time,
-    }
-    with open(os.path.join(run_dir, "run.json"), "w") as f:
-        json.dump(result, f, indent=2)
-    return result
+    return experiment.run(
+        args.data, network, seed, data, args.out, initializer=args.initializer,
+        k_inference_factor=args.k_inference_factor, hidden_block=args.hidden_block,
+        hyper_parameters=dict(epochs=args.epochs, weight_decay=args.weight_decay),
+        per_epoch_eval=True, noise_seed=args.noise_seed, export=not args.no_export,
+        verbose=args.verbose, adapt=adapt, fit_data=fit_data,
+        settings=dict(data=args.data, augment=args.augment, normalize_features=args.normalize_features))
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from keras_sparse import models, noise
+    from keras_sparse import experiment
 
-    x_train, y_train, x_test, y_test, _ = load_data(args)
     t0 = time.time()
-    # Features once; the noisy test sets once (every run and epoch sees the same noise).
-    data = (features(x_train), y_train, x_train, y_test,
-            list(noise.noisy_audio_sets(x_test, seed=args.noise_seed, features=features)))
-    print(f"{args.data}: {len(y_train)} training and {len(y_test)} test clips; features and "
-          f"11 noisy test sets in {time.time() - t0:.1f} s", flush=True)
-
-    return experiment_report.run_all(args, argv, train_one, data, models.SPEECH_NETWORKS,
-                                     f"Spoken digits ({args.data}): accuracy vs noise",
-                                     "noise level a: (1 - a) x + a u, u ~ U(-1, 1)")
+    data = experiment.prepare(args.data, args.data_dir, args.train_samples, args.test_samples,
+                              args.noise_seed)
+    print(f"{args.data}: {len(data.y_train)} training and {len(data.y_test)} test clips; features and "
+          f"{len(data.noisy_sets)} noisy test sets in {time.time() - t0:.1f} s", flush=True)
+    return experiment_report.run_all(args, argv, train_one, data, tasks.get(args.data))
 
 
 if __name__ == "__main__":

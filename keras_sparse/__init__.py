@@ -2,7 +2,7 @@
 
 from keras_sparse import (
     audio, callbacks, constraints, conversion, datasets, export, layers, metrics, models, noise, ops, pruning,
-    sparsity, wav,
+    sparsity, tasks, wav,
 )
 from keras_sparse.conversion import sparsify
 from keras_sparse.layers import (

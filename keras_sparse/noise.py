@@ -25,7 +25,7 @@ machine, and each level is reproducible on its own.
 import numpy as np
 
 from keras_sparse._validation import check_equal_lengths, check_float, check_int
-from keras_sparse.datasets import MNIST_MEAN, MNIST_STD, normalize
+from keras_sparse.datasets import MNIST_MEAN, MNIST_STD
 
 NOISE_LEVELS = tuple(round(0.05 * i, 2) for i in range(11))
 NOISE_VALUE = MNIST_MEAN + 2 * MNIST_STD  # 0.7469, on [0, 1] pixels
@@ -138,23 +138,22 @@ def add_audio_noise(waveforms, a, seed=0):
 
 
 def noisy_test_sets(images01, levels=NOISE_LEVELS, seed=0):
-    """Yields `(p, normalized noisy images (N, 28, 28, 1))` for every MNIST level."""
-    check_int("seed", seed, 0)
-    for i, p in enumerate(levels):
-        yield p, normalize(add_noise(images01, p, seed=_level_seed(seed, i)))
+    """Yields `(p, normalized noisy images (N, 28, 28, 1))` for every MNIST level
+    (`keras_sparse.tasks.get("mnist").noisy_sets`)."""
+    return _task("mnist").noisy_sets(images01, levels, seed)
 
 
 def noisy_audio_sets(waveforms, levels=NOISE_LEVELS, seed=0, features=None):
     """Yields `(a, noisy clips)` for every speech level, passed through
-    `features` (e.g. `keras_sparse.audio.log_mel_spectrogram`) when given."""
-    check_int("seed", seed, 0)
-    levels = _check_levels(levels)
-    if features is not None and not callable(features):
-        raise ValueError("`features` must be None or a function of the waveforms. "
-                         f"Received: features={features!r}")
-    for i, a in enumerate(levels):
-        noisy = add_audio_noise(waveforms, a, seed=_level_seed(seed, i))
-        yield a, noisy if features is None else np.asarray(features(noisy))
+    `features` (e.g. `keras_sparse.audio.log_mel_spectrogram`) when given
+    (`keras_sparse.tasks.get("fsdd").noisy_sets`)."""
+    return _task("fsdd").noisy_sets(waveforms, levels, seed, features)
+
+
+def _task(name):
+    from keras_sparse import tasks  # tasks build on this module
+
+    return tasks.get(name)
 
 
 def check_labels(labels):
@@ -243,7 +242,8 @@ def score_levels(model, noisy_sets, labels, batch_size=512):
     }
 
 
-def _check_levels(levels):
+def check_levels(levels):
+    """`levels` as a non-empty tuple of noise levels in [0, 1]; else `ValueError`."""
     levels = tuple(levels)
     if not levels:
         raise ValueError("`levels` must contain at least one noise level in [0, 1].")
@@ -252,38 +252,64 @@ def _check_levels(levels):
     return levels
 
 
-def evaluate_noise(model, images01, labels, levels=NOISE_LEVELS, seed=0, batch_size=512):
-    """MNIST: accuracy of `model` on the noisy test set at every level, and the noise score.
+def evaluate_noise(model, task=None, *args, **kwargs):
+    """Accuracy of `model` on a task's noisy test set at every level, and the noise score.
+
+    Two forms:
+
+    - `evaluate_noise(model, task, inputs=None, labels=None, levels=None, seed=0,
+      batch_size=512, features=None, data_dir=None)`, `task` a
+      `keras_sparse.tasks.Task` or its name (`"mnist"`, `"fsdd"`, ...): the
+      task's noise protocol (`Task.corrupt`, then `Task.prepare`, then
+      `features` when given) on `inputs` and `labels`, the clean test set as
+      the protocol takes it (MNIST pixels in [0, 1], waveforms in [-1, 1]),
+      by default the task's whole test set from `data_dir`; at the task's
+      levels unless `levels`.
+    - `evaluate_noise(model, images01, labels, levels=NOISE_LEVELS, seed=0,
+      batch_size=512)`: MNIST, as `evaluate_noise(model, "mnist", images01, labels, ...)`.
 
     Args:
-        model: a Keras model (or any callable with `.predict`) taking normalized
-            `(N, 28, 28, 1)` float32 images and returning 10 logits or
-            probabilities per image.
-        images01: test images in [0, 1], `(N, 28, 28)` or `(N, 28, 28, 1)`
-            (use `keras_sparse.datasets.to_unit_interval` on uint8 pixels).
-        labels: int labels `(N,)`.
-        levels: noise levels (default the paper's 11).
-        seed: noise seed (non-negative int).
+        model: a Keras model (or anything with `.predict`) taking the task's
+            model inputs (MNIST: normalized `(N, 28, 28, 1)` images; audio:
+            `(N, 16000)` waveforms, or spectrograms with `features`) and
+            returning class logits or probabilities.
+        seed: noise seed (non-negative int): level `i` uses `SeedSequence([seed, i])`.
         batch_size: prediction batch size.
 
     Returns:
         `score_levels`' dict, plus `seed`.
     """
-    labels = check_labels(labels)
-    images01 = np.asarray(images01)
-    if images01.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f"`labels` must have one entry per image: {images01.shape[0]} images, "
-            f"received labels of shape {labels.shape}"
-        )
-    levels = _check_levels(levels)
-    result = score_levels(model, noisy_test_sets(images01, levels, seed), labels, batch_size)
-    return dict(result, seed=int(seed))
+    from keras_sparse import tasks
+
+    if isinstance(task, (str, tasks.Task)):
+        return _evaluate_task(model, tasks.get(task), *args, **kwargs)
+    if task is None:
+        if "images01" not in kwargs:
+            raise ValueError("`task` must be a keras_sparse.tasks.Task or one of "
+                             f"{sorted(tasks.TASKS)} (or MNIST images01). Received: task=None")
+        task = kwargs.pop("images01")
+    return _evaluate_mnist(model, task, *args, **kwargs)
+
+
+def _evaluate_task(model, task, inputs=None, labels=None, levels=None, seed=0, batch_size=512,
+                   features=None, data_dir=None):
+    from keras_sparse import tasks
+
+    if (inputs is None) != (labels is None):
+        raise ValueError("`inputs` and `labels` must be given together (or neither: the task's "
+                         f"test set). Received inputs={type(inputs).__name__}, labels={type(labels).__name__}")
+    if inputs is None:
+        inputs, labels = task.load(data_dir)["test"]
+    return tasks.evaluate(model, task, inputs, labels, levels, seed, batch_size, features)
+
+
+def _evaluate_mnist(model, images01, labels, levels=NOISE_LEVELS, seed=0, batch_size=512):
+    return _evaluate_task(model, _task("mnist"), images01, labels, levels, seed, batch_size)
 
 
 def evaluate_audio_noise(model, waveforms, labels, levels=NOISE_LEVELS, seed=0, batch_size=512,
                          features=None):
-    """Speech: accuracy of `model` on the noisy test clips at every level, and the noise score.
+    """Speech: `evaluate_noise(model, "fsdd", waveforms, labels, levels, seed, batch_size, features)`.
 
     Args:
         model: a Keras model taking raw `(N, 16000)` waveforms (e.g.
@@ -294,19 +320,8 @@ def evaluate_audio_noise(model, waveforms, labels, levels=NOISE_LEVELS, seed=0, 
         levels, seed, batch_size: as `evaluate_noise`.
         features: optional function from waveforms to the model's input
             (`keras_sparse.audio.log_mel_spectrogram`), applied after the noise.
-
-    Returns:
-        `score_levels`' dict, plus `seed`.
     """
-    labels = check_labels(labels)
-    if np.shape(check_equal_lengths("waveforms", waveforms))[0] != labels.shape[0]:
-        raise ValueError(
-            f"`labels` must have one entry per clip: {np.shape(waveforms)[0]} clips, "
-            f"received labels of shape {labels.shape}"
-        )
-    levels = _check_levels(levels)
-    noisy = noisy_audio_sets(waveforms, levels, seed, features)
-    return dict(score_levels(model, noisy, labels, batch_size), seed=int(seed))
+    return _evaluate_task(model, _task("fsdd"), waveforms, labels, levels, seed, batch_size, features)
 
 
 def clean_accuracy(result):

@@ -68,18 +68,16 @@ def _test_inputs(task, mnist, fsdd):
 def test_saved_model_reproduces_json(name, mnist, fsdd):
     import keras
 
-    import keras_sparse  # noqa: F401
+    from keras_sparse import shipping, tasks
     from keras_sparse.export import run_tflite
 
-    task = name.split("_")[0]
+    task = tasks.from_model_name(name).name
     info = json.loads((SAVED / f"{name}.json").read_text())
     model = keras.models.load_model(SAVED / f"{name}.keras")
-    input_shape = {"mnist": (None, 28, 28, 1), "fsdd": (None, 16000)}[task]
-    assert model.input_shape == input_shape and model.output_shape == (None, 10)
-    ship = load_example("ship_models.py")
-    assert info["input"] == ship.INPUTS[task]
+    assert model.input_shape == (None, *tasks.get(task).input_shape) and model.output_shape == (None, 10)
+    assert info["input"] == tasks.get(task).input_description
     data_dir = mnist_dir() if task == "mnist" else fsdd_dir()
-    accuracy, noisy = ship.evaluate_saved(model, task, data_dir, info["noise_seed"])
+    accuracy, noisy = shipping.evaluate_saved(model, task, data_dir, info["noise_seed"])
     assert accuracy == info["test_accuracy"]
     assert noisy["noise_score"] == info["noise_score"]
     assert noisy["correct"] == info["noise_correct"]
@@ -126,13 +124,15 @@ def test_int8_model_reproduces_json(name, mnist, fsdd):
 
     info = json.loads((SAVED / f"{name}.json").read_text())
     path = SAVED / f"{name}.tflite"
+    from keras_sparse import tasks
+
     ship_int8 = load_example("ship_int8.py")
-    task = name.split("_")[0]
+    task = tasks.from_model_name(name).name
     source = name.removesuffix("_litert").removesuffix("_int8")
     assert name == ship_int8.int8_file_name(source, info["target"])
     assert info["quantize"] == "int8" and info["source"] == f"{source}.keras"
     front_end = ship_int8.FEATURES_INPUT if task == "fsdd" else ""
-    assert info["input"].startswith(f"{front_end}{ship_int8.INPUTS[task]}, then int8: ")
+    assert info["input"].startswith(f"{front_end}{tasks.get(task).input_description}, then int8: ")
     assert path.stat().st_size == info["bytes"]
     ops = tflite_op_names(path)
     assert ops == info["tflite_ops"] and not [op for op in ops if op.startswith("CUSTOM")]
