@@ -152,7 +152,7 @@ def why_not(error):
         return "no hybrid (dynamic-range) kernels in TFLite Micro"
     refused = re.search(r"`sparse_encoding` must be False or 'auto' with [^:]*: (.*?)(?: \(see [^)]*\))?\. Received",
                         message)
-    if refused:  # the reason of the target's entry in keras_sparse.targets.TARGET_SPECS
+    if refused:  # the reason of the target's entry in keras_sparse.targets.TARGET_RULES
         return f"refused: {refused.group(1)}"
     if "needs every sparse kernel made of 1x16 blocks" in message:
         return "refused: int8 encodes 1x16 blocks only (int8 DENSIFY fails in XNNPACK)"

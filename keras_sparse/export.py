@@ -10,7 +10,7 @@ loudly, rather than on the device, and leaves no file behind.
 
 What each `target` allows (its `quantize` modes, sparse encoding, its ops)
 and uses (the k-winners threshold kernel, the runtime of its files) is one
-entry of `keras_sparse.targets.TARGET_SPECS`, re-exported here.
+entry of `keras_sparse.targets.TARGET_RULES`, re-exported here.
 
 Quantization (`quantize=`):
 
@@ -37,7 +37,7 @@ import tempfile
 import numpy as np
 
 from keras_sparse.targets import (  # noqa: F401  (public here too)
-    MICRO_OPS, QUANTIZE_MODES, TARGET_SPECS, TARGETS, check_combination, check_ops, get_target)
+    MICRO_OPS, QUANTIZE_MODES, TARGET_RULES, TARGETS, check_combination, check_ops, get_target)
 from keras_sparse.tflite_model import (  # noqa: F401  (public here too)
     RUNTIMES, TFLiteModel, _tensor_names, run_tflite, tflite_op_names)
 
@@ -59,7 +59,7 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
         target: `"litert"` (LiteRT / TFLite on phones) or `"micro"` (TFLite
             for Microcontrollers: k-winners by `keras_sparse.micro`'s search,
             no `TOPK_V2`/`TILE`; only ops in `MICRO_OPS`; float32 or int8).
-            Each is an entry of `TARGET_SPECS`.
+            Each is an entry of `TARGET_RULES`.
         sparse_encoding: `True` stores mostly-zero constant kernels in
             TFLite's sparse tensor encoding (`tf.lite.Optimize.EXPERIMENTAL_SPARSITY`):
             the same outputs, a smaller file.
@@ -85,7 +85,7 @@ def to_tflite(model, path, quantize=None, representative_data=None, target="lite
     Raises `ValueError` naming the argument, its value and the valid range
     for a `model` that is not a built Keras model, a `path` that is not a
     file path, an unknown `quantize` or `target`, missing or malformed
-    `representative_data`, a combination the target's `TARGET_SPECS` entry
+    `representative_data`, a combination the target's `TARGET_RULES` entry
     does not allow (`"dynamic"` on `"micro"`, `sparse_encoding=True` where
     it has no sparse tensors), and for a model whose converted ops the target
     lacks (Flex ops; ops outside `MICRO_OPS`).

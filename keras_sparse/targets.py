@@ -8,7 +8,7 @@ and the `keras_sparse.tflite_model.TFLiteModel` runtime that runs its files.
 `to_tflite` refuses, with a `ValueError` before any file is written, every
 combination a target's entry does not allow.
 
-Adding a target: one `Target` in `TARGET_SPECS` here, and (unless an existing
+Adding a target: one `Target` in `TARGET_RULES` here, and (unless an existing
 runtime runs its files) one runtime class in `keras_sparse.tflite_model.RUNTIMES`.
 """
 
@@ -66,7 +66,7 @@ class Target:
     runtime: str
 
 
-TARGET_SPECS = {target.name: target for target in (
+TARGET_RULES = {target.name: target for target in (
     Target(
         name="litert", label="LiteRT", quantize_modes=QUANTIZE_MODES,
         sparse_quantize_modes=(None, "int8"),
@@ -81,14 +81,14 @@ TARGET_SPECS = {target.name: target for target in (
         runtime="micro",
     ),
 )}
-TARGETS = tuple(TARGET_SPECS)
+TARGETS = tuple(TARGET_RULES)
 
 
 def get_target(target):
     """The `Target` named `target`; `ValueError` naming the argument otherwise."""
-    if not isinstance(target, str) or target not in TARGET_SPECS:
+    if not isinstance(target, str) or target not in TARGET_RULES:
         raise ValueError(f"`target` must be one of {TARGETS}. Received: target={target!r}")
-    return TARGET_SPECS[target]
+    return TARGET_RULES[target]
 
 
 def check_combination(target, quantize, sparse_encoding):

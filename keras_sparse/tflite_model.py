@@ -128,7 +128,7 @@ class MicroRuntime:
 
 # The runtimes `TFLiteModel` can run a file on, by the name of
 # `TFLiteModel(runtime=...)` (each export target names its runtime in
-# `keras_sparse.targets.TARGET_SPECS`).
+# `keras_sparse.targets.TARGET_RULES`).
 RUNTIMES = {"litert": LiteRTRuntime, "micro": MicroRuntime}
 OP_RESOLVERS = ("default", "reference")
 

@@ -98,7 +98,7 @@ def test_int8_export_agrees_with_keras(target, tmp_path):
                                target=target)
     if target == "micro":
         assert set(ks.export.tflite_op_names(path)) <= ks.export.MICRO_OPS
-    lite = ks.export.TFLiteModel(path, runtime=ks.export.TARGET_SPECS[target].runtime)
+    lite = ks.export.TFLiteModel(path, runtime=ks.export.TARGET_RULES[target].runtime)
     (in_scale, in_zero), (out_scale, out_zero) = lite.input_quantization, lite.output_quantization
     dequantized = (lite.quantize_inputs(x).astype(np.float32) - in_zero) * np.float32(in_scale)
     expected = np.clip(np.round(model.predict(dequantized, verbose=0) / out_scale) + out_zero, -128, 127)
