@@ -48,8 +48,10 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
     - `_activate(inputs, k, training)`: the `k` winners of each row, boosted
       by `self.duty_cycles` and `self.boost_strength` (a `keras_sparse.ops`
       function with `portable=not training, differentiable=training`: the
-      fastest kernel and the custom gradient in training, the portable
-      kernels and the inference form otherwise).
+      fastest kernel and the custom gradient in training, the inference
+      form otherwise, with the portable kernels in graphs that may be
+      exported and the fastest in Keras' own `evaluate`/`predict` graphs,
+      see `keras_sparse.selection`).
 
     `KWinners` (rows along the last axis) and `KWinners1D/2D/3D` (feature
     maps) are its subclasses. Register a subclass with
