@@ -68,8 +68,7 @@ sys.path.insert(1, str(REPO / "examples"))
 import numpy as np  # noqa: E402
 from timing import cpu_name, interleaved_us, load_litert  # noqa: E402  (beside this script)
 
-from ship_int8 import int8_network  # noqa: E402  (examples/)
-from keras_sparse.shipping import calibration_inputs, test_inputs  # noqa: E402
+from keras_sparse.shipping import calibration_inputs, int8_network, test_inputs  # noqa: E402
 
 
 def relu_twin(model):

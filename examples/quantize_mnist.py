@@ -28,9 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from ship_int8 import micro_vs_litert  # noqa: E402  (beside this script)
-
-from keras_sparse.shipping import calibration_inputs, evaluate_saved, test_inputs  # noqa: E402
+from keras_sparse.shipping import calibration_inputs, evaluate_saved, micro_vs_litert, test_inputs  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -50,7 +50,8 @@ except ImportError:
 import numpy as np  # noqa: E402
 
 from keras_sparse import tasks  # noqa: E402
-from keras_sparse.shipping import calibration_inputs, evaluate_saved, test_inputs  # noqa: E402
+from keras_sparse.shipping import (  # noqa: E402
+    calibration_inputs, evaluate_saved, int8_network, micro_vs_litert, test_inputs)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST_MODELS = ("mnist_dense_cnn2", "mnist_sparse_cnn2", "mnist_sparse_cnn2_ensemble3")
@@ -58,38 +59,6 @@ FSDD_MODELS = ("fsdd_dense_cnn2", "fsdd_sparse_cnn2")
 FEATURES_INPUT = ("float32 (32, 32, 1) log-mel dB features (keras_sparse.audio.log_mel_spectrogram "
                   "with the float model's LogMelSpectrogram settings) of: ")
 MICRO_CHECK_SAMPLES = 100  # the slice tests/test_saved_models.py runs in TFLite Micro
-
-
-def micro_vs_litert(path, inputs):
-    """How TFLite Micro's outputs of the int8 file `path` compare with LiteRT's
-    on `inputs` (float, as the model takes them): the fraction of inputs with
-    identical int8 outputs, the largest difference in output codes and the
-    argmax agreement."""
-    from keras_sparse.export import TFLiteModel
-
-    litert = TFLiteModel(path).predict_raw(inputs).astype(int)
-    micro = TFLiteModel(path, runtime="micro").predict_raw(inputs).astype(int)
-    return {
-        "samples": len(inputs),
-        "identical_outputs": float(np.mean((micro == litert).all(1))),
-        "max_code_difference": int(np.abs(micro - litert).max()),
-        "argmax_agreement": float(np.mean(micro.argmax(1) == litert.argmax(1))),
-    }
-
-
-def int8_network(model):
-    """`(network, features)`: what the int8 file holds and the float function
-    from the model's inputs to the network's (None: the model itself)."""
-    import keras
-
-    from keras_sparse.audio import LogMelSpectrogram
-
-    front_ends = [layer for layer in model.layers if isinstance(layer, LogMelSpectrogram)]
-    if not front_ends:
-        return model, None
-    (front_end,), (network,) = front_ends, [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    return network, lambda waveforms: np.concatenate([
-        keras.ops.convert_to_numpy(front_end(waveforms[i:i + 256])) for i in range(0, len(waveforms), 256)])
 
 
 def int8_file_name(name, target):

@@ -13,10 +13,16 @@ re-evaluated on their task's real test set, and written with their numbers.
 
 with `<name> = <task>_<network>` unless given. The JSON's numbers are those
 of the reloaded file, so `tests/test_saved_models.py` can assert them exactly.
+For the int8 files (`examples/ship_int8.py`): `int8_network(model)` splits a
+shipped model into the network an int8 file holds and its float front end,
+and `micro_vs_litert(path, inputs)` compares an int8 file's outputs on the
+two runtimes.
 """
 
 import json
 import os
+
+import numpy as np
 
 from keras_sparse import noise, tasks
 from keras_sparse._validation import check_bool, check_float, check_int
@@ -153,3 +159,35 @@ def ship(run_dir, task="mnist", networks=("dense_cnn2", "sparse_cnn2"), seeds=(0
         print(f"{shipped}: accuracy {100 * accuracy:.2f}%, noise score {noisy['noise_score']:,}")
         infos.append(info)
     return infos
+
+
+def micro_vs_litert(path, inputs):
+    """How TFLite Micro's outputs of the int8 file `path` compare with LiteRT's
+    on `inputs` (float, as the model takes them): the fraction of inputs with
+    identical int8 outputs, the largest difference in output codes and the
+    argmax agreement."""
+    from keras_sparse.export import TFLiteModel
+
+    litert = TFLiteModel(path).predict_raw(inputs).astype(int)
+    micro = TFLiteModel(path, runtime="micro").predict_raw(inputs).astype(int)
+    return {
+        "samples": len(inputs),
+        "identical_outputs": float(np.mean((micro == litert).all(1))),
+        "max_code_difference": int(np.abs(micro - litert).max()),
+        "argmax_agreement": float(np.mean(micro.argmax(1) == litert.argmax(1))),
+    }
+
+
+def int8_network(model):
+    """`(network, features)`: what the int8 file holds and the float function
+    from the model's inputs to the network's (None: the model itself)."""
+    import keras
+
+    from keras_sparse.audio import LogMelSpectrogram
+
+    front_ends = [layer for layer in model.layers if isinstance(layer, LogMelSpectrogram)]
+    if not front_ends:
+        return model, None
+    (front_end,), (network,) = front_ends, [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    return network, lambda waveforms: np.concatenate([
+        keras.ops.convert_to_numpy(front_end(waveforms[i:i + 256])) for i in range(0, len(waveforms), 256)])

@@ -57,7 +57,7 @@ def test_every_shipped_keras_file_loads_and_predicts_like_its_tflite(path, tmp_p
 
 
 def _test_inputs(task, mnist, fsdd):
-    from keras_sparse import datasets
+    from keras_sparse import datasets, shipping
 
     if task == "mnist":
         return datasets.normalize(datasets.to_unit_interval(mnist["x_test"][:64]))
@@ -102,12 +102,12 @@ def _int8_test_inputs(name, n, mnist, fsdd):
     import keras
 
     import keras_sparse  # noqa: F401
-    from keras_sparse import datasets
+    from keras_sparse import datasets, shipping
 
     if name.startswith("mnist"):
         return datasets.normalize(datasets.to_unit_interval(mnist["x_test"][:n])), mnist["y_test"][:n]
     model = keras.models.load_model(SAVED / f"{name.removesuffix('_litert').removesuffix('_int8')}.keras")
-    _, features = load_example("ship_int8.py").int8_network(model)
+    _, features = shipping.int8_network(model)
     waveforms, labels, _ = fsdd["test"]
     return features(waveforms[:n]), labels[:n]
 
@@ -122,9 +122,10 @@ def test_int8_model_reproduces_json(name, mnist, fsdd):
     import keras_sparse  # noqa: F401
     from keras_sparse.export import MICRO_OPS, TFLiteModel, tflite_op_names
 
+    from keras_sparse import shipping, tasks
+
     info = json.loads((SAVED / f"{name}.json").read_text())
     path = SAVED / f"{name}.tflite"
-    from keras_sparse import tasks
 
     ship_int8 = load_example("ship_int8.py")
     task = tasks.from_model_name(name).name
@@ -148,7 +149,7 @@ def test_int8_model_reproduces_json(name, mnist, fsdd):
     assert int(np.sum(lite.predict(x).argmax(1) == y)) == info["test_slice"]["litert_correct"]
     if info["target"] != "micro":
         return
-    micro = ship_int8.micro_vs_litert(path, x[:ship_int8.MICRO_CHECK_SAMPLES])
+    micro = shipping.micro_vs_litert(path, x[:ship_int8.MICRO_CHECK_SAMPLES])
     # The runtimes round requantized conv/FC outputs differently (docs/devices.md):
     # in FSDD Sparse CNN-2 one clip of the 100 changes its answer.
     assert micro == info["micro_vs_litert_first_100"] and micro["argmax_agreement"] >= 0.99
