@@ -438,6 +438,20 @@ class KWinners(KWinnersBase):
     Args:
         {common}
 
+    Input shape:
+        `(batch, ..., n)`, rank >= 2, `n` known.
+
+    Output shape:
+        Same as the input; `k` (training) or `k_inference` (inference) non-zero
+        values per row, more only where values tie at the threshold.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = KWinners(percent_on=0.5, k_inference_factor=1.0)
+    >>> np.asarray(layer(np.array([[0.3, -1.0, 2.0, 0.5]], "float32"))).tolist()
+    [[0.0, 0.0, 2.0, 0.5]]
+
     State and its update: see the base class docstring.
     """
 
@@ -574,6 +588,21 @@ _FEATURE_MAP_DOC = """k-winners-take-all with boosting over {what}.
         local: choose winners per {position} (True) or per sample (False).
         data_format: `"channels_last"`, `"channels_first"` or None for
             `keras.config.image_data_format()`.
+
+    Input shape:
+        `(batch, {axes}, c)` or `(batch, c, {axes})`, every non-batch
+        dimension known.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.arange({example_size}, dtype="float32").reshape({example_shape})
+    >>> y = {name}(percent_on=0.25, k_inference_factor=1.0)(x)
+    >>> int(np.count_nonzero(y)), float(np.max(y))
+    ({example_winners}, {example_max})
     """
 
 
@@ -583,7 +612,8 @@ class KWinners1D(_KWinnersFeatureMap):
     op = staticmethod(sparse_ops.kwinners1d)
     __doc__ = _FEATURE_MAP_DOC.format(
         what="sequences of feature vectors (e.g. after `Conv1D`)", axes="steps", size="steps",
-        position="step", positions="steps", op="kwinners1d", common=_COMMON_ARGS)
+        position="step", positions="steps", op="kwinners1d", common=_COMMON_ARGS,
+        name="KWinners1D", example_size=8, example_shape="(1, 4, 2)", example_winners=2, example_max=7.0)
 
 
 @_serializable
@@ -592,7 +622,8 @@ class KWinners2D(_KWinnersFeatureMap):
     op = staticmethod(sparse_ops.kwinners2d)
     __doc__ = _FEATURE_MAP_DOC.format(
         what="convolutional activations", axes="h, w", size="h*w",
-        position="location", positions="height and width", op="kwinners2d", common=_COMMON_ARGS)
+        position="location", positions="height and width", op="kwinners2d", common=_COMMON_ARGS,
+        name="KWinners2D", example_size=16, example_shape="(1, 2, 2, 4)", example_winners=4, example_max=15.0)
 
 
 @_serializable
@@ -601,7 +632,8 @@ class KWinners3D(_KWinnersFeatureMap):
     op = staticmethod(sparse_ops.kwinners3d)
     __doc__ = _FEATURE_MAP_DOC.format(
         what="volumetric activations (e.g. after `Conv3D`)", axes="d, h, w", size="d*h*w",
-        position="voxel", positions="depth, height and width", op="kwinners3d", common=_COMMON_ARGS)
+        position="voxel", positions="depth, height and width", op="kwinners3d", common=_COMMON_ARGS,
+        name="KWinners3D", example_size=16, example_shape="(1, 2, 2, 2, 2)", example_winners=4, example_max=15.0)
 
 
 # The names before Keras' spelling (`Conv2D`): still importable, and saved

@@ -130,3 +130,15 @@ def test_usage_layout_names_every_module_and_notebook_count():
     count = len(list((REPO / "examples" / "notebooks").glob("*.ipynb")))
     words = {3: "three", 4: "four", 5: "five", 6: "six"}
     assert f"the {words[count]} notebooks" in " ".join(layout.split())
+
+
+def test_docstring_examples_run():
+    """The `Example:` sections of the layers' docstrings (Keras style) run
+    and print what they say."""
+    import doctest
+
+    from keras_sparse import kwinners, sparse_weights
+
+    for module in (kwinners, sparse_weights):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted >= 4 and result.failed == 0, module.__name__
