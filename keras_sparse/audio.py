@@ -227,6 +227,18 @@ class LogMelSpectrogram(keras.layers.Layer):
         n_mels: mel bands, >= 1.
         amin: floor on the power before the log, > 0.
         top_db: dynamic range kept below each clip's maximum, > 0, or None.
+
+    Input shape:
+        `(batch, samples)` float waveforms.
+
+    Output shape:
+        `(batch, n_mels, 1 + samples // hop_length, 1)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> tuple(LogMelSpectrogram()(np.zeros((2, 16000), "float32")).shape)
+    (2, 32, 32, 1)
     """
 
     def __init__(self, *, sample_rate=SAMPLE_RATE, n_fft=2048, hop_length=512, n_mels=32,

@@ -155,6 +155,19 @@ class LifetimeSparsity(ConfigErrorsAsValueError, keras.layers.Layer):
     Args:
         percent_on: fraction of the batch in which each unit stays active,
             `0 < percent_on <= 1` (1 is the identity).
+
+    Input shape:
+        `(batch, ...)`, any rank >= 2.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 5.0], [3.0, 2.0], [2.0, 4.0], [0.5, 1.0]], "float32")
+    >>> np.asarray(LifetimeSparsity(percent_on=0.25)(x, training=True)).tolist()
+    [[0.0, 5.0], [3.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
     """
 
     def __init__(self, percent_on=0.05, **kwargs):
@@ -219,6 +232,20 @@ class BatchTopK(ConfigErrorsAsValueError, keras.layers.Layer):
         k: active values per sample on average, an integer in `[1, n]`
             (checked at build).
         momentum: of the threshold's moving average, `0 <= momentum < 1`.
+
+    Input shape:
+        `(batch, ...)`, any rank >= 2, the non-batch dimensions known.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = BatchTopK(k=1)
+    >>> x = np.array([[1.0, 5.0], [3.0, 2.0]], "float32")
+    >>> np.asarray(layer(x, training=True)).tolist(), float(layer.threshold.numpy())
+    ([[0.0, 5.0], [3.0, 0.0]], 3.0)
     """
 
     def __init__(self, k, *, momentum=0.99, **kwargs):

@@ -78,6 +78,19 @@ class DropConnectDense(ConfigErrorsAsValueError, keras.layers.Layer):
         bias_regularizer: as for `keras.layers.Dense`.
         kernel_constraint: as for `keras.layers.Dense`.
         bias_constraint: as for `keras.layers.Dense`.
+
+    Input shape:
+        `(batch, ..., in)`.
+
+    Output shape:
+        `(batch, ..., units)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = DropConnectDense(3, rate=0.5, seed=0, kernel_initializer="ones")
+    >>> np.asarray(layer(np.ones((1, 4), "float32"))).tolist()  # inference: a plain Dense
+    [[4.0, 4.0, 4.0]]
     """
 
     def __init__(

@@ -137,8 +137,8 @@ def test_docstring_examples_run():
     and print what they say."""
     import doctest
 
-    from keras_sparse import kwinners, sparse_weights
+    from keras_sparse import audio, batch_sparsity, drop_connect, kwinners, sparse_weights
 
-    for module in (kwinners, sparse_weights):
+    for module in (audio, batch_sparsity, drop_connect, kwinners, sparse_weights):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-        assert result.attempted >= 4 and result.failed == 0, module.__name__
+        assert result.attempted >= 2 and result.failed == 0, module.__name__
