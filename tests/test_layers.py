@@ -10,6 +10,7 @@ Add a layer to `LAYERS` and every test here covers it.
 """
 
 import inspect
+import os
 import re
 
 import numpy as np
@@ -58,7 +59,16 @@ LAYERS = [
     pytest.param(lambda: ks.layers.DropConnectDense(8, rate=0.5, seed=1), (30,), id="DropConnectDense"),
     pytest.param(lambda: ks.layers.DropConnectDense(8, rate=0.3, activation="relu"), (30,), id="DropConnectDense-no-seed"),
 ]
-
+# KERAS_SPARSE_HARNESS=core (the JAX run of tests/test_backends.py, where
+# every shape compiles anew): one case per layer class. The option variants
+# (ties, relu, data formats, local) differ in the ops, which
+# tests/test_kwinners.py and tests/test_properties.py check on every backend.
+if os.environ.get("KERAS_SPARSE_HARNESS") == "core":
+    LAYERS = [case for case in LAYERS if case.id in {
+        "KWinners", "KWinners2D-global", "KWinners1D-global", "KWinners3D-global-relu", "SampleKWinners-variant",
+        "SparseDense", "SparseDense-learned-block-4:8", "SparseConv1D", "SparseConv2D", "LifetimeSparsity",
+        "BatchTopK", "DropConnectDense"}]
+    assert len(LAYERS) == 12, [case.id for case in LAYERS]
 
 
 def _search_kwinners(layer, input_shape):
