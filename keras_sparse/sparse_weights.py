@@ -99,6 +99,23 @@ class SparseKernelInitializer(keras.initializers.Initializer):
 class _SparseKernelMixin(ConfigErrorsAsValueError):
     """Turns a Keras kernel layer into a sparse-weights layer (see module doc)."""
 
+    def _init_sparse(self, arguments):
+        """The constructor body every sparse-weights layer shares.
+
+        `arguments` are the constructor's `locals()`: the sparse ones
+        (sparsity, seed, block, pattern, mask) make the kernel sparse, every
+        other one goes by name to the Keras parent, the LoRA and
+        quantization arguments only when set (Keras versions before them,
+        >= 3.5 is supported, have no such argument)."""
+        arguments = {name: value for name, value in arguments.items() if name not in ("self", "__class__")}
+        sparse = {name: arguments.pop(name) for name in ("sparsity", "seed", "block", "mask", "pattern")}
+        kwargs = arguments.pop("kwargs")
+        for name in ("lora_rank", "lora_alpha", "quantization_config"):
+            if name in arguments and arguments[name] is None:
+                del arguments[name]
+        super().__init__(**arguments, **kwargs)
+        self._make_sparse(**sparse)
+
     def _make_sparse(self, sparsity, seed, block, mask="fixed", pattern=None):
         # `kernel_constraint` is consumed by the parent's constructor; refuse
         # one given by the user rather than silently replacing it.
@@ -456,24 +473,7 @@ class SparseDense(_SparseKernelMixin, keras.layers.Dense):
         quantization_config=None,
         **kwargs,
     ):
-        # Passed only when set: Keras versions before them (>= 3.5 is
-        # supported) have no such argument.
-        optional = dict(lora_rank=lora_rank, lora_alpha=lora_alpha, quantization_config=quantization_config)
-        super().__init__(
-            units,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            bias_regularizer=bias_regularizer,
-            activity_regularizer=activity_regularizer,
-            kernel_constraint=kernel_constraint,
-            bias_constraint=bias_constraint,
-            **{name: value for name, value in optional.items() if value is not None},
-            **kwargs,
-        )
-        self._make_sparse(sparsity, seed, block, mask, pattern)
+        self._init_sparse(locals())
 
     def quantize(self, mode=None, type_check=True, config=None):
         """Keras quantization (`model.quantize(mode)`), as for `Dense`.
@@ -525,17 +525,16 @@ _CONV_DOC = """`keras.layers.{parent}` whose filters each keep a fixed random su
     """
 
 
-@_serializable
-class SparseConv1D(_SparseKernelMixin, keras.layers.Conv1D):
-    __doc__ = _CONV_DOC.format(
-        parent="Conv1D", name="SparseConv1D", rank=1, kernel="(kernel_size, in / groups, filters)",
-        fan_in="kernel_size * in / groups", sparse=_SPARSE_ARGS.format(unit="filter"),
-        conv=_CONV_ARGS.format(rank=1, causal=', or `"causal"` (output `t` sees inputs up to `t`)',
-                               last="(batch, steps, features)", first="(batch, features, steps)"),
-        kernel_args=_KERNEL_ARGS, base=_BASE_KWARGS,
-        last="steps, channels", first="channels, steps",
-        new_last="new_steps, filters", new_first="filters, new_steps",
-        example_kernel=3, example_input="(2, 10, 4)", example_output="(2, 10, 8)")
+def _conv_doc(**fields):
+    return _CONV_DOC.format(sparse=_SPARSE_ARGS.format(unit="filter"), kernel_args=_KERNEL_ARGS,
+                            base=_BASE_KWARGS, **fields)
+
+
+class _SparseConv(_SparseKernelMixin):
+    """The constructor `SparseConv1D` and `SparseConv2D` share: every argument
+    of their Keras parent, with its default (an int `strides` or
+    `dilation_rate` means that value along every axis, as in Keras, so `1`
+    is `Conv2D`'s `(1, 1)`), plus the sparse ones."""
 
     def __init__(
         self,
@@ -563,83 +562,28 @@ class SparseConv1D(_SparseKernelMixin, keras.layers.Conv1D):
         bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding=padding,
-            data_format=data_format,
-            dilation_rate=dilation_rate,
-            groups=groups,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            bias_regularizer=bias_regularizer,
-            activity_regularizer=activity_regularizer,
-            kernel_constraint=kernel_constraint,
-            bias_constraint=bias_constraint,
-            **kwargs,
-        )
-        self._make_sparse(sparsity, seed, block, mask, pattern)
+        self._init_sparse(locals())
 
 
 @_serializable
-class SparseConv2D(_SparseKernelMixin, keras.layers.Conv2D):
-    __doc__ = _CONV_DOC.format(
+class SparseConv1D(_SparseConv, keras.layers.Conv1D):
+    __doc__ = _conv_doc(
+        parent="Conv1D", name="SparseConv1D", rank=1, kernel="(kernel_size, in / groups, filters)",
+        fan_in="kernel_size * in / groups",
+        conv=_CONV_ARGS.format(rank=1, causal=', or `"causal"` (output `t` sees inputs up to `t`)',
+                               last="(batch, steps, features)", first="(batch, features, steps)"),
+        last="steps, channels", first="channels, steps",
+        new_last="new_steps, filters", new_first="filters, new_steps",
+        example_kernel=3, example_input="(2, 10, 4)", example_output="(2, 10, 8)")
+
+
+@_serializable
+class SparseConv2D(_SparseConv, keras.layers.Conv2D):
+    __doc__ = _conv_doc(
         parent="Conv2D", name="SparseConv2D", rank=2, kernel="(kh, kw, in / groups, filters)",
-        fan_in="kh * kw * in / groups", sparse=_SPARSE_ARGS.format(unit="filter"),
+        fan_in="kh * kw * in / groups",
         conv=_CONV_ARGS.format(rank=2, causal="", last="(batch, height, width, channels)",
                                first="(batch, channels, height, width)"),
-        kernel_args=_KERNEL_ARGS, base=_BASE_KWARGS,
         last="height, width, channels", first="channels, height, width",
         new_last="new_height, new_width, filters", new_first="filters, new_height, new_width",
         example_kernel=3, example_input="(2, 6, 6, 4)", example_output="(2, 6, 6, 8)")
-
-    def __init__(
-        self,
-        filters,
-        kernel_size,
-        sparsity,
-        *,
-        seed=None,
-        block=None,
-        pattern=None,
-        mask="fixed",
-        strides=(1, 1),
-        padding="valid",
-        data_format=None,
-        dilation_rate=(1, 1),
-        groups=1,
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        **kwargs,
-    ):
-        super().__init__(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding=padding,
-            data_format=data_format,
-            dilation_rate=dilation_rate,
-            groups=groups,
-            activation=activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            bias_regularizer=bias_regularizer,
-            activity_regularizer=activity_regularizer,
-            kernel_constraint=kernel_constraint,
-            bias_constraint=bias_constraint,
-            **kwargs,
-        )
-        self._make_sparse(sparsity, seed, block, mask, pattern)

@@ -318,7 +318,12 @@ def test_sparse_weight_layers_take_every_keras_argument_with_its_default(cls):
     ours, theirs = _init_parameters(cls), _init_parameters(SPARSE_WEIGHT_LAYERS[cls])
     assert set(ours) - set(theirs) == {"sparsity", "seed", "block", "pattern", "mask"}
     for name, parameter in theirs.items():
-        assert ours[name].default == parameter.default, name
+        # Both convolutions share one constructor: an int stride or dilation
+        # rate means that value along every axis, as in Keras (`1` is `(1, 1)`).
+        default = ours[name].default
+        if isinstance(parameter.default, tuple) and isinstance(default, int):
+            default = (default,) * len(parameter.default)
+        assert default == parameter.default, name
         assert ours[name].kind in (parameter.kind, parameter.KEYWORD_ONLY), name
     keras_args = dict(activation="relu", use_bias=False, kernel_initializer="he_normal", bias_initializer="ones",
                       kernel_regularizer="l2", bias_regularizer="l1", activity_regularizer="l1",
@@ -328,11 +333,12 @@ def test_sparse_weight_layers_take_every_keras_argument_with_its_default(cls):
     else:
         required = dict(filters=4, kernel_size=3)
         sparse = dict(strides=2, padding="same", data_format="channels_first", dilation_rate=1, groups=2)
-    ours_config = cls(**required, sparsity=0.5, seed=1, **keras_args, **sparse).get_config()
-    theirs_config = SPARSE_WEIGHT_LAYERS[cls](**required, **keras_args, **sparse).get_config()
-    for key, value in theirs_config.items():
-        if key not in NOT_STORED:
-            assert ours_config[key] == value, key
+    for given in [dict(name="layer"), dict(keras_args, **sparse)]:  # the defaults, then others
+        ours_config = cls(**required, sparsity=0.5, seed=1, **given).get_config()
+        theirs_config = SPARSE_WEIGHT_LAYERS[cls](**required, **given).get_config()
+        for key, value in theirs_config.items():
+            if key not in NOT_STORED:
+                assert ours_config[key] == value, key
 
 
 def _weight_counts(layer):

@@ -16,7 +16,7 @@ Initializers: see `keras_sparse.models._cnn`.
 """
 
 from keras_sparse._validation import check_float, check_int
-from keras_sparse.models._cnn import K_INFERENCE_FACTOR, cnn, refuse_block_for_dense
+from keras_sparse.models._cnn import K_INFERENCE_FACTOR, cnn, network_builder
 
 # The paper's MNIST configurations and results (mean ± sd, 10 seeds).
 MNIST_NETWORKS = {
@@ -158,13 +158,7 @@ def build_mnist(network, initializer="pytorch", k_inference_factor=K_INFERENCE_F
     k-winners layers (the dense networks have none and ignore it);
     `hidden_block` keeps the sparse networks' hidden weights in whole blocks
     (a `ValueError` for the dense networks)."""
-    if network not in BUILDERS:
-        raise ValueError(
-            f"`network` must be one of {sorted(BUILDERS)}. Received: network={network!r}"
-        )
+    builder = network_builder(BUILDERS, network, k_inference_factor, hidden_block)
     if network.startswith("sparse"):
-        return BUILDERS[network](initializer=initializer, k_inference_factor=k_inference_factor,
-                                 hidden_block=hidden_block)
-    check_float("k_inference_factor", k_inference_factor, 0, None, low_open=True)
-    refuse_block_for_dense(network, hidden_block)
-    return BUILDERS[network](initializer=initializer)
+        return builder(initializer=initializer, k_inference_factor=k_inference_factor, hidden_block=hidden_block)
+    return builder(initializer=initializer)

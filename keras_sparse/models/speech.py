@@ -18,7 +18,7 @@ Every kernel and bias carries the paper's PyTorch-style weight decay 0.01
 import keras
 
 from keras_sparse._validation import check_float
-from keras_sparse.models._cnn import K_INFERENCE_FACTOR, cnn, refuse_block_for_dense
+from keras_sparse.models._cnn import K_INFERENCE_FACTOR, cnn, network_builder
 
 # The reference configuration (docs/speech.md, "The paper's protocol") and the paper's results (mean ± sd, 10 seeds,
 # on GSC's 2,552 test clips: noise scores out of 11 * 2,552 = 28,072).
@@ -81,15 +81,10 @@ def build_speech(network, initializer="pytorch", k_inference_factor=K_INFERENCE_
     the dense network has no k-winners layer and ignores `k_inference_factor`;
     `hidden_block` keeps the sparse networks' hidden weights in whole blocks
     (a `ValueError` for the dense network)."""
-    if network not in SPEECH_BUILDERS:
-        raise ValueError(
-            f"`network` must be one of {sorted(SPEECH_BUILDERS)}. Received: network={network!r}"
-        )
+    builder = network_builder(SPEECH_BUILDERS, network, k_inference_factor, hidden_block)
     if network.startswith("dense"):
-        check_float("k_inference_factor", k_inference_factor, 0, None, low_open=True)
-        refuse_block_for_dense(network, hidden_block)
-        return gsc_dense_cnn2(initializer, weight_decay)
-    return SPEECH_BUILDERS[network](initializer, k_inference_factor, weight_decay, hidden_block)
+        return builder(initializer, weight_decay)
+    return builder(initializer, k_inference_factor, weight_decay, hidden_block)
 
 
 def waveform_model(spectrogram_model, name=None):
