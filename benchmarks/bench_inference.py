@@ -15,6 +15,9 @@ Models (all from the given `.keras` files):
 - `sparse, 0.1 kernels`: the same weights exported the way release 0.1 did
   (float32: `top_k` of k values for every layer; int8: the 32-step threshold
   search), to show the change in the same run.
+- `sparse, k-winners int8` (int8 only): the k-winners layers quantized
+  too (`TOPK_V2`, compare and select on int8 codes, no float32 islands),
+  the int8 form `to_tflite` does not ship, to show why.
 - `ReLU twin`: the same layers with `ReLU` in place of every k-winners layer
   and plain `Dense` / `Conv` kernels holding the same (sparse) weights: the
   cost floor of the architecture.
@@ -123,6 +126,25 @@ def release_01_export(model, path, quantize, calibration):
         return export.to_tflite(model, path)
     finally:
         selection.SAMPLED_MIN_UNITS = widest
+
+
+def int8_kwinners_export(model, path, calibration):
+    """`to_tflite(quantize="int8")` with the k-winners layers quantized too:
+    no float32 islands, the boost, `TOPK_V2`, the compare and the select on
+    int8 codes (winners: the k largest int8 boosted codes, ties kept). The
+    int8 form `to_tflite` does not ship, timed beside the one it does."""
+    import tensorflow as tf
+    from tensorflow.lite.python import convert
+
+    from keras_sparse import export
+
+    shipped = export._quantize_int8
+    export._quantize_int8 = lambda calibrated: convert.mlir_quantize(
+        calibrated, fully_quantize=True, input_data_type=tf.int8, output_data_type=tf.int8)
+    try:
+        return export.to_tflite(model, path, quantize="int8", representative_data=calibration)
+    finally:
+        export._quantize_int8 = shipped
 
 
 def cut_after(model, index):
@@ -255,6 +277,8 @@ def litert_and_micro(args, models, x_test, calibration, sample):
                                                      quantize=q, representative_data=rep)
         paths[quantize]["sparse, 0.1 kernels"] = release_01_export(sparse, f"{work}/old_{quantize}.tflite",
                                                                    q, rep)
+    paths["int8"]["sparse, k-winners int8"] = int8_kwinners_export(sparse, f"{work}/int8_kwinners.tflite",
+                                                                  calibration)
     micro_paths = {name: export.to_tflite(model, f"{work}/{name}_micro.tflite".replace(" ", "_"), quantize="int8",
                                           representative_data=calibration, target="micro")
                    for name, model in models.items()}
@@ -308,6 +332,11 @@ def print_tables(results, models):
         print(f"| LiteRT {quantize}, batch 1 (µs) | {row['sparse']:.1f} | {row['sparse, 0.1 kernels']:.1f} | "
               f"{row['ReLU twin']:.1f} | {row['dense']:.1f} | {row['sparse'] / row['ReLU twin']:.2f} | "
               f"{row['sparse'] / row['dense']:.2f} |")
+    int8 = results.get("litert_us", {}).get("int8", {})
+    if "sparse, k-winners int8" in int8:
+        print(f"\nLiteRT int8 with the k-winners layers quantized too (no float islands): "
+              f"{int8['sparse, k-winners int8']:.1f} µs, {int8['sparse, k-winners int8'] / int8['sparse']:.2f}× "
+              "the shipped int8 form")
     if "micro_us" in results:
         row = results["micro_us"]
         print(f"| TFLite Micro int8, batch 1 (µs) | {row['sparse']:.0f} | – | {row['ReLU twin']:.0f} | "

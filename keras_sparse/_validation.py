@@ -86,6 +86,17 @@ class ConfigErrorsAsValueError:
             raise
 
 
+def parent_arguments(arguments, *own):
+    """A constructor's `locals()` as the keyword arguments of its parent's
+    constructor: every parameter but `self` and the names in `own` (the
+    subclass's own arguments), with its `**kwargs` merged in. So a
+    constructor that spells out its parent's arguments (an explicit
+    signature, as Keras' layers have) forwards them all by name."""
+    forwarded = {name: value for name, value in arguments.items()
+                 if name not in ("self", "__class__", "kwargs", *own)}
+    return {**forwarded, **arguments.get("kwargs", {})}
+
+
 def stored_values(layer, store):
     """`{variable: NumPy value}` for the variables of `layer` in a Keras
     weights `store` (what `Layer.load_own_variables` would assign), read

@@ -24,6 +24,7 @@ from keras_sparse._validation import (
     check_float,
     check_inference_density,
     check_int,
+    parent_arguments,
     stored_values,
 )
 
@@ -505,16 +506,7 @@ class _KWinnersFeatureMap(KWinnersBase):
         data_format=None,
         **kwargs,
     ):
-        super().__init__(
-            percent_on,
-            k_inference_factor=k_inference_factor,
-            boost_strength=boost_strength,
-            boost_strength_factor=boost_strength_factor,
-            duty_cycle_period=duty_cycle_period,
-            break_ties=break_ties,
-            relu=relu,
-            **kwargs,
-        )
+        super().__init__(**parent_arguments(locals(), "local", "data_format"))
         self.local = check_bool("local", local)
         if data_format not in (None, "channels_last", "channels_first"):
             raise ValueError(

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_sparse._validation import ConfigErrorsAsValueError, stored_values
+from keras_sparse._validation import ConfigErrorsAsValueError, parent_arguments, stored_values
 from keras_sparse.constraints import (
     LearnedSparseWeights,
     SparseWeights,
@@ -107,14 +107,13 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
         other one goes by name to the Keras parent, the LoRA and
         quantization arguments only when set (Keras versions before them,
         >= 3.5 is supported, have no such argument)."""
-        arguments = {name: value for name, value in arguments.items() if name not in ("self", "__class__")}
-        sparse = {name: arguments.pop(name) for name in ("sparsity", "seed", "block", "mask", "pattern")}
-        kwargs = arguments.pop("kwargs")
+        sparse = ("sparsity", "seed", "block", "mask", "pattern")
+        keras_arguments = parent_arguments(arguments, *sparse)
         for name in ("lora_rank", "lora_alpha", "quantization_config"):
-            if name in arguments and arguments[name] is None:
-                del arguments[name]
-        super().__init__(**arguments, **kwargs)
-        self._make_sparse(**sparse)
+            if name in keras_arguments and keras_arguments[name] is None:
+                del keras_arguments[name]
+        super().__init__(**keras_arguments)
+        self._make_sparse(**{name: arguments[name] for name in sparse})
 
     def _make_sparse(self, sparsity, seed, block, mask="fixed", pattern=None):
         # `kernel_constraint` is consumed by the parent's constructor; refuse
