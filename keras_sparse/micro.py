@@ -12,8 +12,9 @@ compare-and-count steps only (`GREATER_EQUAL`, `EQUAL`, `SELECT_V2`, `SUM`,
 Every float32 number (and +-inf) lies on one of 512 uniform grids: the
 binades `[2^e, 2^(e+1))` and their negatives, the subnormals of each sign,
 and the infinities (`_search_grids`: point `m = 0 .. 2^23 - 1` of grid `i`
-is computed exactly as `scales[i] * (offsets[i] + slopes[i] * m)`). A binary search first picks the grid (9 steps over the 512
-starts, which are sorted), then the point on it (23 steps over `m`; every
+is computed exactly as `scales[i] * (offsets[i] + slopes[i] * m)`). A
+binary search first picks the grid (9 steps over the 512 starts, which are
+sorted), then the point on it (23 steps over `m`; every
 candidate `start + m * step` is computed exactly). That is 32
 compare-and-count steps, a radix select over the bits of float32, so the
 threshold is bit-identical to top-k's. `SUM` of 0/1 floats counts exactly up
