@@ -277,8 +277,8 @@ def litert_and_micro(args, models, x_test, calibration, sample):
                                                      quantize=q, representative_data=rep)
         paths[quantize]["sparse, 0.1 kernels"] = release_01_export(sparse, f"{work}/old_{quantize}.tflite",
                                                                    q, rep)
-    paths["int8"]["sparse, quantized k-winners"] = int8_kwinners_export(sparse, f"{work}/int8_kwinners.tflite",
-                                                                  calibration)
+    paths["int8"]["sparse, quantized k-winners"] = int8_kwinners_export(
+        sparse, f"{work}/int8_kwinners.tflite", calibration)
     micro_paths = {name: export.to_tflite(model, f"{work}/{name}_micro.tflite".replace(" ", "_"), quantize="int8",
                                           representative_data=calibration, target="micro")
                    for name, model in models.items()}
