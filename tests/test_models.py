@@ -116,6 +116,22 @@ def test_short_fit_on_real_mnist(mnist, name):
     assert out.shape == (8, 10) and np.isfinite(out).all()
 
 
+def test_sparse_cnn2_small_local_competes_per_position():
+    """Sparse CNN-2 small with local conv k-winners: each position keeps its
+    own k of the filters (2 of 16, 9 of 32), the hidden layer 36 of 256; the
+    layers and weights are otherwise Sparse CNN-2 small's."""
+    model, small = models.mnist_sparse_cnn2_small_local(), models.mnist_sparse_cnn2_small()
+    assert [(layer.k, layer.n, layer.k_inference) for layer in callbacks.kwinners_layers(model)] == [
+        (2, 16, 2), (9, 32, 9), (36, 256, 36)]
+    assert [layer.local for layer in callbacks.kwinners_layers(model)[:2]] == [True, True]
+    assert [layer.name for layer in model.layers] == [layer.name for layer in small.layers]
+    assert [w.shape for w in model.weights] == [w.shape for w in small.weights]
+    x = np.random.default_rng(0).normal(size=(3, 28, 28, 1)).astype("float32")
+    for name, k in (("conv1_kwinners", 2), ("conv2_kwinners", 9)):
+        maps = keras.Model(model.inputs, model.get_layer(name).output).predict(x, verbose=0)
+        assert (np.count_nonzero(maps, axis=-1) == k).all(), name  # no ties in random inputs
+
+
 def test_builders_take_k_inference_factor():
     model = models.build_mnist("sparse_cnn2", k_inference_factor=1.0)
     kw = callbacks.kwinners_layers(model)

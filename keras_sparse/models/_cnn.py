@@ -150,11 +150,11 @@ def _batch_norm(name):
                                            name=name)
 
 
-def _kwinners2d(k, n, boost_strength_factor, k_inference_factor, name):
+def _kwinners2d(k, n, boost_strength_factor, k_inference_factor, name, local=False):
     return KWinners2D(
         percent_on=k / n, k_inference_factor=k_inference_factor,
         boost_strength=BOOST_STRENGTH, boost_strength_factor=boost_strength_factor,
-        duty_cycle_period=DUTY_CYCLE_PERIOD, local=False, name=name,
+        duty_cycle_period=DUTY_CYCLE_PERIOD, local=local, name=name,
     )
 
 
@@ -169,12 +169,13 @@ def _kwinners(k, n, boost_strength_factor, k_inference_factor, name):
 def cnn(
     name, input_shape, conv_filters, conv_k, hidden_units, hidden_k, hidden_sparsity,
     initializer, boost_strength_factor, batch_norm, k_inference_factor=K_INFERENCE_FACTOR,
-    num_classes=10, weight_decay=0.0, hidden_block=None,
+    num_classes=10, weight_decay=0.0, hidden_block=None, conv_local=False,
 ):
     """Shared skeleton: (conv -> [BN] -> pool -> act)* -> flatten -> hidden -> [BN] -> act -> logits.
 
     `conv_k` / `hidden_k` are None for ReLU, else the k of each k-winners
-    layer; `hidden_sparsity` is None for a dense hidden layer, else its
+    layer: of the whole feature map, or with `conv_local=True` of the
+    filters at each position (`KWinners2D(local=True)`); `hidden_sparsity` is None for a dense hidden layer, else its
     weights are fixed zeros, in whole `hidden_block`s if given (see
     `keras_sparse.layers.SparseDense`)."""
     _check_initializer(initializer)
@@ -191,8 +192,9 @@ def cnn(
         if conv_k is None:
             x = keras.layers.ReLU(name=f"conv{i}_relu")(x)
         else:
-            x = _kwinners2d(conv_k[i - 1], h * w * channels, boost_strength_factor,
-                            k_inference_factor, f"conv{i}_kwinners")(x)
+            x = _kwinners2d(conv_k[i - 1], channels if conv_local else h * w * channels,
+                            boost_strength_factor, k_inference_factor, f"conv{i}_kwinners",
+                            local=conv_local)(x)
     x = keras.layers.Flatten(name="flatten")(x)
     if hidden_sparsity is None:
         refuse_block_for_dense(name, hidden_block)
