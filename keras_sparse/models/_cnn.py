@@ -175,9 +175,9 @@ def cnn(
 
     `conv_k` / `hidden_k` are None for ReLU, else the k of each k-winners
     layer: of the whole feature map, or with `conv_local=True` of the
-    filters at each position (`KWinners2D(local=True)`); `hidden_sparsity` is None for a dense hidden layer, else its
-    weights are fixed zeros, in whole `hidden_block`s if given (see
-    `keras_sparse.layers.SparseDense`)."""
+    filters at each position (`KWinners2D(local=True)`); `hidden_sparsity`
+    is None for a dense hidden layer, else its weights are fixed zeros, in
+    whole `hidden_block`s if given (see `keras_sparse.layers.SparseDense`)."""
     _check_initializer(initializer)
     check_float("weight_decay", weight_decay, 0, None)
     inputs = keras.Input(input_shape, name="image")
