@@ -115,7 +115,7 @@ class _SparseKernelMixin(ConfigErrorsAsValueError):
         super().__init__(**keras_arguments)
         self._make_sparse(**{name: arguments[name] for name in sparse})
 
-    def _make_sparse(self, sparsity, seed, block, mask="fixed", pattern=None):
+    def _make_sparse(self, sparsity, seed, block, mask, pattern):
         # `kernel_constraint` is consumed by the parent's constructor; refuse
         # one given by the user rather than silently replacing it.
         if self.kernel_constraint is not None:
