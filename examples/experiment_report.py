@@ -169,8 +169,8 @@ def write_results(out, command, runs, networks, plot_title, plot_xlabel):
 
 
 def run_all(args, argv, train_one, data, task):
-    """Runs `train_one(network, seed, data, args)` for every network and seed
-    of `args`, rewriting the results in `args.out` after each run (partial
+    """Runs `train_one(network, seed, data, args)` for every seed and network
+    of `args` (seed by seed), rewriting the results in `args.out` after each run (partial
     results survive), prints the table and returns the runs. The results
     record the command: the script and `argv` (its arguments, None for
     `sys.argv`'s)."""
@@ -178,8 +178,8 @@ def run_all(args, argv, train_one, data, task):
                        + list(sys.argv[1:] if argv is None else argv))
     os.makedirs(args.out, exist_ok=True)
     runs, rows = [], []
-    for network in args.networks:
-        for seed in args.seeds:
+    for seed in args.seeds:  # every network's first seed first: a partial run compares them all
+        for network in args.networks:
             runs.append(train_one(network, seed, data, args))
             rows = write_results(args.out, command, runs, task.networks,
                                  f"{task.title} accuracy vs noise: dense vs sparse", task.noise_description)

@@ -102,7 +102,7 @@ def _rezero_at_epoch_end(model):
     return keras.callbacks.LambdaCallback(on_epoch_end=rezero), restore
 
 
-def _training_data(x, y, batch_size, shift, seed):
+def training_data(x, y, batch_size, shift, seed):
     """`fit` arguments for one training phase: the arrays themselves, or with
     `shift` a tf.data pipeline that shuffles and translates every image by a
     random whole number of pixels in [-shift, shift] (the border is filled with
@@ -146,7 +146,7 @@ def train_one(network, seed, data, args):
                               first_epoch_batch=args.first_epoch_batch, momentum=args.momentum),
         per_epoch_eval=args.per_epoch_eval, noise_seed=args.noise_seed, export=not args.no_export,
         verbose=args.verbose, adapt=adapt,
-        fit_data=lambda batch_size, seed: _training_data(data.x_train, data.y_train, batch_size,
+        fit_data=lambda batch_size, seed: training_data(data.x_train, data.y_train, batch_size,
                                                          args.augment_shift, seed),
         settings=dict(rezero=args.rezero, augment_shift=args.augment_shift))
 

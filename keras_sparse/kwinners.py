@@ -30,6 +30,9 @@ from keras_sparse._validation import (
 
 _serializable = keras.saving.register_keras_serializable(package="keras_sparse")
 
+# The training gradients of the k-winners layers (their `gradient` argument).
+GRADIENTS = ("winners", "straight_through")
+
 
 class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
     """Base class of every k-winners layer: the state and its training-time update.
@@ -109,7 +112,7 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
 
     Args:
         percent_on, k_inference_factor, boost_strength, boost_strength_factor,
-        duty_cycle_period, break_ties, relu: as in `KWinners`.
+        duty_cycle_period, break_ties, relu, gradient: as in `KWinners`.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
     """
 
@@ -125,6 +128,7 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         duty_cycle_period=1000,
         break_ties=False,
         relu=False,
+        gradient="winners",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -142,6 +146,9 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         self.duty_cycle_period = check_int("duty_cycle_period", duty_cycle_period, 1, 2**31 - 1)
         self.break_ties = check_bool("break_ties", break_ties)
         self.relu = check_bool("relu", relu)
+        if gradient not in GRADIENTS:
+            raise ValueError(f"`gradient` must be one of {GRADIENTS}. Received: gradient={gradient!r}")
+        self.gradient = gradient
 
     # The geometry, defined by each subclass.
 
@@ -203,7 +210,7 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         training = bool(training) and self.trainable
         k = self.k if training else self.k_inference
         if mask is None:
-            outputs = self._activate(inputs, k, training)
+            outputs = self._train_gradient(inputs, self._activate(inputs, k, training), training)
             if training:
                 self._update_duty_cycles(outputs)
             return outputs
@@ -213,10 +220,18 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
         # outputs 0 then). Finite, not NaN or -inf: exported graphs may
         # compute `where` as `x * mask`, and NaN * 0 is NaN.
         lowest = float(ml_dtypes.finfo(keras.backend.standardize_dtype(inputs.dtype)).min)
-        outputs = self._activate(ops.where(present, inputs, lowest), k, training)
+        inputs = ops.where(present, inputs, lowest)
+        outputs = self._train_gradient(inputs, self._activate(inputs, k, training), training)
         outputs = ops.where(present, outputs, ops.zeros_like(outputs))
         if training:
             self._update_duty_cycles(outputs, present)
+        return outputs
+
+    def _train_gradient(self, inputs, outputs, training):
+        """`outputs`, with the identity's gradient in training when
+        `gradient="straight_through"` (`keras_sparse.ops.straight_through`)."""
+        if training and self.gradient == "straight_through":
+            return sparse_ops.straight_through(inputs, outputs)
         return outputs
 
     def _mask_axes(self, rank):
@@ -363,6 +378,7 @@ class KWinnersBase(ConfigErrorsAsValueError, keras.layers.Layer):
             duty_cycle_period=self.duty_cycle_period,
             break_ties=self.break_ties,
             relu=self.relu,
+            gradient=self.gradient,
         )
         return config
 
@@ -412,7 +428,12 @@ _COMMON_ARGS = """percent_on: fraction of units that win in training, `0 < perce
         break_ties: if True, exactly k winners (lower index wins a tie); if
             False, every unit tied with the k-th largest also wins.
         relu: if True, units with `boosted <= 0` never win (a ReLU before the
-            k-winners)."""
+            k-winners).
+        gradient: the training gradient: `"winners"` (the paper's: the
+            upstream gradient at the winners, 0 elsewhere) or
+            `"straight_through"` (the upstream gradient at every finite
+            input, as if the layer were the identity; a control, see
+            `keras_sparse.ops.straight_through`). Inference is the same."""
 
 
 @_serializable
@@ -503,6 +524,7 @@ class _KWinnersFeatureMap(KWinnersBase):
         local=False,
         break_ties=False,
         relu=False,
+        gradient="winners",
         data_format=None,
         **kwargs,
     ):

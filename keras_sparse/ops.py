@@ -7,6 +7,9 @@ For one sample with activations `x` (n units) and per-unit duty cycles `d`:
     y       = x at the winners, 0 elsewhere        (boosting only chooses)
     dy/dx   = 1 at the winners, 0 elsewhere        (like ReLU)
 
+(`straight_through` gives the same `y` the gradient `dy/dx = 1` everywhere,
+the control the layers offer as `gradient="straight_through"`.)
+
 `exp(-b * d)` ranks units exactly like the paper's `exp((k/n - d) * b)`: the two
 differ by the positive factor `exp(b * k / n)`, the same for every unit.
 
@@ -211,6 +214,32 @@ def _keep_winners(x, factors, k, break_ties, relu, portable, differentiable=True
         return y, grad
 
     return keep(x)
+
+
+def straight_through(x, y):
+    """`y`'s values with the identity's gradient with respect to `x`:
+
+        value = y                 (exactly: `0 + y`)
+        d/dx  = 1 where x is finite, 0 where it is NaN or ±inf
+
+    computed as `where(isfinite(x), x - stop_gradient(x), 0) + stop_gradient(y)`,
+    which needs no custom gradient (the same graph on every backend) and
+    never forms `inf - inf`. Used on a k-winners output it is the
+    straight-through estimator (Bengio et al., 2013): the forward pass keeps
+    the winners, the backward pass reaches every unit as if the layer were
+    the identity.
+
+    Args:
+        x: the input whose gradient is taken.
+        y: a tensor of `x`'s shape and dtype (e.g. `kwinners(x, ...)`).
+    """
+    x = ops.convert_to_tensor(x)
+    y = ops.convert_to_tensor(y)
+    if tuple(x.shape) != tuple(y.shape):
+        raise ValueError(f"`straight_through` needs x and y of one shape. Received: x of shape {x.shape}, "
+                         f"y of shape {y.shape}")
+    through = ops.where(ops.isfinite(x), x - ops.stop_gradient(x), ops.zeros_like(x))
+    return through + ops.stop_gradient(y)
 
 
 def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *, portable=True,

@@ -103,9 +103,9 @@ def test_augment_shift_translates_by_whole_pixels(mnist):
     x = datasets.normalize(datasets.to_unit_interval(mnist["x_train"][:32]))
     y = mnist["y_train"][:32]
     example = load_example("mnist_noise.py")
-    assert example._training_data(x, y, 8, 0, 0) == dict(x=x, y=y, batch_size=8, shuffle=True)
+    assert example.training_data(x, y, 8, 0, 0) == dict(x=x, y=y, batch_size=8, shuffle=True)
 
-    ds = example._training_data(x, y, 8, 2, 0)["x"]
+    ds = example.training_data(x, y, 8, 2, 0)["x"]
     first = [(a.numpy(), b.numpy()) for a, b in ds]
     second = np.concatenate([a.numpy() for a, _ in ds])
     images = np.concatenate([a for a, _ in first])

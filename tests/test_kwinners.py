@@ -274,7 +274,7 @@ BAD_ARGUMENTS = [
     ("percent_on", "0.1"), ("k_inference_factor", 0.0), ("k_inference_factor", 20.0),
     ("boost_strength", -1.0), ("boost_strength", float("inf")), ("boost_strength_factor", 1.5), ("boost_strength_factor", -0.1),
     ("duty_cycle_period", 0), ("duty_cycle_period", 10.5), ("duty_cycle_period", True),
-    ("break_ties", 1), ("relu", "yes"),
+    ("break_ties", 1), ("relu", "yes"), ("gradient", "identity"), ("gradient", None),
 ]
 
 
@@ -480,3 +480,31 @@ def test_a_variant_defined_by_the_four_hooks_is_a_full_kwinners_layer():
     assert ks.kwinners.kwinners_layers(model) == [variant]
     with pytest.raises(ValueError, match="percent_on"):
         _UnitsFirst(1.5)
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (lambda **kw: ks.KWinners(0.25, **kw), (4, 8)),
+    (lambda **kw: ks.KWinners2D(0.2, **kw), (3, 4, 4, 5)),
+])
+def test_straight_through_gradient_trains_like_winners_but_passes_every_gradient(layer, shape):
+    """`gradient="straight_through"`: the same outputs and duty cycles as the
+    paper's gradient, the upstream gradient at every unit instead of the
+    winners only; inference unchanged."""
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(7).normal(size=shape).astype(np.float32))
+    upstream = tf.constant(np.random.default_rng(8).normal(size=shape).astype(np.float32))
+    winners, straight = layer(), layer(gradient="straight_through")
+    results = []
+    for kw in (winners, straight):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = kw(x, training=True)
+        results.append((y.numpy(), tape.gradient(y, x, output_gradients=upstream).numpy()))
+    np.testing.assert_array_equal(results[1][0], results[0][0])
+    np.testing.assert_array_equal(straight.duty_cycles.numpy(), winners.duty_cycles.numpy())
+    np.testing.assert_array_equal(results[0][1], np.where(results[0][0] != 0, upstream.numpy(), 0))
+    np.testing.assert_array_equal(results[1][1], upstream.numpy())
+    np.testing.assert_array_equal(straight(x).numpy(), winners(x).numpy())
+    assert straight.get_config()["gradient"] == "straight_through"
+    assert winners.get_config()["gradient"] == "winners"

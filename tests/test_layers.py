@@ -26,7 +26,8 @@ from tests.test_kwinners_variant import SampleKWinners
 
 LAYERS = [
     pytest.param(lambda: ks.KWinners(0.2, boost_strength=1.5), (30,), id="KWinners"),
-    pytest.param(lambda: ks.KWinners(0.3, break_ties=True, relu=True), (30,), id="KWinners-ties-relu"),
+    pytest.param(lambda: ks.KWinners(0.3, break_ties=True, relu=True, gradient="straight_through"), (30,),
+                 id="KWinners-ties-relu-straight-through"),
     pytest.param(lambda: ks.KWinners2D(0.15), (6, 6, 4), id="KWinners2D-global"),
     pytest.param(
         lambda: ks.KWinners2D(0.25, local=True, break_ties=True, data_format="channels_first"),

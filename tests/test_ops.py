@@ -344,3 +344,21 @@ def test_selection_kernel_by_context():
         xla = tf.function(lambda x: ops.kwinners(x, duty, 5, 1.0, break_ties=break_ties, portable=False),
                           jit_compile=True)
         np.testing.assert_array_equal(xla(x).numpy(), ref.kwinners(x, duty, 5, 1.0, break_ties=break_ties))
+
+
+def test_straight_through_keeps_the_values_and_passes_the_gradient_at_finite_inputs():
+    """`straight_through(x, kwinners(x))`: exactly the k-winners values, and
+    the upstream gradient at every finite input (0 at ±inf and NaN)."""
+    x = tf.constant([[5.0, 1.0, np.inf, 2.0, -np.inf, 3.0], [0.5, np.nan, -1.0, 4.0, 2.0, 1.0]])
+    upstream = tf.constant([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [7.0, 8.0, 9.0, 10.0, 11.0, 12.0]])
+    duty = np.zeros(6, np.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = ops.straight_through(x, ops.kwinners(x, duty, 2, 1.0))
+    expected = ref.kwinners(x.numpy(), duty, 2, 1.0)
+    np.testing.assert_array_equal(y.numpy(), expected)
+    np.testing.assert_array_equal(expected, [[5, 0, np.inf, 0, 0, 0], [0, np.nan, 0, 4, 2, 0]])
+    np.testing.assert_array_equal(tape.gradient(y, x, output_gradients=upstream).numpy(),
+                                  [[1, 2, 0, 4, 0, 6], [7, 0, 9, 10, 11, 12]])
+    with pytest.raises(ValueError, match="one shape"):
+        ops.straight_through(x, x[:1])

@@ -33,13 +33,16 @@ term, coupled the same way (unlike Keras' decoupled `SGD(weight_decay=)`,
 which differs once momentum is non-zero).
 """
 
+import functools
 import math
 
 import keras
 
 from keras_sparse import layers as sparse_layers
-from keras_sparse._validation import check_float
+from keras_sparse._validation import check_bool, check_float
+from keras_sparse.batch_sparsity import LifetimeSparsity
 from keras_sparse.constraints import check_block, kept_per_unit
+from keras_sparse.drop_connect import DropConnectDense
 from keras_sparse.kwinners import KWinners, KWinners2D
 
 INITIALIZERS = ("keras", "pytorch", "pytorch_dense_fan_in")
@@ -84,11 +87,19 @@ def _conv(filters, in_channels, initializer, name, weight_decay=0.0):
     )
 
 
-def _dense(units, fan_in, initializer, name, sparsity=None, weight_decay=0.0, block=None):
+def _dense(units, fan_in, initializer, name, sparsity=None, weight_decay=0.0, block=None,
+           drop_connect=None):
     """Dense layer; with `sparsity`, a `SparseDense` whose zero weights are
-    fixed (in whole `block`s if given)."""
+    fixed (in whole `block`s if given); with `drop_connect`, a
+    `DropConnectDense` dropping that fraction of its weights, a fresh random
+    mask each training step (initialized as the dense layer)."""
     if sparsity is None:
         kernel_init, bias_init = _initializers(initializer, fan_in)
+        if drop_connect is not None:
+            return DropConnectDense(
+                units, rate=drop_connect, kernel_initializer=kernel_init, bias_initializer=bias_init,
+                name=name, **_weight_decay(weight_decay),
+            )
         return keras.layers.Dense(
             units, kernel_initializer=kernel_init, bias_initializer=bias_init, name=name,
             **_weight_decay(weight_decay),
@@ -150,36 +161,58 @@ def _batch_norm(name):
                                            name=name)
 
 
-def _kwinners2d(k, n, boost_strength_factor, k_inference_factor, name, local=False):
-    return KWinners2D(
-        percent_on=k / n, k_inference_factor=k_inference_factor,
-        boost_strength=BOOST_STRENGTH, boost_strength_factor=boost_strength_factor,
-        duty_cycle_period=DUTY_CYCLE_PERIOD, local=local, name=name,
-    )
-
-
-def _kwinners(k, n, boost_strength_factor, k_inference_factor, name):
-    return KWinners(
-        percent_on=k / n, k_inference_factor=k_inference_factor,
-        boost_strength=BOOST_STRENGTH, boost_strength_factor=boost_strength_factor,
-        duty_cycle_period=DUTY_CYCLE_PERIOD, name=name,
-    )
+def _kwinners(x, k, n, name, kwinners, lifetime, local=None):
+    """`x` through a k-winners layer keeping `k` of `n` (`KWinners2D` with
+    `local` given, else `KWinners`; `kwinners`: its other arguments), and
+    with `lifetime` a `LifetimeSparsity` at the same `k / n`."""
+    layer = KWinners if local is None else functools.partial(KWinners2D, local=local)
+    x = layer(percent_on=k / n, duty_cycle_period=DUTY_CYCLE_PERIOD, name=name, **kwinners)(x)
+    if lifetime:
+        x = LifetimeSparsity(percent_on=k / n, name=f"{name}_lifetime")(x)
+    return x
 
 
 def cnn(
     name, input_shape, conv_filters, conv_k, hidden_units, hidden_k, hidden_sparsity,
     initializer, boost_strength_factor, batch_norm, k_inference_factor=K_INFERENCE_FACTOR,
-    num_classes=10, weight_decay=0.0, hidden_block=None, conv_local=False,
+    num_classes=10, weight_decay=0.0, hidden_block=None, conv_local=False, *,
+    boost_strength=BOOST_STRENGTH, kwinners_gradient="winners", lifetime=False, dropout=0.0,
+    hidden_drop_connect=None,
 ):
-    """Shared skeleton: (conv -> [BN] -> pool -> act)* -> flatten -> hidden -> [BN] -> act -> logits.
+    """Shared skeleton: (conv -> [BN] -> pool -> act)* -> flatten -> hidden -> [BN] -> act
+    -> [Dropout] -> logits.
 
     `conv_k` / `hidden_k` are None for ReLU, else the k of each k-winners
     layer: of the whole feature map, or with `conv_local=True` of the
     filters at each position (`KWinners2D(local=True)`); `hidden_sparsity`
     is None for a dense hidden layer, else its weights are fixed zeros, in
-    whole `hidden_block`s if given (see `keras_sparse.layers.SparseDense`)."""
+    whole `hidden_block`s if given (see `keras_sparse.layers.SparseDense`).
+
+    The options the controls vary (`keras_sparse.models.controls`; the
+    defaults are the paper's networks):
+
+    - `boost_strength`: every k-winners layer's initial boost strength (0: no boosting).
+    - `kwinners_gradient`: their training gradient, `"winners"` or
+      `"straight_through"` (`keras_sparse.kwinners.KWinners`).
+    - `lifetime`: each k-winners layer followed by a `LifetimeSparsity`
+      keeping, per unit, its top `k / n` of the batch (WTA lifetime
+      sparsity; the identity at inference).
+    - `dropout`: a `Dropout(dropout)` after the hidden activation (0: none).
+    - `hidden_drop_connect`: the hidden layer a `DropConnectDense` dropping
+      this fraction of weights, a fresh mask each step, instead of a dense
+      or fixed-sparse one (needs `hidden_sparsity=None`)."""
     _check_initializer(initializer)
     check_float("weight_decay", weight_decay, 0, None)
+    check_float("dropout", dropout, 0, 1, high_open=True)
+    check_bool("lifetime", lifetime)
+    if hidden_drop_connect is not None:
+        check_float("hidden_drop_connect", hidden_drop_connect, 0, 1, high_open=True)
+        if hidden_sparsity is not None:
+            raise ValueError("`hidden_drop_connect` replaces the fixed sparse hidden weights: give "
+                             f"`hidden_sparsity=None`. Received: hidden_sparsity={hidden_sparsity!r}, "
+                             f"hidden_drop_connect={hidden_drop_connect!r}")
+    kwinners = dict(k_inference_factor=k_inference_factor, boost_strength=boost_strength,
+                    boost_strength_factor=boost_strength_factor, gradient=kwinners_gradient)
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     h, w, channels = input_shape
@@ -192,21 +225,21 @@ def cnn(
         if conv_k is None:
             x = keras.layers.ReLU(name=f"conv{i}_relu")(x)
         else:
-            x = _kwinners2d(conv_k[i - 1], channels if conv_local else h * w * channels,
-                            boost_strength_factor, k_inference_factor, f"conv{i}_kwinners",
-                            local=conv_local)(x)
+            x = _kwinners(x, conv_k[i - 1], channels if conv_local else h * w * channels,
+                          f"conv{i}_kwinners", kwinners, lifetime, local=conv_local)
     x = keras.layers.Flatten(name="flatten")(x)
     if hidden_sparsity is None:
         refuse_block_for_dense(name, hidden_block)
     x = _dense(hidden_units, h * w * channels, initializer, "hidden", hidden_sparsity,
-               weight_decay, hidden_block)(x)
+               weight_decay, hidden_block, hidden_drop_connect)(x)
     if batch_norm:
         x = _batch_norm("hidden_bn")(x)
     if hidden_k is None:
         x = keras.layers.ReLU(name="hidden_relu")(x)
     else:
-        x = _kwinners(hidden_k, hidden_units, boost_strength_factor, k_inference_factor,
-                      "hidden_kwinners")(x)
+        x = _kwinners(x, hidden_k, hidden_units, "hidden_kwinners", kwinners, lifetime)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="hidden_dropout")(x)
     kernel_init, bias_init = _initializers(initializer, hidden_units)
     outputs = keras.layers.Dense(
         num_classes, kernel_initializer=kernel_init, bias_initializer=bias_init, name="logits",

@@ -1,0 +1,92 @@
+"""The paper's MNIST claims against fair controls (docs/controls.md).
+
+Trains every chosen network of `keras_sparse.models.controls` (Sparse CNN-2,
+Dense CNN-2, the equal-size dense twin, Dense CNN-2 with dropout / L2 / batch
+norm / random shifts, Sparse CNN-2 with DropConnect, without boosting, with
+WTA lifetime sparsity instead of boosting, with a straight-through gradient)
+for every seed with the paper's MNIST protocol (`keras_sparse.experiment.run`:
+each control with the hyper-parameters of the network it comes from), tests
+it against the paper's noise after every epoch, and reports the last epoch
+and the paper's selection side by side (`experiment_report.py`).
+
+Examples:
+
+    # reduced scale (what docs/controls.md reports): 3 epochs on 20,000 images,
+    # Sparse CNN-2's first epoch at batch 16, noise on the first 2,000 test images
+    python examples/controls.py --data-dir ../shared/datasets/mnist --seeds 0 1 2 \\
+        --epochs 3 --train-samples 20000 --first-epoch-batch 16 --test-samples 2000 \\
+        --no-export --out runs/controls
+
+    # the paper's protocol (10-15 epochs on 60,000 images, batch 4 first epoch)
+    python examples/controls.py --full --seeds 0 1 2 --out runs/controls_full
+
+Writes `results.json`, `results.md` and `noise_curve.png` under `--out`, and
+each run's model and `run.json` in its own folder.
+"""
+
+import argparse
+import dataclasses
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import experiment_report  # noqa: E402  (beside this script; puts the checkout on the path if needed)
+import mnist_noise  # noqa: E402
+from keras_sparse import models, tasks  # noqa: E402
+from keras_sparse.models import controls  # noqa: E402
+
+TASK = dataclasses.replace(tasks.MNIST, name="mnist_controls", title="MNIST controls",
+                           networks=controls.CONTROL_NETWORKS, builder=controls.build_control)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default=None,
+                   help="directory with mnist.npz (default: $KERAS_SPARSE_MNIST, else download)")
+    p.add_argument("--full", action="store_true",
+                   help="the paper's protocol: all 60,000 training images, the paper's epochs")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs per network (default: 1, or the paper's with --full)")
+    p.add_argument("--train-samples", type=int, default=None,
+                   help="use the first N training images (default: 10000, or 60000 with --full)")
+    p.add_argument("--first-epoch-batch", type=int, default=None,
+                   help="the first-epoch batch size of the networks trained as Sparse CNN-2 "
+                        "(paper: 4; the dense ones keep 64)")
+    experiment_report.add_run_arguments(p, TASK, tuple(TASK.networks), "controls_out")
+    args = p.parse_args(argv)
+    experiment_report.check_run_arguments(p, args)
+    if args.first_epoch_batch is not None and args.first_epoch_batch < 1:
+        p.error(f"--first-epoch-batch must be >= 1, got {args.first_epoch_batch}")
+    if args.hidden_block is not None:
+        p.error("--hidden-block does not apply: the controls keep the paper's hidden weights")
+    return args
+
+
+def train_one(network, seed, data, args):
+    """Trains and evaluates one control (`keras_sparse.experiment.run`); returns its result dict."""
+    from keras_sparse import experiment
+
+    config = TASK.network(network)
+    own_first_epoch = config["first_epoch_batch"] != models.MNIST_BATCH_SIZE
+    return experiment.run(
+        TASK, network, seed, data, args.out, initializer=args.initializer,
+        k_inference_factor=args.k_inference_factor,
+        hyper_parameters=dict(epochs=args.epochs or (None if args.full else 1),
+                              first_epoch_batch=args.first_epoch_batch if own_first_epoch else None),
+        per_epoch_eval=True, noise_seed=args.noise_seed, export=not args.no_export, verbose=args.verbose,
+        fit_data=lambda batch_size, seed: mnist_noise.training_data(data.x_train, data.y_train, batch_size,
+                                                                    config["shift"], seed),
+        settings=dict(from_network=config["from_network"], augment_shift=config["shift"]))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from keras_sparse import experiment
+
+    data = experiment.prepare(TASK, args.data_dir, args.train_samples or (60000 if args.full else 10000),
+                              args.test_samples, args.noise_seed)
+    return experiment_report.run_all(args, argv, train_one, data, TASK)
+
+
+if __name__ == "__main__":
+    main()
