@@ -12,9 +12,9 @@ and the paper's selection side by side (`experiment_report.py`).
 Examples:
 
     # reduced scale (what docs/controls.md reports): 3 epochs on 20,000 images,
-    # Sparse CNN-2's first epoch at batch 16, noise on the first 2,000 test images
+    # the paper's batch 4 first epoch, tested on the first 2,000 test images
     python examples/controls.py --data-dir ../shared/datasets/mnist --seeds 0 1 2 \\
-        --epochs 3 --train-samples 20000 --first-epoch-batch 16 --test-samples 2000 \\
+        --epochs 3 --train-samples 20000 --first-epoch-batch 4 --test-samples 2000 \\
         --no-export --out runs/controls
 
     # the paper's protocol (10-15 epochs on 60,000 images, batch 4 first epoch)

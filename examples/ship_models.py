@@ -2,6 +2,7 @@
 
     python examples/ship_models.py RUN_DIR [--task mnist|fsdd|gsc-v0.01] [--out saved_models]
         [--networks ...] [--seeds 0] [--k-inference-factor F] [--name NAME] [--sparse-encoding]
+        [--test-samples N]
 
 For each network, `RUN_DIR/<network>_seed<seed>/model.keras` is reloaded (with
 several `--seeds`, the seeds' models are combined by
@@ -43,12 +44,14 @@ def main(argv=None):
     p.add_argument("--sparse-encoding", action="store_true",
                    help="store mostly-zero kernels of the .tflite in TFLite's sparse encoding (smaller file)")
     p.add_argument("--name", default=None, help="override the shipped name (one network only)")
+    p.add_argument("--test-samples", type=int, default=None,
+                   help="score on the first N test inputs only (a quick check; default: all)")
     args = p.parse_args(argv)
     if args.name and len(args.networks) > 1:
         p.error("--name needs exactly one network in --networks")
     return shipping.ship(args.run_dir, args.task, args.networks, args.seeds, args.out,
                          args.k_inference_factor, args.noise_seed, args.data_dir,
-                         args.sparse_encoding, args.name)
+                         args.sparse_encoding, args.name, args.test_samples)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,8 @@ def common_k_inference_factor(model):
 
 
 def ship(run_dir, task="mnist", networks=("dense_cnn2", "sparse_cnn2"), seeds=(0,), out="saved_models",
-         k_inference_factor=None, noise_seed=0, data_dir=None, sparse_encoding=False, name=None):
+         k_inference_factor=None, noise_seed=0, data_dir=None, sparse_encoding=False, name=None,
+         test_samples=None):
     """Ships every network of `networks` from `run_dir` (module docstring) and
     returns the JSON dicts written.
 
@@ -102,6 +103,9 @@ def ship(run_dir, task="mnist", networks=("dense_cnn2", "sparse_cnn2"), seeds=(0
         data_dir: the task's data (None: its environment variable or download).
         sparse_encoding: store mostly-zero `.tflite` kernels in TFLite's sparse encoding.
         name: the shipped name (one network only); default `<task>_<network>`.
+        test_samples: None (the whole test set, what `saved_models/` holds) or
+            score on the first `test_samples` test inputs only (a quick
+            check; the JSON then records `test_samples`).
     """
     import keras
 
@@ -122,6 +126,8 @@ def ship(run_dir, task="mnist", networks=("dense_cnn2", "sparse_cnn2"), seeds=(0
         check_float("k_inference_factor", k_inference_factor, 0, None, low_open=True)
     check_int("noise_seed", noise_seed, 0)
     check_bool("sparse_encoding", sparse_encoding)
+    if test_samples is not None:
+        check_int("test_samples", test_samples, 1)
     if name is not None and (not isinstance(name, str) or not name or len(networks) > 1):
         raise ValueError(f"`name` must be None or a non-empty string with exactly one network. "
                          f"Received: name={name!r}, networks={networks!r}")
@@ -137,7 +143,7 @@ def ship(run_dir, task="mnist", networks=("dense_cnn2", "sparse_cnn2"), seeds=(0
         model = members[0] if len(members) == 1 else models.ensemble(members, name=f"{shipped}_ensemble")
         model.save(keras_path)
         model = keras.models.load_model(keras_path)  # the numbers are the shipped file's
-        accuracy, noisy = evaluate_saved(model, task, data_dir, noise_seed)
+        accuracy, noisy = evaluate_saved(model, task, data_dir, noise_seed, test_samples)
         to_tflite(model, os.path.join(out, f"{shipped}.tflite"), sparse_encoding=sparse_encoding)
         runs = []
         for src in sources:
@@ -150,6 +156,7 @@ def ship(run_dir, task="mnist", networks=("dense_cnn2", "sparse_cnn2"), seeds=(0
             "k_inference_factor": common_k_inference_factor(model),
             "tflite_sparse_encoding": sparse_encoding,
             "training": runs[0] if len(runs) == 1 else runs,
+            **({} if test_samples is None else {"test_samples": test_samples}),
             "input": task.input_description,
             "output": "10 logits" if len(runs) == 1 else
                       f"10 probabilities, the mean softmax of {len(runs)} members",

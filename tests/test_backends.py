@@ -46,7 +46,7 @@ AGNOSTIC_TESTS = [
 ]
 BUDGET = {  # environment per backend: how many random cases
     # JAX compiles every new shape; both re-check what TensorFlow's run checks
-    # in full (400 examples, 1,500 cases), so a sample keeps CI within budget.
+    # in full (400 examples, 600 cases), so a sample keeps CI within budget.
     "jax": {"KERAS_SPARSE_HYPOTHESIS_EXAMPLES": "15", "KERAS_SPARSE_RANDOM_CASES": "10",
             "KERAS_SPARSE_HARNESS": "core"},
     "torch": {"KERAS_SPARSE_HYPOTHESIS_EXAMPLES": "60", "KERAS_SPARSE_RANDOM_CASES": "150"},

@@ -85,7 +85,7 @@ def _random_layer_case(rng):
     return layer, x
 
 
-RANDOM_CASES = int(os.environ.get("KERAS_SPARSE_RANDOM_CASES", "1500"))
+RANDOM_CASES = int(os.environ.get("KERAS_SPARSE_RANDOM_CASES", "600"))
 
 
 def test_layers_agree_with_numpy_on_random_cases():
