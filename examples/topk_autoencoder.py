@@ -16,7 +16,12 @@ mean `m`:
                                        (`keras.constraints.UnitNorm(axis=1)`)
 
 `W_enc` starts as `W_dec^T` (Gao's tied initialization; the weights are then
-trained separately). `boost_strength=0` is plain TopK; otherwise the boost is
+trained separately). `--decoder-gradient orthogonal` also removes, before
+each step, the part of every decoder row's gradient parallel to the row
+(Gao et al.'s unit-norm decoder: with `u_i = W_dec[i] / ||W_dec[i]||`,
+`g_i <- g_i - (g_i . u_i) u_i`, the `UnitNormDecoder` layer below), so the
+step moves the row along the unit sphere and the renormalization after it
+changes little; `full` (default) leaves the gradient as it is. `boost_strength=0` is plain TopK; otherwise the boost is
 constant (`boost_strength_factor=1`), `duty_cycle_period` as given. Inference
 keeps k latents (`k_inference_factor=1`) with the layer's boosting, i.e. the
 model exactly as trained.
@@ -83,6 +88,8 @@ def parse_args(argv):
                         help="AuxK: a latent is dead after this many training samples without activation")
     parser.add_argument("--batch-topk", action="store_true",
                         help="also train BatchTopK latent layers (one run per size, k and k_aux)")
+    parser.add_argument("--decoder-gradient", choices=("full", "orthogonal"), default="full",
+                        help="orthogonal: remove each decoder row's gradient component parallel to the row")
     parser.add_argument("--duty-cycle-period", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -145,12 +152,44 @@ def auxk_loss(x, pre, x_hat, dead, decoder_kernel, k_aux):
     return ops.where(ops.any(dead), loss, 0.0)
 
 
+def without_parallel_gradient(kernel):
+    """`kernel` `(latents, inputs)` as it is, whose gradient loses, row by
+    row, its component along the row: `g_i - (g_i . u_i) u_i`, `u_i` the row
+    scaled to unit norm."""
+    @ops.custom_gradient
+    def rows(w):
+        def grad(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            unit = w / ops.sqrt(ops.sum(ops.square(w), axis=1, keepdims=True))
+            return upstream - ops.sum(upstream * unit, axis=1, keepdims=True) * unit
+
+        return ops.multiply(w, 1.0), grad
+
+    return rows(ops.copy(kernel))  # a tensor: TensorFlow's custom gradient takes no variable
+
+
+class UnitNormDecoder(keras.layers.Dense):
+    """A `Dense` decoder whose rows (one per latent) are unit-norm after every
+    step (`UnitNorm(axis=1)`), and with `orthogonal=True` stepped along the
+    sphere: its kernel gradient is `without_parallel_gradient`'s."""
+
+    def __init__(self, units, orthogonal=False, **kwargs):
+        super().__init__(units, kernel_constraint=keras.constraints.UnitNorm(axis=1), **kwargs)
+        self.orthogonal = orthogonal
+
+    def call(self, inputs):
+        if not self.orthogonal:
+            return super().call(inputs)
+        return ops.matmul(inputs, without_parallel_gradient(self.kernel)) + self.bias
+
+
 def build_autoencoder(inputs_dim, latents, k, boost_strength, duty_cycle_period, seed,
-                      aux_k=0, aux_alpha=1 / 32, aux_dead_after=10000, latent="topk"):
+                      aux_k=0, aux_alpha=1 / 32, aux_dead_after=10000, latent="topk", orthogonal=False):
     """The TopK autoencoder above; input and output are `x - m`. With
     `aux_k > 0` the output passes through an `AuxK` layer (named "auxk");
     `latent="batchtopk"`: a `BatchTopK(k)` latent layer (`boost_strength` and
-    `duty_cycle_period` unused). The latent layer is named "topk"."""
+    `duty_cycle_period` unused). The latent layer is named "topk";
+    `orthogonal`: the decoder's gradient without its parallel components."""
     rng = np.random.default_rng(seed)
     decoder_kernel = rng.normal(size=(latents, inputs_dim)).astype(np.float32)
     decoder_kernel /= np.linalg.norm(decoder_kernel, axis=1, keepdims=True)
@@ -168,7 +207,7 @@ def build_autoencoder(inputs_dim, latents, k, boost_strength, duty_cycle_period,
             relu=True,
             name="topk",
         )(pre)
-    decoder = keras.layers.Dense(inputs_dim, kernel_constraint=keras.constraints.UnitNorm(axis=1), name="decoder")
+    decoder = UnitNormDecoder(inputs_dim, orthogonal, name="decoder")
     outputs = decoder(codes)
     if aux_k:
         outputs = AuxK(decoder, aux_k, aux_alpha, aux_dead_after, name="auxk")([inputs, pre, codes, outputs])
@@ -216,7 +255,8 @@ def train_one(x_train, x_test, latents, k, boost, args, aux_k=0, latent="topk"):
     """One run; `boost` is ignored (recorded as None) for `latent="batchtopk"`."""
     keras.utils.set_random_seed(args.seed)
     model = build_autoencoder(x_train.shape[1], latents, k, boost, args.duty_cycle_period, args.seed,
-                              aux_k, args.aux_alpha, args.aux_dead_after, latent)
+                              aux_k, args.aux_alpha, args.aux_dead_after, latent,
+                              args.decoder_gradient == "orthogonal")
     model.compile(keras.optimizers.Adam(args.learning_rate), "mse")
     curve = DeadLatentCurve(x_test, args.eval_every)
     start = time.time()
@@ -234,6 +274,7 @@ def train_one(x_train, x_test, latents, k, boost, args, aux_k=0, latent="topk"):
         "aux_k": aux_k,
         "aux_alpha": args.aux_alpha if aux_k else None,
         "aux_dead_after": args.aux_dead_after if aux_k else None,
+        "decoder_gradient": args.decoder_gradient,
         "normalized_mse": normalized_mse(model, x_test),
         "dead_fraction": dead_fraction(encoder, x_test),
         "train_seconds": round(seconds, 1),

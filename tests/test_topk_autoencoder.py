@@ -139,3 +139,23 @@ def test_auxk_layer_counts_samples_and_adds_the_loss_in_training():
     model(x, training=False)
     np.testing.assert_array_equal(auxk.samples_since_active.numpy(), np.where(active, 0, 6))
     assert int(topk.learning_iterations.numpy()) == 6
+
+
+def test_orthogonal_decoder_gradient_loses_its_parallel_component_only():
+    """`--decoder-gradient orthogonal`: the decoder kernel's gradient, row by
+    row, minus its projection on the row (`g - (g . u) u`); the outputs are
+    the plain decoder's."""
+    rng = np.random.default_rng(2)
+    kernel = rng.normal(size=(6, 5)).astype(np.float32) * 3.0
+    upstream = rng.normal(size=(6, 5)).astype(np.float32)
+    grad = vjp(sae.without_parallel_gradient, kernel, upstream)
+    unit = kernel / np.linalg.norm(kernel, axis=1, keepdims=True)
+    np.testing.assert_allclose(grad, upstream - (upstream * unit).sum(1, keepdims=True) * unit, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose((grad * unit).sum(1), 0.0, atol=1e-5)
+
+    plain = sae.build_autoencoder(20, latents=12, k=3, boost_strength=0.0, duty_cycle_period=50, seed=1)
+    orthogonal = sae.build_autoencoder(20, latents=12, k=3, boost_strength=0.0, duty_cycle_period=50, seed=1,
+                                       orthogonal=True)
+    assert orthogonal.get_layer("decoder").orthogonal and not plain.get_layer("decoder").orthogonal
+    x = rng.normal(size=(4, 20)).astype(np.float32)
+    np.testing.assert_allclose(orthogonal(x).numpy(), plain(x).numpy(), rtol=1e-6, atol=1e-6)
