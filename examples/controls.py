@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import experiment_report  # noqa: E402  (beside this script; puts the checkout on the path if needed)
 import mnist_noise  # noqa: E402
-from keras_sparse import models, tasks  # noqa: E402
+from keras_sparse import tasks  # noqa: E402
 from keras_sparse.models import controls  # noqa: E402
 
 TASK = dataclasses.replace(tasks.MNIST, name="mnist_controls", title="MNIST controls",
@@ -67,7 +67,7 @@ def train_one(network, seed, data, args):
     from keras_sparse import experiment
 
     config = TASK.network(network)
-    own_first_epoch = config["first_epoch_batch"] != models.MNIST_BATCH_SIZE
+    own_first_epoch = config["from_network"] == "sparse_cnn2"
     return experiment.run(
         TASK, network, seed, data, args.out, initializer=args.initializer,
         k_inference_factor=args.k_inference_factor,

@@ -135,7 +135,7 @@ class AuxK(keras.layers.Layer):
         since = ops.where(active, 0, self.samples_since_active + ops.shape(codes)[0])
         self.samples_since_active.assign(since)
         dead = since >= self.dead_after
-        self.add_loss(self.alpha * auxk_loss(x, pre, x_hat, dead, self.decoder.kernel, self.k_aux))
+        self.add_loss(self.alpha * auxk_loss(x, pre, x_hat, dead, self.decoder.decoding_kernel(), self.k_aux))
         return x_hat
 
 
@@ -169,18 +169,24 @@ def without_parallel_gradient(kernel):
 
 
 class UnitNormDecoder(keras.layers.Dense):
-    """A `Dense` decoder whose rows (one per latent) are unit-norm after every
-    step (`UnitNorm(axis=1)`), and with `orthogonal=True` stepped along the
-    sphere: its kernel gradient is `without_parallel_gradient`'s."""
+    """A linear `Dense` decoder whose rows (one per latent) are unit-norm after
+    every step (`UnitNorm(axis=1)`), and with `orthogonal=True` stepped along
+    the sphere: every use of its kernel (`decoding_kernel`: the decoding and
+    the AuxK loss) has `without_parallel_gradient`'s gradient."""
 
     def __init__(self, units, orthogonal=False, **kwargs):
-        super().__init__(units, kernel_constraint=keras.constraints.UnitNorm(axis=1), **kwargs)
+        kwargs["kernel_constraint"] = keras.constraints.UnitNorm(axis=1)
+        super().__init__(units, **kwargs)
         self.orthogonal = orthogonal
 
+    def decoding_kernel(self):
+        return without_parallel_gradient(self.kernel) if self.orthogonal else self.kernel
+
     def call(self, inputs):
-        if not self.orthogonal:
-            return super().call(inputs)
-        return ops.matmul(inputs, without_parallel_gradient(self.kernel)) + self.bias
+        return ops.matmul(inputs, self.decoding_kernel()) + self.bias
+
+    def get_config(self):
+        return {**super().get_config(), "orthogonal": self.orthogonal}
 
 
 def build_autoencoder(inputs_dim, latents, k, boost_strength, duty_cycle_period, seed,

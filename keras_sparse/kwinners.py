@@ -432,8 +432,9 @@ _COMMON_ARGS = """percent_on: fraction of units that win in training, `0 < perce
         gradient: the training gradient: `"winners"` (the paper's: the
             upstream gradient at the winners, 0 elsewhere) or
             `"straight_through"` (the upstream gradient at every finite
-            input, as if the layer were the identity; a control, see
-            `keras_sparse.ops.straight_through`). Inference is the same."""
+            input, as if the layer were the identity, 0 at NaN and ±inf;
+            a control, see `keras_sparse.ops.straight_through`). The
+            outputs and the state update are the same either way."""
 
 
 @_serializable

@@ -222,24 +222,25 @@ def straight_through(x, y):
         value = y                 (exactly: `0 + y`)
         d/dx  = 1 where x is finite, 0 where it is NaN or ±inf
 
-    computed as `where(isfinite(x), x - stop_gradient(x), 0) + stop_gradient(y)`,
-    which needs no custom gradient (the same graph on every backend) and
-    never forms `inf - inf`. Used on a k-winners output it is the
-    straight-through estimator (Bengio et al., 2013): the forward pass keeps
-    the winners, the backward pass reaches every unit as if the layer were
-    the identity.
+    computed as `f - stop_gradient(f) + stop_gradient(y)` with
+    `f = where(isfinite(x), x, 0)`: no custom gradient (the same graph on
+    every backend), and no arithmetic on a non-finite `x`. Used on a
+    k-winners output it is the straight-through estimator (Bengio et al.,
+    2013): the forward pass keeps the winners, the backward pass reaches
+    every unit as if the layer were the identity. (An infinite winner's
+    gradient is 0 here; the winners-only gradient passes it.)
 
     Args:
-        x: the input whose gradient is taken.
+        x: the floating-point input whose gradient is taken.
         y: a tensor of `x`'s shape and dtype (e.g. `kwinners(x, ...)`).
     """
     x = ops.convert_to_tensor(x)
     y = ops.convert_to_tensor(y)
-    if tuple(x.shape) != tuple(y.shape):
-        raise ValueError(f"`straight_through` needs x and y of one shape. Received: x of shape {x.shape}, "
-                         f"y of shape {y.shape}")
-    through = ops.where(ops.isfinite(x), x - ops.stop_gradient(x), ops.zeros_like(x))
-    return through + ops.stop_gradient(y)
+    if tuple(x.shape) != tuple(y.shape) or x.dtype != y.dtype:
+        raise ValueError("`straight_through` needs x and y of one shape and dtype. Received: x of shape "
+                         f"{x.shape} and dtype {x.dtype}, y of shape {y.shape} and dtype {y.dtype}")
+    finite = ops.where(ops.isfinite(x), x, ops.zeros_like(x))
+    return finite - ops.stop_gradient(finite) + ops.stop_gradient(y)
 
 
 def kwinners(x, duty_cycles, k, boost_strength, break_ties=False, relu=False, *, portable=True,

@@ -16,13 +16,14 @@ def _layers(model):
     return {layer.name: layer for layer in model.layers}
 
 
-def _same_except(control, base, changed):
-    """Every layer of `control` and `base` not named in `changed` has the same class and config."""
+def _same_except(control, base, changed=(), differing_keys=()):
+    """Every layer of `control` and `base` not named in `changed` has the same
+    class and config, the config keys in `differing_keys` apart."""
     mine, theirs = _layers(control), _layers(base)
     assert set(mine) - set(changed) == set(theirs) - set(changed)
     for name in set(mine) - set(changed):
-        config = {key: value for key, value in mine[name].get_config().items() if key != "gradient"}
-        expected = {key: value for key, value in theirs[name].get_config().items() if key != "gradient"}
+        config = {key: value for key, value in mine[name].get_config().items() if key not in differing_keys}
+        expected = {key: value for key, value in theirs[name].get_config().items() if key not in differing_keys}
         assert type(mine[name]) is type(theirs[name]) and config == expected, name
 
 
@@ -49,9 +50,11 @@ def test_each_control_is_its_network_with_one_change():
     assert type(_layers(twin)["hidden"]) is keras.layers.Dense and _layers(twin)["hidden"].units == 700
     assert not ks.kwinners.kwinners_layers(twin)
 
-    dropout = _layers(build("dense_cnn2_dropout"))["hidden_dropout"]
-    assert dropout.rate == 0.5
-    _same_except(build("dense_cnn2_dropout"), dense, ["hidden_dropout"])
+    with_dropout = build("dense_cnn2_dropout")
+    assert _layers(with_dropout)["hidden_dropout"].rate == 0.5
+    _same_except(with_dropout, dense, ["hidden_dropout"])
+    order = [layer.name for layer in with_dropout.layers]
+    assert order.index("hidden_relu") + 1 == order.index("hidden_dropout") == order.index("logits") - 1
 
     l2 = build("dense_cnn2_l2")
     for name in ("conv1", "conv2", "hidden", "logits"):  # coupled weight decay: L2(wd / 2)
@@ -75,11 +78,11 @@ def test_each_control_is_its_network_with_one_change():
     assert _layers(drop_connect)["hidden"].rate == 0.7
 
     no_boost = build("sparse_cnn2_no_boost")
-    _same_except(no_boost, sparse, KWINNERS)
+    _same_except(no_boost, sparse, differing_keys=["boost_strength"])
     assert [layer.initial_boost_strength for layer in ks.kwinners.kwinners_layers(no_boost)] == [0.0] * 3
 
     wta = build("sparse_cnn2_wta_lifetime")
-    _same_except(wta, sparse, [*KWINNERS, *(f"{name}_lifetime" for name in KWINNERS)])
+    _same_except(wta, sparse, [f"{name}_lifetime" for name in KWINNERS], differing_keys=["boost_strength"])
     for name in KWINNERS:  # each k-winners layer, then lifetime sparsity at its own k / n
         kw, lifetime = _layers(wta)[name], _layers(wta)[f"{name}_lifetime"]
         assert kw.initial_boost_strength == 0.0 and lifetime.percent_on == kw.percent_on
@@ -87,7 +90,7 @@ def test_each_control_is_its_network_with_one_change():
     assert [_layers(wta)[name].percent_on for name in KWINNERS] == [400 / 4608, 300 / 1024, 100 / 700]
 
     straight = build("sparse_cnn2_straight_through")
-    _same_except(straight, sparse, [])  # `gradient` apart
+    _same_except(straight, sparse, differing_keys=["gradient"])
     assert {layer.gradient for layer in ks.kwinners.kwinners_layers(straight)} == {"straight_through"}
     assert {layer.gradient for layer in ks.kwinners.kwinners_layers(sparse)} == {"winners"}
 
@@ -104,9 +107,15 @@ def test_control_arguments_are_checked():
     with pytest.raises(ValueError, match="hidden_drop_connect"):
         ks.models._cnn.cnn("n", (28, 28, 1), [4], None, 8, None, 0.7, "keras", 0.9, False,
                            hidden_drop_connect=0.7)
+    with pytest.raises(ValueError, match="kwinners_gradient.*'identity'"):
+        ks.models._cnn.cnn("n", (28, 28, 1), [4], [10], 8, 2, None, "keras", 0.9, False,
+                           kwinners_gradient="identity")
+    for option in (dict(boost_strength=0.0), dict(lifetime=True), dict(kwinners_gradient="straight_through")):
+        with pytest.raises(ValueError, match=f"{next(iter(option))}.*has none"):  # no k-winners layer to change
+            ks.models._cnn.cnn("n", (28, 28, 1), [4], None, 8, None, None, "keras", 0.9, False, **option)
 
 
-def test_controls_script_trains_each_control_with_its_networks_protocol(tmp_path):
+def test_controls_script_trains_each_control_with_its_networks_protocol(tmp_path, monkeypatch):
     """`examples/controls.py`: the Sparse CNN-2 controls take `--first-epoch-batch`,
     the dense ones keep batch 64; the L2 control trains with its weight decay,
     the shift control on shifted images; a run writes the task's JSON."""
@@ -118,7 +127,6 @@ def test_controls_script_trains_each_control_with_its_networks_protocol(tmp_path
     assert task.hyper_parameters("dense_cnn2_l2")["weight_decay"] == 5e-4
     assert task.hyper_parameters("dense_twin") == task.hyper_parameters("dense_cnn2")
     seen = []
-    real_run = experiment.run
 
     def record(task, network, seed, data, out, **kw):
         seen.append((network, kw["hyper_parameters"], kw["fit_data"](8, 0)))
@@ -128,12 +136,9 @@ def test_controls_script_trains_each_control_with_its_networks_protocol(tmp_path
     rng = np.random.default_rng(0)
     data = experiment.Data(rng.normal(size=(16, 28, 28, 1)).astype("float32"), np.arange(16) % 10, None,
                            np.arange(4), [])
-    experiment.run = record
-    try:
-        for network in ("sparse_cnn2_wta_lifetime", "dense_cnn2_shift"):
-            script.train_one(network, 0, data, args)
-    finally:
-        experiment.run = real_run
+    monkeypatch.setattr(experiment, "run", record)
+    for network in ("sparse_cnn2_wta_lifetime", "dense_cnn2_shift"):
+        script.train_one(network, 0, data, args)
     assert seen[0][1] == dict(epochs=2, first_epoch_batch=16)
     assert seen[0][2]["batch_size"] == 8 and seen[0][2]["x"] is data.x_train  # not shifted
     assert seen[1][1] == dict(epochs=2, first_epoch_batch=None)

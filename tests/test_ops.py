@@ -360,5 +360,7 @@ def test_straight_through_keeps_the_values_and_passes_the_gradient_at_finite_inp
     np.testing.assert_array_equal(expected, [[5, 0, np.inf, 0, 0, 0], [0, np.nan, 0, 4, 2, 0]])
     np.testing.assert_array_equal(tape.gradient(y, x, output_gradients=upstream).numpy(),
                                   [[1, 2, 0, 4, 0, 6], [7, 0, 9, 10, 11, 12]])
-    with pytest.raises(ValueError, match="one shape"):
+    with pytest.raises(ValueError, match="one shape and dtype"):
         ops.straight_through(x, x[:1])
+    with pytest.raises(ValueError, match="one shape and dtype"):
+        ops.straight_through(x, tf.cast(x, "float64"))

@@ -159,3 +159,21 @@ def test_orthogonal_decoder_gradient_loses_its_parallel_component_only():
     assert orthogonal.get_layer("decoder").orthogonal and not plain.get_layer("decoder").orthogonal
     x = rng.normal(size=(4, 20)).astype(np.float32)
     np.testing.assert_allclose(orthogonal(x).numpy(), plain(x).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_orthogonal_decoder_projects_the_auxk_gradient_too():
+    """With `orthogonal=True` the AuxK loss reads the decoder through
+    `decoding_kernel()`, so its gradient on every decoder row is orthogonal to the row."""
+    import tensorflow as tf
+
+    model = sae.build_autoencoder(8, latents=6, k=1, boost_strength=0.0, duty_cycle_period=50, seed=1,
+                                  aux_k=2, aux_alpha=1.0, aux_dead_after=0, orthogonal=True)
+    kernel = model.get_layer("decoder").kernel
+    x = np.random.default_rng(3).normal(size=(5, 8)).astype(np.float32)
+    with tf.GradientTape() as tape:
+        model(x, training=True)
+        (aux,) = model.losses
+    grad = tape.gradient(aux, kernel.value).numpy()
+    assert float(aux) > 0 and np.abs(grad).max() > 0
+    rows = kernel.numpy()
+    np.testing.assert_allclose((grad * rows).sum(1), 0.0, atol=1e-6)

@@ -6,8 +6,9 @@
 The activation is ReLU (dense networks) or k-winners (sparse networks); a
 sparse hidden layer is a `SparseDense` whose zero weights are fixed; batch
 norm (the speech networks) is PyTorch's, without affine parameters. All
-k-winners layers use the paper's boost strength 1.5 and `duty_cycle_period`
-1000, and `percent_on = k / n` so that `round(n * percent_on) == k`.
+k-winners layers use the paper's boost strength 1.5 (unless a control
+changes it) and `duty_cycle_period` 1000, and `percent_on = k / n` so that
+`round(n * percent_on) == k`.
 
 Initialization (`initializer=`):
 
@@ -43,12 +44,14 @@ from keras_sparse._validation import check_bool, check_float
 from keras_sparse.batch_sparsity import LifetimeSparsity
 from keras_sparse.constraints import check_block, kept_per_unit
 from keras_sparse.drop_connect import DropConnectDense
-from keras_sparse.kwinners import KWinners, KWinners2D
+from keras_sparse.kwinners import GRADIENTS, KWinners, KWinners2D
 
 INITIALIZERS = ("keras", "pytorch", "pytorch_dense_fan_in")
 BOOST_STRENGTH = 1.5
 K_INFERENCE_FACTOR = 1.5
 DUTY_CYCLE_PERIOD = 1000
+# The k-winners options of `cnn` and their defaults (the paper's).
+_KWINNERS_DEFAULTS = dict(boost_strength=BOOST_STRENGTH, lifetime=False, kwinners_gradient="winners")
 
 
 def _check_initializer(initializer):
@@ -205,6 +208,14 @@ def cnn(
     check_float("weight_decay", weight_decay, 0, None)
     check_float("dropout", dropout, 0, 1, high_open=True)
     check_bool("lifetime", lifetime)
+    if kwinners_gradient not in GRADIENTS:
+        raise ValueError(f"`kwinners_gradient` must be one of {GRADIENTS}. "
+                         f"Received: kwinners_gradient={kwinners_gradient!r}")
+    given = dict(boost_strength=boost_strength, lifetime=lifetime, kwinners_gradient=kwinners_gradient)
+    changed = {key: value for key, value in given.items() if value != _KWINNERS_DEFAULTS[key]}
+    if conv_k is None and hidden_k is None and changed:
+        raise ValueError(f"{changed} change k-winners layers; network {name!r} has none (conv_k and "
+                         "hidden_k are None).")
     if hidden_drop_connect is not None:
         check_float("hidden_drop_connect", hidden_drop_connect, 0, 1, high_open=True)
         if hidden_sparsity is not None:

@@ -3,17 +3,19 @@ Sparse CNN-2 or Dense CNN-2 with one thing changed.
 
 | control                       | from         | the change                                              |
 |-------------------------------|--------------|---------------------------------------------------------|
-| `dense_twin`                  | Dense CNN-2  | Sparse CNN-2's size, 32/64 filters and 700 hidden units, |
-|                               |              | with ReLU and dense weights: the equal-size dense twin   |
+| `dense_twin`                  | Dense CNN-2  | Sparse CNN-2's layer sizes, 32/64 filters and 700 hidden |
+|                               |              | units, with ReLU and dense weights                       |
 | `dense_cnn2_dropout`          | Dense CNN-2  | `Dropout(0.5)` after the hidden ReLU                     |
 | `dense_cnn2_l2`               | Dense CNN-2  | L2 weight decay 5e-4 on every kernel and bias (coupled,  |
 |                               |              | the gradient gains `5e-4 * w`, as PyTorch's SGD)         |
 | `dense_cnn2_batch_norm`       | Dense CNN-2  | batch norm (no affine) after each conv and the hidden    |
 |                               |              | layer, before the ReLU                                   |
 | `dense_cnn2_shift`            | Dense CNN-2  | training images shifted by up to 2 pixels (augmentation, |
-|                               |              | on the data, each epoch: the network is Dense CNN-2's)   |
+|                               |              | on the data, each epoch: the network is Dense CNN-2's;  |
+|                               |              | `examples/mnist_noise.py`'s `--augment-shift`)           |
 | `sparse_cnn2_drop_connect`    | Sparse CNN-2 | the hidden weights dropped at 70% by DropConnect, a      |
-|                               |              | fresh mask each step, instead of one fixed mask          |
+|                               |              | fresh mask each step, instead of one fixed mask (and,    |
+|                               |              | as a dense layer, initialized for its 1,024 inputs)      |
 | `sparse_cnn2_no_boost`        | Sparse CNN-2 | boost strength 0 (no lifetime sparsity at all)           |
 | `sparse_cnn2_wta_lifetime`    | Sparse CNN-2 | no boosting; each k-winners layer followed by WTA        |
 |                               |              | lifetime sparsity at its own `k / n` of the batch        |
@@ -31,6 +33,7 @@ from keras_sparse._validation import check_float
 from keras_sparse.models._cnn import K_INFERENCE_FACTOR, cnn
 from keras_sparse.models.mnist import MNIST_BOOST_STRENGTH_FACTOR, MNIST_NETWORKS
 
+SPARSE_CNN2_HIDDEN_SPARSITY = 0.7  # the fraction of Sparse CNN-2's hidden weights fixed at 0
 CONTROL_WEIGHT_DECAY = 5e-4
 CONTROL_DROPOUT = 0.5
 CONTROL_SHIFT = 2
@@ -47,7 +50,7 @@ _CONTROLS = {
     "dense_cnn2_batch_norm": ("dense_cnn2", "Dense CNN-2 + batch norm", dict(batch_norm=True), 0),
     "dense_cnn2_shift": ("dense_cnn2", "Dense CNN-2 + random shifts (2 px)", {}, CONTROL_SHIFT),
     "sparse_cnn2_drop_connect": ("sparse_cnn2", "Sparse CNN-2, DropConnect 0.7 for the fixed mask",
-                                 dict(hidden_sparsity=None, hidden_drop_connect=0.7), 0),
+                                 dict(hidden_sparsity=None, hidden_drop_connect=SPARSE_CNN2_HIDDEN_SPARSITY), 0),
     "sparse_cnn2_no_boost": ("sparse_cnn2", "Sparse CNN-2, no boosting", dict(boost_strength=0.0), 0),
     "sparse_cnn2_wta_lifetime": ("sparse_cnn2", "Sparse CNN-2, WTA lifetime sparsity for boosting",
                                  dict(boost_strength=0.0, lifetime=True), 0),
@@ -60,7 +63,7 @@ _BASES = {
     "dense_cnn2": dict(conv_filters=[30, 30], conv_k=None, hidden_units=1000, hidden_k=None,
                        hidden_sparsity=None),
     "sparse_cnn2": dict(conv_filters=[32, 64], conv_k=[400, 300], hidden_units=700, hidden_k=100,
-                        hidden_sparsity=0.7),
+                        hidden_sparsity=SPARSE_CNN2_HIDDEN_SPARSITY),
 }
 
 CONTROL_NETWORKS = {
