@@ -140,7 +140,8 @@ def plot_noise_curves(rows, path, title, xlabel):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    many = len(rows) > 4  # the legend beside the axes, not over the lines
+    fig, ax = plt.subplots(figsize=(10, 4) if many else (6, 4))
     for r in rows:
         last = r["last"]
         style = "--" if r["network"].startswith("dense") else "-"
@@ -150,7 +151,10 @@ def plot_noise_curves(rows, path, title, xlabel):
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if many:
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
