@@ -21,7 +21,11 @@ Examples:
     python examples/controls.py --full --seeds 0 1 2 --out runs/controls_full
 
 Writes `results.json`, `results.md` and `noise_curve.png` under `--out`, and
-each run's model and `run.json` in its own folder.
+each run's model and `run.json` in its own folder. `--ship RUN_DIR` trains
+nothing: it re-scores `--networks` (seed `--seeds`) of a finished run on the
+whole test set and writes them into `--ship-to` as
+`mnist_controls_<network>.keras`, `.tflite` and `.json`
+(`keras_sparse.shipping.ship`).
 """
 
 import argparse
@@ -52,6 +56,9 @@ def parse_args(argv=None):
     p.add_argument("--first-epoch-batch", type=int, default=None,
                    help="the first-epoch batch size of the networks trained as Sparse CNN-2 "
                         "(paper: 4; the dense ones keep 64)")
+    p.add_argument("--ship", default=None, metavar="RUN_DIR",
+                   help="ship --networks of this finished run instead of training")
+    p.add_argument("--ship-to", default="saved_models", help="where --ship writes (default: saved_models)")
     experiment_report.add_run_arguments(p, TASK, tuple(TASK.networks), "controls_out")
     args = p.parse_args(argv)
     experiment_report.check_run_arguments(p, args)
@@ -81,7 +88,11 @@ def train_one(network, seed, data, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    from keras_sparse import experiment
+    from keras_sparse import experiment, shipping
+
+    if args.ship:
+        return shipping.ship(args.ship, TASK, args.networks, args.seeds, args.ship_to,
+                             noise_seed=args.noise_seed, data_dir=args.data_dir)
 
     data = experiment.prepare(TASK, args.data_dir, args.train_samples or (60000 if args.full else 10000),
                               args.test_samples, args.noise_seed)

@@ -146,6 +146,13 @@ def test_controls_script_trains_each_control_with_its_networks_protocol(tmp_path
     with pytest.raises(SystemExit):
         script.parse_args(["--hidden-block", "1", "4"])
 
+    from keras_sparse import shipping
+
+    shipped = []
+    monkeypatch.setattr(shipping, "ship", lambda *args, **kw: shipped.append((args, kw)))
+    script.main(["--ship", "runs/x", "--networks", "dense_twin", "--seeds", "2", "--ship-to", str(tmp_path)])
+    assert shipped == [(("runs/x", task, ["dense_twin"], [2], str(tmp_path)), dict(noise_seed=0, data_dir=None))]
+
 
 def test_controls_script_runs_end_to_end(tmp_path):
     script = load_example("controls.py")
