@@ -174,8 +174,8 @@ def write_results(out, command, runs, networks, plot_title, plot_xlabel):
 
 def run_all(args, argv, train_one, data, task):
     """Runs `train_one(network, seed, data, args)` for every seed and network
-    of `args` (seed by seed), rewriting the results in `args.out` after each run (partial
-    results survive), prints the table and returns the runs. The results
+    of `args` (seed by seed), rewriting the results in `args.out` after each
+    run (partial results survive), prints the table and returns the runs. The results
     record the command: the script and `argv` (its arguments, None for
     `sys.argv`'s)."""
     command = " ".join([os.path.basename(sys.argv[0]) if argv is None else "main"]

@@ -21,7 +21,8 @@ each step, the part of every decoder row's gradient parallel to the row
 (Gao et al.'s unit-norm decoder: with `u_i = W_dec[i] / ||W_dec[i]||`,
 `g_i <- g_i - (g_i . u_i) u_i`, the `UnitNormDecoder` layer below), so the
 step moves the row along the unit sphere and the renormalization after it
-changes little; `full` (default) leaves the gradient as it is. `boost_strength=0` is plain TopK; otherwise the boost is
+changes little; `full` (default) leaves the gradient as it is.
+`boost_strength=0` is plain TopK; otherwise the boost is
 constant (`boost_strength_factor=1`), `duty_cycle_period` as given. Inference
 keeps k latents (`k_inference_factor=1`) with the layer's boosting, i.e. the
 model exactly as trained.

@@ -43,7 +43,7 @@ def test_each_control_is_its_network_with_one_change():
     assert dense.get_config() == _seeded(ks.models.mnist_dense_cnn2).get_config()
     assert sparse.get_config() == _seeded(ks.models.mnist_sparse_cnn2).get_config()
 
-    twin = build("dense_twin")  # Sparse CNN-2's weights, no k-winners, dense hidden
+    twin = build("dense_twin")  # Sparse CNN-2's layer sizes, no k-winners, dense hidden
     assert sum(np.prod(w.shape) for w in twin.trainable_weights) == \
         sum(np.prod(w.shape) for w in sparse.trainable_weights) == 776_606
     assert [layer.filters for layer in twin.layers if isinstance(layer, keras.layers.Conv2D)] == [32, 64]

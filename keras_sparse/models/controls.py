@@ -102,4 +102,3 @@ def build_control(network, initializer="pytorch", k_inference_factor=K_INFERENCE
     return cnn(f"mnist_{network}", (28, 28, 1), initializer=initializer,
                boost_strength_factor=MNIST_BOOST_STRENGTH_FACTOR, k_inference_factor=k_inference_factor,
                **layers)
-
