@@ -45,14 +45,7 @@ TASK = dataclasses.replace(tasks.MNIST, name="mnist_controls", title="MNIST cont
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default=None,
-                   help="directory with mnist.npz (default: $KERAS_SPARSE_MNIST, else download)")
-    p.add_argument("--full", action="store_true",
-                   help="the paper's protocol: all 60,000 training images, the paper's epochs")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="epochs per network (default: 1, or the paper's with --full)")
-    p.add_argument("--train-samples", type=int, default=None,
-                   help="use the first N training images (default: 10000, or 60000 with --full)")
+    mnist_noise.add_scale_arguments(p)
     p.add_argument("--first-epoch-batch", type=int, default=None,
                    help="the first-epoch batch size of the networks trained as Sparse CNN-2 "
                         "(paper: 4; the dense ones keep 64)")
@@ -78,7 +71,7 @@ def train_one(network, seed, data, args):
     return experiment.run(
         TASK, network, seed, data, args.out, initializer=args.initializer,
         k_inference_factor=args.k_inference_factor,
-        hyper_parameters=dict(epochs=args.epochs or (None if args.full else 1),
+        hyper_parameters=dict(epochs=mnist_noise.epochs(args),
                               first_epoch_batch=args.first_epoch_batch if own_first_epoch else None),
         per_epoch_eval=True, noise_seed=args.noise_seed, export=not args.no_export, verbose=args.verbose,
         fit_data=lambda batch_size, seed: mnist_noise.training_data(data.x_train, data.y_train, batch_size,
@@ -88,15 +81,12 @@ def train_one(network, seed, data, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    from keras_sparse import experiment, shipping
-
     if args.ship:
+        from keras_sparse import shipping
+
         return shipping.ship(args.ship, TASK, args.networks, args.seeds, args.ship_to,
                              noise_seed=args.noise_seed, data_dir=args.data_dir)
-
-    data = experiment.prepare(TASK, args.data_dir, args.train_samples or (60000 if args.full else 10000),
-                              args.test_samples, args.noise_seed)
-    return experiment_report.run_all(args, argv, train_one, data, TASK)
+    return experiment_report.run_all(args, argv, train_one, mnist_noise.prepare_data(TASK, args), TASK)
 
 
 if __name__ == "__main__":

@@ -41,8 +41,10 @@ import experiment_report  # noqa: E402  (beside this script; puts the checkout o
 from keras_sparse.tasks import MNIST as TASK  # noqa: E402
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_scale_arguments(p):
+    """The MNIST scripts' data and scale flags (`mnist_noise.py`, `controls.py`):
+    `--data-dir`, `--full`, `--epochs`, `--train-samples`; read back by
+    `epochs` and `prepare_data`."""
     p.add_argument("--data-dir", default=None,
                    help="directory with mnist.npz (default: $KERAS_SPARSE_MNIST, else download)")
     p.add_argument("--full", action="store_true",
@@ -51,6 +53,25 @@ def parse_args(argv=None):
                    help="epochs per network (default: 1, or the paper's with --full)")
     p.add_argument("--train-samples", type=int, default=None,
                    help="use the first N training images (default: 10000, or 60000 with --full)")
+
+
+def epochs(args):
+    """`--epochs`, else None (each network's own) with `--full`, else 1."""
+    return args.epochs or (None if args.full else 1)
+
+
+def prepare_data(task, args):
+    """The task's `experiment.Data` at the scale of the flags: the first
+    `--train-samples` images (10,000, or 60,000 with `--full`)."""
+    from keras_sparse import experiment
+
+    return experiment.prepare(task, args.data_dir, args.train_samples or (60000 if args.full else 10000),
+                              args.test_samples, args.noise_seed)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_scale_arguments(p)
     p.add_argument("--first-epoch-batch", type=int, default=None,
                    help="override the first-epoch batch size of every network (paper: 4 sparse, 64 dense)")
     p.add_argument("--momentum", type=float, default=None,
@@ -142,7 +163,7 @@ def train_one(network, seed, data, args):
     return experiment.run(
         TASK, network, seed, data, args.out, initializer=args.initializer,
         k_inference_factor=args.k_inference_factor, hidden_block=args.hidden_block,
-        hyper_parameters=dict(epochs=args.epochs or (None if args.full else 1),
+        hyper_parameters=dict(epochs=epochs(args),
                               first_epoch_batch=args.first_epoch_batch, momentum=args.momentum),
         per_epoch_eval=args.per_epoch_eval, noise_seed=args.noise_seed, export=not args.no_export,
         verbose=args.verbose, adapt=adapt,
@@ -153,11 +174,7 @@ def train_one(network, seed, data, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    from keras_sparse import experiment
-
-    data = experiment.prepare(TASK, args.data_dir, args.train_samples or (60000 if args.full else 10000),
-                              args.test_samples, args.noise_seed)
-    return experiment_report.run_all(args, argv, train_one, data, TASK)
+    return experiment_report.run_all(args, argv, train_one, prepare_data(TASK, args), TASK)
 
 
 if __name__ == "__main__":
