@@ -17,7 +17,8 @@ from keras_sparse.models.controls import CONTROL_NETWORKS, build_control
 from keras_sparse.models.mnist import (
     BUILDERS, MNIST_BATCH_SIZE, MNIST_BOOST_STRENGTH_FACTOR, MNIST_LR_DECAY, MNIST_NETWORKS,
     build_mnist, mnist_dense_cnn1, mnist_dense_cnn2, mnist_sparse_cnn, mnist_sparse_cnn1,
-    mnist_sparse_cnn2, mnist_sparse_cnn2_small, mnist_sparse_cnn2_small_local, mnist_sparse_cnn2_wide,
+    mnist_sparse_cnn2, mnist_sparse_cnn2_small, mnist_sparse_cnn2_small_local, mnist_sparse_cnn2_small_relu1,
+    mnist_sparse_cnn2_wide,
 )
 from keras_sparse.models.speech import (
     SPEECH_BOOST_STRENGTH_FACTOR, SPEECH_BUILDERS, SPEECH_NETWORKS, SPEECH_WEIGHT_DECAY,

@@ -186,7 +186,7 @@ def cnn(
     -> [Dropout] -> logits.
 
     `conv_k` / `hidden_k` are None for ReLU, else the k of each k-winners
-    layer: of the whole feature map, or with `conv_local=True` of the
+    layer (an entry of `conv_k` None: that conv layer ReLU): of the whole feature map, or with `conv_local=True` of the
     filters at each position (`KWinners2D(local=True)`); `hidden_sparsity`
     is None for a dense hidden layer, else its weights are fixed zeros, in
     whole `hidden_block`s if given (see `keras_sparse.layers.SparseDense`).
@@ -233,7 +233,7 @@ def cnn(
             x = _batch_norm(f"conv{i}_bn")(x)
         x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
         h, w, channels = (h - 4) // 2, (w - 4) // 2, filters
-        if conv_k is None:
+        if conv_k is None or conv_k[i - 1] is None:
             x = keras.layers.ReLU(name=f"conv{i}_relu")(x)
         else:
             x = _kwinners(x, conv_k[i - 1], channels if conv_local else h * w * channels,
