@@ -322,7 +322,7 @@ def test_speech_batch_norm_is_pytorchs():
 
 def test_build_speech_configs_and_errors():
     assert set(models.SPEECH_NETWORKS) == set(models.SPEECH_BUILDERS) == {
-        "dense_cnn2", "sparse_cnn2", "super_sparse_cnn2", "sparse_cnn2_small_relu1"}
+        "dense_cnn2", "sparse_cnn2", "super_sparse_cnn2", "sparse_cnn2_small", "sparse_cnn2_small_relu1"}
     cfg = models.SPEECH_NETWORKS["sparse_cnn2"]
     assert (cfg["lr"], cfg["lr_decay"], cfg["momentum"], cfg["batch_size"], cfg["epochs"]) == (
         0.01, 0.9, 0.0, 16, 30)
