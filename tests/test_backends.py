@@ -73,7 +73,7 @@ def agnostic_runs(tmp_path_factory):
     # JAX run alone, beside the unchanged one on the same machine: 477 -> 444 s).
     jax_cache = dict(JAX_COMPILATION_CACHE_DIR=str(logs / "jax_cache"), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-                     XLA_FLAGS=" ".join([os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]).strip())
+                     XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip())
     runs = {}
     for backend in ("jax", "torch"):
         out, err = open(logs / f"{backend}.out", "w+"), open(logs / f"{backend}.err", "w+")
