@@ -185,9 +185,9 @@ def cnn(
     """Shared skeleton: (conv -> [BN] -> pool -> act)* -> flatten -> hidden -> [BN] -> act
     -> [Dropout] -> logits.
 
-    `conv_k` / `hidden_k` are None for ReLU, else the k of each k-winners
-    layer (an entry of `conv_k` None: that conv layer ReLU): of the whole feature map, or with `conv_local=True` of the
-    filters at each position (`KWinners2D(local=True)`); `hidden_sparsity`
+    `conv_k` / `hidden_k` are None for ReLU (an entry of `conv_k` None: that
+    conv layer alone), else the k of each k-winners layer: of the whole
+    feature map, or with `conv_local=True` of the filters at each position (`KWinners2D(local=True)`); `hidden_sparsity`
     is None for a dense hidden layer, else its weights are fixed zeros, in
     whole `hidden_block`s if given (see `keras_sparse.layers.SparseDense`).
 
