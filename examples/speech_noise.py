@@ -70,7 +70,8 @@ def parse_args(argv=None):
     p.add_argument("--normalize-features", action="store_true",
                    help="standardize the dB features with the training set's mean and sd before the "
                         "network (default: none, as the paper: dB in [-80, 0])")
-    experiment_report.add_run_arguments(p, FSDD, FSDD.networks, "speech_noise_out")
+    paper_networks = [name for name, cfg in FSDD.networks.items() if cfg["paper_accuracy"] is not None]
+    experiment_report.add_run_arguments(p, FSDD, paper_networks, "speech_noise_out")
     args = p.parse_args(argv)
     experiment_report.check_run_arguments(p, args)
     if args.weight_decay is not None and not args.weight_decay >= 0:
