@@ -3,13 +3,17 @@
 Trains, per seed (docs/learned_sparsity.md states the protocol and the results):
 
 - Dense CNN-2 (`keras_sparse.models.mnist_dense_cnn2`), dense, and with its
-  hidden layer (480 -> 1000) magnitude-pruned to 90% during training
-  (`keras_sparse.sparsify(model, 0.0, layers=["hidden"])`, then
-  `keras_sparse.callbacks.MagnitudePruning(0.9, ...)`), unstructured and in
-  1x4 blocks (what TFLite runs block-sparse);
+  hidden layer (480 -> 1000) made learned (`keras_sparse.sparsify(model, s,
+  layers=["hidden"])`): magnitude-pruned to 90% during training
+  (`keras_sparse.callbacks.MagnitudePruning(0.9, ...)`), unstructured and in
+  1x4 blocks (what TFLite runs block-sparse), or started at a random 90% mask
+  that SET or RigL change;
 - Sparse CNN-2 (`mnist_sparse_cnn2`, k-winners everywhere) with its hidden
-  layer (1024 -> 700) at 70% sparsity: the paper's fixed random mask, the same
-  mask learned by SET and by RigL, and magnitude pruning from dense to 70%.
+  layer (1024 -> 700) at 70%, 90% or 95% sparsity: the fixed random mask (the
+  paper's at 70%), the same mask learned by SET and by RigL, and magnitude
+  pruning from dense;
+- the same without k-winners (`sparse_cnn2_relu`: Sparse CNN-2 with a ReLU in
+  place of each k-winners layer, its hidden layer as above at 70%).
 
 Protocol (the paper's, shortened): SGD at the network's learning rate and
 momentum (Dense CNN-2: 0.01, 0.9; Sparse CNN-2: 0.02, 0), batch 64 (Sparse
@@ -42,16 +46,29 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-VARIANTS = {
-    # name: (network, hidden mask, mask schedule)
-    "dense_cnn2/dense": ("dense_cnn2", None, None),
-    "dense_cnn2/magnitude_90": ("dense_cnn2", dict(sparsity=0.0), "magnitude_0.9"),
-    "dense_cnn2/magnitude_90_block1x4": ("dense_cnn2", dict(sparsity=0.0, block=(1, 4)), "magnitude_0.9"),
-    "sparse_cnn2/fixed_70": ("sparse_cnn2", None, None),
-    "sparse_cnn2/magnitude_70": ("sparse_cnn2", dict(sparsity=0.0), "magnitude_0.7"),
-    "sparse_cnn2/set_70": ("sparse_cnn2", dict(sparsity=0.7), "set"),
-    "sparse_cnn2/rigl_70": ("sparse_cnn2", dict(sparsity=0.7), "rigl"),
-}
+def _variants():
+    """name -> (network, hidden layer, mask schedule). The hidden layer: None as
+    the network builds it, else `sparsity` (and `block`) of a learned mask
+    (`mask` "fixed": Sparse CNN-2's fixed mask at another sparsity)."""
+    table = {
+        "dense_cnn2/dense": ("dense_cnn2", None, None),
+        "dense_cnn2/magnitude_90": ("dense_cnn2", dict(sparsity=0.0), "magnitude_0.9"),
+        "dense_cnn2/magnitude_90_block1x4": ("dense_cnn2", dict(sparsity=0.0, block=(1, 4)), "magnitude_0.9"),
+        "dense_cnn2/set_90": ("dense_cnn2", dict(sparsity=0.9), "set"),
+        "dense_cnn2/rigl_90": ("dense_cnn2", dict(sparsity=0.9), "rigl"),
+    }
+    for network, percents in (("sparse_cnn2", (70, 90, 95)), ("sparse_cnn2_relu", (70,))):
+        for percent in percents:
+            sparsity = percent / 100
+            table[f"{network}/fixed_{percent}"] = (
+                network, None if percent == 70 else dict(sparsity=sparsity, mask="fixed"), None)
+            table[f"{network}/magnitude_{percent}"] = (network, dict(sparsity=0.0), f"magnitude_{sparsity}")
+            table[f"{network}/set_{percent}"] = (network, dict(sparsity=sparsity), "set")
+            table[f"{network}/rigl_{percent}"] = (network, dict(sparsity=sparsity), "rigl")
+    return table
+
+
+VARIANTS = _variants()
 
 
 def parse_args(argv=None):
@@ -73,23 +90,30 @@ def parse_args(argv=None):
 
 
 def build(network, hidden, seed):
-    """The network, its hidden layer turned into a learned-mask layer when `hidden` is given."""
+    """The network (`sparse_cnn2_relu`: Sparse CNN-2 with ReLU for k-winners),
+    its hidden layer changed as `hidden` says."""
     import keras
 
     import keras_sparse as ks
     from keras_sparse import models
 
     keras.utils.set_random_seed(seed)
-    model = models.build_mnist(network)
-    if hidden is None:
+    model = models.build_mnist(network.removesuffix("_relu"))
+    if hidden is None and not network.endswith("_relu"):
         return model
     if network == "dense_cnn2":
         return ks.sparsify(model, hidden["sparsity"], layers=["hidden"], seed=seed, block=hidden.get("block"))
-    # Sparse CNN-2: the same model with the hidden SparseDense's mask learned.
+    # Sparse CNN-2 from its config: ReLU for k-winners, the hidden SparseDense's mask learned (or fixed
+    # at another sparsity).
     config = model.get_config()
     for layer in config["layers"]:
-        if layer["config"]["name"] == "hidden":
-            layer["config"].update(mask="learned", sparsity=hidden["sparsity"])
+        if network.endswith("_relu") and layer["module"] == "keras_sparse.kwinners":
+            relu = keras.saving.serialize_keras_object(keras.layers.ReLU(name=layer["name"]))
+            layer.update(relu, build_config=None)
+            for node in layer["inbound_nodes"]:
+                node["kwargs"].pop("mask", None)  # a k-winners call argument
+        if layer["config"]["name"] == "hidden" and hidden is not None:
+            layer["config"].update(mask=hidden.get("mask", "learned"), sparsity=hidden["sparsity"])
     keras.utils.set_random_seed(seed)
     return keras.Model.from_config(config)
 
@@ -116,7 +140,7 @@ def train_one(variant, seed, data, args):
 
     network, hidden, kind = VARIANTS[variant]
     x_train, y_train, x_test, y_test, noise01 = data
-    cfg = models.MNIST_NETWORKS[network]
+    cfg = models.MNIST_NETWORKS[network.removesuffix("_relu")]
     model = build(network, hidden, seed)
     model.compile(optimizer=keras.optimizers.SGD(cfg["lr"], momentum=cfg["momentum"]),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
