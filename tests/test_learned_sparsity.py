@@ -5,6 +5,7 @@ PyTorch too); the save/load/SavedModel/TFLite round trips of learned-mask
 layers are in the shared harness (tests/test_layers.py)."""
 
 import hashlib
+import json
 import math
 import os
 
@@ -16,7 +17,7 @@ import keras_sparse as ks
 from keras_sparse import pruning
 from keras_sparse.callbacks import MagnitudePruning, RigL, SET
 from keras_sparse.constraints import sparse_mask
-from tests.conftest import crash_at, to_numpy
+from tests.conftest import crash_at, load_example, mnist_dir, to_numpy
 
 
 def _model(optimizer=None, pattern_layer=True, sparsity=0.0, run_eagerly=True):
@@ -404,3 +405,52 @@ def test_pruned_model_exports_block_sparse_and_smaller(tmp_path):
         np.testing.assert_allclose(run_tflite(path, x), to_numpy(model(x)), rtol=0, atol=1e-5)
         assert "DENSIFY" not in tflite_op_names(path)
     assert sizes["pruned"] < 0.3 * sizes["dense"], sizes
+
+
+def test_study_variants_build_the_networks_they_name():
+    """`examples/learned_sparsity.py`: each variant's hidden layer holds the
+    mask kind and density its name says, and `sparse_cnn2_relu` is Sparse
+    CNN-2 with a ReLU of the same name for each k-winners layer."""
+    study = load_example("learned_sparsity.py")
+    names = ["dense_cnn2/dense", "dense_cnn2/rigl_90", "sparse_cnn2/fixed_70", "sparse_cnn2/fixed_95",
+             "sparse_cnn2/magnitude_90", "sparse_cnn2/set_95", "sparse_cnn2_relu/rigl_70"]
+    expected = {  # (hidden layer class, mask, density)
+        "dense_cnn2/dense": (keras.layers.Dense, None, 1.0),
+        "dense_cnn2/rigl_90": (ks.layers.SparseDense, "learned", 0.1),
+        "sparse_cnn2/fixed_70": (ks.layers.SparseDense, "fixed", 0.3),
+        "sparse_cnn2/fixed_95": (ks.layers.SparseDense, "fixed", 0.05),
+        "sparse_cnn2/magnitude_90": (ks.layers.SparseDense, "learned", 1.0),
+        "sparse_cnn2/set_95": (ks.layers.SparseDense, "learned", 0.05),
+        "sparse_cnn2_relu/rigl_70": (ks.layers.SparseDense, "learned", 0.3),
+    }
+    sparse = study.build("sparse_cnn2", None, seed=0)
+    for name in names:
+        network, hidden, _ = study.VARIANTS[name]
+        model = study.build(network, hidden, seed=0)
+        layer = model.get_layer("hidden")
+        kind, mask, density = expected[name]
+        assert type(layer) is kind, name
+        if mask is not None:
+            assert layer.mask == mask, name
+        kernel = to_numpy(layer.kernel)
+        assert np.count_nonzero(kernel) / kernel.size == pytest.approx(density, abs=0.002), name
+    relu = study.build("sparse_cnn2_relu", None, seed=0)
+    assert not ks.kwinners.kwinners_layers(relu)
+    replaced = [layer.name for layer in ks.kwinners.kwinners_layers(sparse)]
+    assert [type(relu.get_layer(name)) for name in replaced] == [keras.layers.ReLU] * 3
+    assert [layer.name for layer in relu.layers] == [layer.name for layer in sparse.layers]
+    assert study.VARIANTS["sparse_cnn2_relu/fixed_70"][1] is None  # the paper's fixed mask, ReLU
+
+
+def test_study_script_runs_and_writes_its_results(tmp_path):
+    study = load_example("learned_sparsity.py")
+    study.main(["--data-dir", str(mnist_dir()), "--epochs", "1", "--train-samples", "128", "--noise-samples", "20",
+                "--first-epoch-batch", "64", "--variants", "dense_cnn2/set_90", "sparse_cnn2_relu/magnitude_70",
+                "--out", str(tmp_path)])
+    runs = json.load(open(tmp_path / "runs.json"))
+    assert [(r["variant"], r["seed"], r["steps"]) for r in runs] == [
+        ("dense_cnn2/set_90", 0, 2), ("sparse_cnn2_relu/magnitude_70", 0, 2)]
+    # 2 steps: magnitude pruning's schedule (steps 0.1 T to 0.6 T) is over, at 70%
+    assert [r["hidden_density"] for r in runs] == [pytest.approx(0.1), pytest.approx(0.3)]
+    assert all(0 <= r["noise_score"] <= 11 * 20 and r["noise_samples"] == 20 for r in runs)
+    assert set(json.load(open(tmp_path / "summary.json"))) == {r["variant"] for r in runs}
