@@ -39,6 +39,12 @@ the top `k_aux` *dead* latents of each sample (no activation in the last
 with `alpha = --aux-alpha` (1/32), so the gradient reaches the dead latents'
 encoder and decoder weights.
 
+`--features-from MODEL.keras` trains the same autoencoders on a trained
+MNIST classifier's penultimate activations instead of pixels: the input of
+the model's last layer (for the shipped Dense CNN-2, its 1,000 hidden ReLU
+units) on the normalized images, centred by their training mean in the same
+way.
+
 `--batch-topk` adds, for each size, k and k_aux, a run whose latent layer is
 `keras_sparse.layers.BatchTopK(k)` (Bussmann et al., 2024) instead of
 `KWinners`: the `k * batch` largest positive latents of the whole batch in
@@ -95,7 +101,10 @@ def parse_args(argv):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--train-samples", type=int, default=None, help="first N training images (default all 60,000)")
+    parser.add_argument("--train-samples", type=int, default=None,
+                        help="first N training images (default all 60,000)")
+    parser.add_argument("--features-from", default=None, metavar="MODEL.keras",
+                        help="inputs: this MNIST classifier's penultimate activations instead of pixels")
     parser.add_argument("--eval-every", type=int, default=100, help="steps between dead-latent measurements")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="examples/results/topk_autoencoder")
@@ -343,6 +352,18 @@ def plot(runs, path):
     fig.savefig(path, dpi=120)
 
 
+def inputs(images, features_from=None):
+    """MNIST `images` (uint8) as the autoencoder's rows: pixels in [0, 1], or
+    with `features_from` (a `.keras` classifier) the input of its last layer
+    on the normalized images."""
+    pixels = ks.datasets.to_unit_interval(images)
+    if features_from is None:
+        return pixels.reshape(len(pixels), -1)
+    classifier = keras.models.load_model(features_from)
+    penultimate = keras.Model(classifier.input, classifier.layers[-1].input)
+    return penultimate.predict(ks.datasets.normalize(pixels), batch_size=1000, verbose=0).reshape(len(pixels), -1)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -352,10 +373,9 @@ def main(argv=None):
         plot(runs, args.out + ".png")
         return runs
     (x_train, _), (x_test, _) = ks.datasets.load_mnist(args.data_dir)
-    x_train = ks.datasets.to_unit_interval(x_train).reshape(len(x_train), -1)
-    x_test = ks.datasets.to_unit_interval(x_test).reshape(len(x_test), -1)
     if args.train_samples:
         x_train = x_train[:args.train_samples]
+    x_train, x_test = (inputs(x, args.features_from) for x in (x_train, x_test))
     mean = x_train.mean(axis=0)
     x_train, x_test = x_train - mean, x_test - mean
     runs = []
@@ -373,7 +393,8 @@ def main(argv=None):
     with open(args.out + ".json", "w") as f:
         json.dump({"command": "python examples/topk_autoencoder.py " + " ".join(argv),
                    "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                   "keras": keras.__version__, "seed": args.seed, "runs": runs}, f, indent=1)
+                   "keras": keras.__version__, "seed": args.seed,
+                   "inputs": args.features_from or "pixels", "runs": runs}, f, indent=1)
     plot(runs, args.out + ".png")
     return runs
 

@@ -7,7 +7,7 @@ import numpy as np
 
 import keras
 import keras_sparse as ks
-from tests.conftest import load_example, mnist_dir, vjp
+from tests.conftest import REPO, load_example, mnist_dir, vjp
 
 sae = load_example("topk_autoencoder.py")
 
@@ -72,6 +72,21 @@ def test_end_to_end_tiny_run(tmp_path):
         assert 0 < r["normalized_mse"] < 1.5 and (r["entropy_ratio"] is None or 0 < r["entropy_ratio"] <= 1)
     assert runs[0]["normalized_mse_boost_off"] == runs[0]["normalized_mse"]  # plain TopK: nothing to switch off
     assert (out.parent / "sae.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_features_from_a_classifier_are_its_penultimate_activations():
+    images = ks.datasets.load_mnist(mnist_dir())[1][0][:6]
+    np.testing.assert_array_equal(sae.inputs(images), ks.datasets.to_unit_interval(images).reshape(6, 784))
+    classifier = keras.models.load_model(REPO / "saved_models" / "mnist_dense_cnn2.keras")
+    rows = sae.inputs(images, REPO / "saved_models" / "mnist_dense_cnn2.keras")
+    hidden = keras.Model(classifier.input, classifier.get_layer("hidden_relu").output)
+    np.testing.assert_allclose(rows, hidden(ks.datasets.normalize(ks.datasets.to_unit_interval(images))).numpy(),
+                               rtol=1e-6, atol=1e-6)
+    assert rows.shape == (6, 1000) and rows.min() == 0.0
+    # the logits are the last layer's output of these rows
+    logits = classifier.get_layer("logits")(rows).numpy()
+    np.testing.assert_allclose(logits, classifier(ks.datasets.normalize(ks.datasets.to_unit_interval(images))).numpy(),
+                               rtol=1e-5, atol=1e-5)
 
 
 def _auxk_reference(x, pre, x_hat, dead, kernel, k_aux):
