@@ -83,7 +83,8 @@ from keras_sparse.selection import kth_largest  # noqa: E402
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default=None, help="directory of mnist.npz (else $KERAS_SPARSE_MNIST, else download)")
+    parser.add_argument("--data-dir", default=None,
+                        help="directory of mnist.npz (else $KERAS_SPARSE_MNIST, else download)")
     parser.add_argument("--latents", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--k", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--boost", type=float, nargs="+", default=[0.0, 10.0, 50.0],
