@@ -40,8 +40,9 @@ def add_run_arguments(parser, task, default_networks, default_out):
                         help="keep the sparse networks' hidden weights in whole blocks, e.g. 1 4 "
                              "(TFLite's float32 block-sparse kernel) or 1 16 (int8); default: none")
     parser.add_argument("--k-inference-factor", type=float, default=None,
-                        help="winners at inference = k * this, in every k-winners layer "
-                             "(paper: 1.5; see examples/k_inference.py)")
+                        help="winners at inference = k * this, in every k-winners layer (default: the "
+                             "network's own, the paper's 1.5 or the speed networks' 1.0; see "
+                             "examples/k_inference.py)")
     parser.add_argument("--out", default=default_out, help=f"output directory (default: {default_out})")
     parser.add_argument("--no-export", action="store_true", help="skip SavedModel/.tflite export")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")

@@ -93,6 +93,16 @@ def _fit(model, fit_data, params, seed, callbacks, verbose):
     return first_epoch
 
 
+def _k_inference_factor(model):
+    """The `k_inference_factor` of `model`'s k-winners layers (None without any)."""
+    from keras_sparse.kwinners import kwinners_layers
+
+    factors = {layer.k_inference_factor for layer in kwinners_layers(model)}
+    if len(factors) > 1:
+        raise ValueError(f"The model's k-winners layers have different k_inference_factor values: {sorted(factors)}")
+    return factors.pop() if factors else None
+
+
 def run(task, network, seed, data, out, *, initializer="pytorch", k_inference_factor=None,
         hidden_block=None, hyper_parameters=None, per_epoch_eval=True, noise_seed=0, export=True,
         verbose=1, adapt=None, fit_data=None, settings=None):
@@ -108,7 +118,9 @@ def run(task, network, seed, data, out, *, initializer="pytorch", k_inference_fa
         data: the task's `Data` (`prepare`).
         out: the experiment's output folder.
         initializer: the builders' weight initialization.
-        k_inference_factor: None (the builders' default, 1.5) or > 0.
+        k_inference_factor: None (the network's own default: 1.5, the
+            paper's, for the paper's networks, 1.0 for the speed networks)
+            or > 0; the JSON records the value the model has.
         hidden_block: None or `(units, inputs)` blocks of the sparse
             networks' hidden weights (ignored for dense networks).
         hyper_parameters: overrides of `Task.hyper_parameters` (None values ignored).
@@ -126,7 +138,7 @@ def run(task, network, seed, data, out, *, initializer="pytorch", k_inference_fa
     """
     import keras
 
-    from keras_sparse import callbacks, models
+    from keras_sparse import callbacks
     from keras_sparse.export import to_tflite
 
     task = tasks.get(task)
@@ -141,12 +153,12 @@ def run(task, network, seed, data, out, *, initializer="pytorch", k_inference_fa
         raise ValueError(f"`data` must be a keras_sparse.experiment.Data (`prepare`). Received: {data!r}")
     params = task.hyper_parameters(network, **(hyper_parameters or {}))
     sparse = not network.startswith("dense")
-    k_inference_factor = k_inference_factor or models.K_INFERENCE_FACTOR
     hidden_block = tuple(hidden_block) if hidden_block and sparse else None
     settings = dict(settings or {})
 
     keras.utils.set_random_seed(seed)
     model = task.build(network, initializer, k_inference_factor, hidden_block, params["weight_decay"])
+    k_inference_factor = _k_inference_factor(model)
     model, extra_callbacks, after_fit = adapt(model) if adapt is not None else (model, [], None)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=params["lr"], momentum=params["momentum"]),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
@@ -159,7 +171,8 @@ def run(task, network, seed, data, out, *, initializer="pytorch", k_inference_fa
     title = task.network(network)["title"]
     print(f"\n=== {title} seed {seed}: {params['epochs']} epoch(s) on {len(data.y_train)} inputs, "
           + ", ".join(f"{key} {value}" for key, value in params.items() if key != "epochs")
-          + f", init {initializer}" + (f", k_inference_factor {k_inference_factor}" if sparse else "")
+          + f", init {initializer}"
+          + (f", k_inference_factor {k_inference_factor}" if k_inference_factor is not None else "")
           + "".join(f", {key} {value}" for key, value in settings.items()), flush=True)
     start = time.time()
     first_epoch_seconds = _fit(model, fit_data or _array_fit_data(data), params, seed, cbs, verbose)
@@ -192,7 +205,7 @@ def run(task, network, seed, data, out, *, initializer="pytorch", k_inference_fa
         "epochs": params["epochs"], "train_samples": int(len(data.y_train)),
         "test_samples": int(len(data.y_test)),
         **{key: value for key, value in params.items() if key != "epochs"},
-        "initializer": initializer, "k_inference_factor": k_inference_factor if sparse else None,
+        "initializer": initializer, "k_inference_factor": k_inference_factor,
         "hidden_block": hidden_block,
         "test_accuracy": last["test_accuracy"], "noise_score": last["noise_score"],
         "noise_seed": noise_seed, "noise_levels": scorer.records[-1]["levels"],

@@ -168,6 +168,17 @@ def test_builders_take_k_inference_factor():
         models.build_mnist("dense_cnn2", k_inference_factor=0.0)
 
 
+@pytest.mark.parametrize("build, network, own", [
+    (models.build_mnist, "sparse_cnn2", 1.5), (models.build_mnist, "sparse_cnn2_small", 1.0),
+    (models.build_mnist, "sparse_cnn2_small_relu1", 1.0), (models.build_speech, "sparse_cnn2", 1.5),
+    (models.build_speech, "sparse_cnn2_small", 1.0)])
+def test_build_by_name_keeps_the_networks_own_k_inference_factor(build, network, own):
+    """No `k_inference_factor`: the network's own function's default (the
+    paper's 1.5, the speed networks' 1.0); given, it wins."""
+    assert {l.k_inference_factor for l in callbacks.kwinners_layers(build(network))} == {own}
+    assert {l.k_inference_factor for l in callbacks.kwinners_layers(build(network, k_inference_factor=1.25))} == {1.25}
+
+
 def test_with_k_inference_factor_keeps_weights_and_state(mnist, tmp_path):
     model, x = trained_sparse_cnn1(mnist)
     same = models.with_k_inference_factor(model, 1.5)

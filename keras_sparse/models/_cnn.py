@@ -131,14 +131,16 @@ def _dense(units, fan_in, initializer, name, sparsity=None, weight_decay=0.0, bl
 def network_builder(builders, network, k_inference_factor, hidden_block):
     """`builders[network]`, after the checks every task's `build_*` shares:
     `network` must be a key of `builders`; a dense network (no k-winners
-    layer, dense hidden weights) ignores a valid `k_inference_factor` and
-    refuses a `hidden_block`; a sparse network's builder checks both."""
+    layer, dense hidden weights) ignores a valid `k_inference_factor` (None
+    or > 0) and refuses a `hidden_block`; a sparse network's builder checks
+    both."""
     if network not in builders:
         raise ValueError(
             f"`network` must be one of {sorted(builders)}. Received: network={network!r}"
         )
     if network.startswith("dense"):
-        check_float("k_inference_factor", k_inference_factor, 0, None, low_open=True)
+        if k_inference_factor is not None:
+            check_float("k_inference_factor", k_inference_factor, 0, None, low_open=True)
         refuse_block_for_dense(network, hidden_block)
     return builders[network]
 

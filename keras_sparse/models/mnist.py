@@ -194,15 +194,17 @@ BUILDERS = {
 }
 
 
-def build_mnist(network, initializer="pytorch", k_inference_factor=K_INFERENCE_FACTOR,
-                hidden_block=None):
+def build_mnist(network, initializer="pytorch", k_inference_factor=None, hidden_block=None):
     """Builds the MNIST network named `network` (a key of `MNIST_NETWORKS`).
 
     `k_inference_factor` sets the inference density of the sparse networks'
-    k-winners layers (the dense networks have none and ignore it);
+    k-winners layers (the dense networks have none and ignore it); None is
+    the network's own default, that of its `mnist_*` function (1.5, the
+    paper's, for the paper's networks; 1.0 for the speed networks);
     `hidden_block` keeps the sparse networks' hidden weights in whole blocks
     (a `ValueError` for the dense networks)."""
     builder = network_builder(BUILDERS, network, k_inference_factor, hidden_block)
-    if network.startswith("sparse"):
-        return builder(initializer=initializer, k_inference_factor=k_inference_factor, hidden_block=hidden_block)
-    return builder(initializer=initializer)
+    if network.startswith("dense"):
+        return builder(initializer=initializer)
+    own_default = {} if k_inference_factor is None else dict(k_inference_factor=k_inference_factor)
+    return builder(initializer=initializer, hidden_block=hidden_block, **own_default)

@@ -112,16 +112,19 @@ SPEECH_BUILDERS = {
 }
 
 
-def build_speech(network, initializer="pytorch", k_inference_factor=K_INFERENCE_FACTOR,
+def build_speech(network, initializer="pytorch", k_inference_factor=None,
                  weight_decay=SPEECH_WEIGHT_DECAY, hidden_block=None):
     """Builds the speech network named `network` (a key of `SPEECH_NETWORKS`);
-    the dense network has no k-winners layer and ignores `k_inference_factor`;
+    the dense network has no k-winners layer and ignores `k_inference_factor`
+    (None: the network's own default, that of its `gsc_*` function: 1.5 for
+    the paper's networks, 1.0 for the speed networks);
     `hidden_block` keeps the sparse networks' hidden weights in whole blocks
     (a `ValueError` for the dense network)."""
     builder = network_builder(SPEECH_BUILDERS, network, k_inference_factor, hidden_block)
     if network.startswith("dense"):
         return builder(initializer, weight_decay)
-    return builder(initializer, k_inference_factor, weight_decay, hidden_block)
+    own_default = {} if k_inference_factor is None else dict(k_inference_factor=k_inference_factor)
+    return builder(initializer, weight_decay=weight_decay, hidden_block=hidden_block, **own_default)
 
 
 def waveform_model(spectrogram_model, name=None):

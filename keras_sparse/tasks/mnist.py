@@ -24,8 +24,7 @@ def corrupt(images01, level, rng):
     return noise.add_noise(images01, level, seed=rng)
 
 
-def build(network, initializer="pytorch", k_inference_factor=models.K_INFERENCE_FACTOR,
-          hidden_block=None, weight_decay=0.0):
+def build(network, initializer="pytorch", k_inference_factor=None, hidden_block=None, weight_decay=0.0):
     """`keras_sparse.models.build_mnist`; the MNIST networks have no weight decay."""
     if weight_decay:
         raise ValueError("`weight_decay` must be 0: the MNIST networks train without it. "
