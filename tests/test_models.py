@@ -334,9 +334,30 @@ def test_speech_batch_norm_is_pytorchs():
     np.testing.assert_allclose(hidden_bn.moving_variance.numpy(), 0.9 + 0.1 * x.var(0), rtol=1e-4)
 
 
+def test_speech_dropout_control_is_dense_cnn2_with_one_dropout():
+    keras.utils.set_random_seed(0)
+    dense = models.gsc_dense_cnn2()
+    keras.utils.set_random_seed(0)
+    control = models.build_speech("dense_cnn2_dropout")
+    assert control.name == "gsc_dense_cnn2_dropout"
+    names = [layer.name for layer in control.layers]
+    assert [name for name in names if name != "hidden_dropout"] == [layer.name for layer in dense.layers]
+    assert names.index("hidden_relu") + 1 == names.index("hidden_dropout") == names.index("logits") - 1
+    assert control.get_layer("hidden_dropout").rate == 0.5
+    for layer in dense.layers:
+        assert layer.get_config() == control.get_layer(layer.name).get_config(), layer.name
+    x = np.random.default_rng(0).normal(size=(4, 32, 32, 1)).astype(np.float32)
+    control.set_weights(dense.get_weights())
+    np.testing.assert_allclose(control(x).numpy(), dense(x).numpy(), rtol=1e-6)  # identity at inference
+    assert models.SPEECH_NETWORKS["dense_cnn2_dropout"] == {
+        **models.SPEECH_NETWORKS["dense_cnn2"], "title": "Dense CNN-2 + dropout 0.5 (control)",
+        "paper_accuracy": None, "paper_noise_score": None}
+
+
 def test_build_speech_configs_and_errors():
     assert set(models.SPEECH_NETWORKS) == set(models.SPEECH_BUILDERS) == {
-        "dense_cnn2", "sparse_cnn2", "super_sparse_cnn2", "sparse_cnn2_small", "sparse_cnn2_small_relu1"}
+        "dense_cnn2", "dense_cnn2_dropout", "sparse_cnn2", "super_sparse_cnn2", "sparse_cnn2_small",
+        "sparse_cnn2_small_relu1"}
     cfg = models.SPEECH_NETWORKS["sparse_cnn2"]
     assert (cfg["lr"], cfg["lr_decay"], cfg["momentum"], cfg["batch_size"], cfg["epochs"]) == (
         0.01, 0.9, 0.0, 16, 30)

@@ -22,7 +22,7 @@ from keras_sparse.models.mnist import (
 )
 from keras_sparse.models.speech import (
     SPEECH_BOOST_STRENGTH_FACTOR, SPEECH_BUILDERS, SPEECH_NETWORKS, SPEECH_WEIGHT_DECAY,
-    build_speech, gsc_dense_cnn2, gsc_sparse_cnn2, gsc_sparse_cnn2_small, gsc_sparse_cnn2_small_relu1,
-    gsc_super_sparse_cnn2, waveform_model,
+    build_speech, gsc_dense_cnn2, gsc_dense_cnn2_dropout, gsc_sparse_cnn2, gsc_sparse_cnn2_small,
+    gsc_sparse_cnn2_small_relu1, gsc_super_sparse_cnn2, waveform_model,
 )
 from keras_sparse.models.trained import ensemble, with_k_inference_factor

@@ -10,6 +10,9 @@ input a `(32, 32, 1)` log-mel spectrogram (`keras_sparse.audio.LogMelSpectrogram
 | Sparse CNN-2       | k = 1200 of 12,544, 200/1,600 | 1000 (k = 100)      | 40% non-zero   |
 | Super-Sparse CNN-2 | k = 1200 of 12,544, 200/1,600 | 1500 (k = 100)      | 10% non-zero   |
 
+A control of the paper's claims (docs/controls.md): Dense CNN-2 with
+dropout 0.5 after the hidden ReLU, trained as Dense CNN-2.
+
 Beyond the paper, for inference speed (32, 32 filters; hidden 1000 (k = 100),
 40% non-zero; `k_inference_factor` 1.0): Sparse CNN-2 small (k = 600 of
 6,272, 100 of 800) and Sparse CNN-2 small, ReLU conv-1 (ReLU, k = 100 of 800).
@@ -47,17 +50,34 @@ SPEECH_NETWORKS.update({
     for name, title in (("sparse_cnn2_small", "Sparse CNN-2 small (ours, for speed)"),
                         ("sparse_cnn2_small_relu1", "Sparse CNN-2 small, ReLU conv-1 (ours, for speed)"))
 })
+# A control (no paper numbers): Dense CNN-2, which already has Sparse CNN-2's
+# sizes, batch norm and L2, with dropout as well; trained as Dense CNN-2.
+SPEECH_NETWORKS["dense_cnn2_dropout"] = {
+    **SPEECH_NETWORKS["dense_cnn2"], "title": "Dense CNN-2 + dropout 0.5 (control)", "paper_accuracy": None,
+    "paper_noise_score": None}
+SPEECH_CONTROL_DROPOUT = 0.5
 SPEECH_WEIGHT_DECAY = 0.01
 SPEECH_BOOST_STRENGTH_FACTOR = 0.9
 SPEECH_INPUT_SHAPE = (32, 32, 1)
 WAVEFORM_SAMPLES = 16000  # 1 s at 16 kHz
 
 
+def _dense_cnn2(name, initializer, weight_decay, dropout=0.0):
+    return cnn(name, SPEECH_INPUT_SHAPE, [64, 64], None, 1000, None, None,
+               initializer, SPEECH_BOOST_STRENGTH_FACTOR, True, weight_decay=weight_decay, dropout=dropout)
+
+
 def gsc_dense_cnn2(initializer="pytorch", weight_decay=SPEECH_WEIGHT_DECAY):
     """Speech Dense CNN-2: 2 x [Conv(64) -> BN -> pool -> ReLU]
     -> Dense(1000) -> BN -> ReLU -> Dense(10)."""
-    return cnn("gsc_dense_cnn2", SPEECH_INPUT_SHAPE, [64, 64], None, 1000, None, None,
-               initializer, SPEECH_BOOST_STRENGTH_FACTOR, True, weight_decay=weight_decay)
+    return _dense_cnn2("gsc_dense_cnn2", initializer, weight_decay)
+
+
+def gsc_dense_cnn2_dropout(initializer="pytorch", weight_decay=SPEECH_WEIGHT_DECAY):
+    """A control (docs/controls.md): Speech Dense CNN-2 with `Dropout(0.5)`
+    after the hidden ReLU: ... -> Dense(1000) -> BN -> ReLU -> Dropout(0.5)
+    -> Dense(10)."""
+    return _dense_cnn2("gsc_dense_cnn2_dropout", initializer, weight_decay, SPEECH_CONTROL_DROPOUT)
 
 
 def gsc_sparse_cnn2(initializer="pytorch", k_inference_factor=K_INFERENCE_FACTOR,
@@ -105,6 +125,7 @@ def gsc_sparse_cnn2_small_relu1(initializer="pytorch", k_inference_factor=1.0,
 
 SPEECH_BUILDERS = {
     "dense_cnn2": gsc_dense_cnn2,
+    "dense_cnn2_dropout": gsc_dense_cnn2_dropout,
     "sparse_cnn2": gsc_sparse_cnn2,
     "super_sparse_cnn2": gsc_super_sparse_cnn2,
     "sparse_cnn2_small": gsc_sparse_cnn2_small,
