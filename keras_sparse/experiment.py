@@ -93,16 +93,6 @@ def _fit(model, fit_data, params, seed, callbacks, verbose):
     return first_epoch
 
 
-def _k_inference_factor(model):
-    """The `k_inference_factor` of `model`'s k-winners layers (None without any)."""
-    from keras_sparse.kwinners import kwinners_layers
-
-    factors = {layer.k_inference_factor for layer in kwinners_layers(model)}
-    if len(factors) > 1:
-        raise ValueError(f"The model's k-winners layers have different k_inference_factor values: {sorted(factors)}")
-    return factors.pop() if factors else None
-
-
 def run(task, network, seed, data, out, *, initializer="pytorch", k_inference_factor=None,
         hidden_block=None, hyper_parameters=None, per_epoch_eval=True, noise_seed=0, export=True,
         verbose=1, adapt=None, fit_data=None, settings=None):
@@ -139,6 +129,7 @@ def run(task, network, seed, data, out, *, initializer="pytorch", k_inference_fa
     import keras
 
     from keras_sparse import callbacks
+    from keras_sparse.shipping import common_k_inference_factor
     from keras_sparse.export import to_tflite
 
     task = tasks.get(task)
@@ -158,7 +149,7 @@ def run(task, network, seed, data, out, *, initializer="pytorch", k_inference_fa
 
     keras.utils.set_random_seed(seed)
     model = task.build(network, initializer, k_inference_factor, hidden_block, params["weight_decay"])
-    k_inference_factor = _k_inference_factor(model)
+    k_inference_factor = common_k_inference_factor(model)
     model, extra_callbacks, after_fit = adapt(model) if adapt is not None else (model, [], None)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=params["lr"], momentum=params["momentum"]),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
