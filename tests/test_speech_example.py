@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from tests.conftest import REPO, fsdd_dir, speech_commands_dir
+from tests.conftest import REPO, fsdd_dir, load_example, speech_commands_dir
 
 FSDD = str(fsdd_dir())
 
@@ -15,9 +15,13 @@ FSDD = str(fsdd_dir())
 def test_speech_noise_example_end_to_end(tmp_path, fsdd):
     out = tmp_path / "out"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    # the paper's networks but its dropout row (default: all four; the dropout
+    # network is Dense CNN-2's layers and training, tested in test_models)
+    assert load_example("speech_noise.py").parse_args([]).networks == [
+        "dense_cnn2", "sparse_cnn2", "super_sparse_cnn2", "dense_cnn2_dropout"]
     cmd = [sys.executable, str(REPO / "examples" / "speech_noise.py"), "--data-dir", FSDD,
            "--epochs", "2", "--train-samples", "48", "--test-samples", "24", "--out", str(out),
-           "--verbose", "0"]
+           "--verbose", "0", "--networks", "dense_cnn2", "sparse_cnn2", "super_sparse_cnn2"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
@@ -79,8 +83,6 @@ def test_speech_noise_example_end_to_end(tmp_path, fsdd):
     assert results[1]["noise_accuracy"] == direct["accuracy"] and results[1]["test_samples"] == 60
     assert results[0]["noise_accuracy"] != direct["accuracy"]
     # --levels: other noise levels, the same evaluation
-    from tests.conftest import load_example
-
     low = load_example("k_inference.py").main([
         "--task", "fsdd", str(path), "--factors", "1.5", "--data-dir", FSDD, "--test-samples", "60",
         "--levels", "0.0", "0.02"])
@@ -107,8 +109,6 @@ class _ScriptedRng:
 
 
 def test_paper_augmentation_steps():
-    from tests.conftest import load_example
-
     example = load_example("speech_noise.py")
     clip = np.linspace(-0.5, 0.5, 16000, dtype=np.float32)[None]
     out = example.augment_clips(clip, _ScriptedRng(0.8, 0))  # amplitude x0.8, then speed 0.8
@@ -131,8 +131,6 @@ def test_speech_noise_on_the_gsc_v001_layout(tmp_path):
     """`--data gsc-v0.01` reads the paper's folder layout: digit folders and split lists."""
     import shutil
 
-    from tests.conftest import load_example
-
     clips = sorted(speech_commands_dir().glob("yes/*.wav"))[:12]  # real 1-s clips, filed under digit words
     root = tmp_path / "gsc"
     for i, clip in enumerate(clips):
@@ -149,8 +147,6 @@ def test_speech_noise_on_the_gsc_v001_layout(tmp_path):
 
 
 def test_loudness_by_hand():
-    from tests.conftest import load_example
-
     clip = np.zeros((1, 16000), np.float32)
     clip[0, :1600] = 0.5  # 100 ms at 0.5, the rest digital silence
     stats = load_example("speech_loudness.py").loudness(np.concatenate([clip, clip]))
