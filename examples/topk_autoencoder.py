@@ -25,7 +25,12 @@ changes little; `full` (default) leaves the gradient as it is.
 `boost_strength=0` is plain TopK; otherwise the boost is
 constant (`boost_strength_factor=1`), `duty_cycle_period` as given. Inference
 keeps k latents (`k_inference_factor=1`) with the layer's boosting, i.e. the
-model exactly as trained.
+model exactly as trained. A boost strength above the layer's bound
+(`MAX_BOOST_STRENGTH`, 50) measures what the bound costs: the layer is built
+at 50 and its `boost_strength` variable set to the value after construction
+(nothing is saved). Its factors `exp(-b d)` underflow to 0 for duty cycles
+`d > 87 / b`, and with `relu=True` a latent whose boosted value is 0 cannot
+win, so the busiest latents sit out rather than tie.
 
 `--aux-k k_aux` (> 0) adds Gao et al.'s AuxK loss (the `AuxK` layer below):
 the top `k_aux` *dead* latents of each sample (no activation in the last
@@ -78,6 +83,7 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 import keras_sparse as ks  # noqa: E402
+from keras_sparse._validation import MAX_BOOST_STRENGTH  # noqa: E402
 from keras_sparse.selection import kth_largest  # noqa: E402
 
 
@@ -88,7 +94,8 @@ def parse_args(argv):
     parser.add_argument("--latents", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--k", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--boost", type=float, nargs="+", default=[0.0, 10.0, 50.0],
-                        help="boost strengths; 0 is plain TopK")
+                        help="boost strengths; 0 is plain TopK; above 50, the layer's bound, "
+                             "set past it (see above)")
     parser.add_argument("--aux-k", type=int, nargs="+", default=[0],
                         help="k_aux of the AuxK loss; 0 is no AuxK loss")
     parser.add_argument("--aux-alpha", type=float, default=1 / 32, help="weight of the AuxK loss")
@@ -218,7 +225,7 @@ def build_autoencoder(inputs_dim, latents, k, boost_strength, duty_cycle_period,
         codes = ks.KWinners(
             percent_on=k / latents,
             k_inference_factor=1.0,
-            boost_strength=boost_strength,
+            boost_strength=min(boost_strength, MAX_BOOST_STRENGTH),
             boost_strength_factor=1.0,
             duty_cycle_period=duty_cycle_period,
             relu=True,
@@ -229,6 +236,8 @@ def build_autoencoder(inputs_dim, latents, k, boost_strength, duty_cycle_period,
     if aux_k:
         outputs = AuxK(decoder, aux_k, aux_alpha, aux_dead_after, name="auxk")([inputs, pre, codes, outputs])
     model = keras.Model(inputs, outputs)
+    if latent != "batchtopk" and boost_strength > MAX_BOOST_STRENGTH:  # past the bound: see the module docstring
+        model.get_layer("topk").boost_strength.assign(boost_strength)
     model.get_layer("decoder").kernel.assign(decoder_kernel)
     model.get_layer("encoder").kernel.assign(decoder_kernel.T)
     return model

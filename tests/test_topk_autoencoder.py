@@ -24,6 +24,18 @@ def test_autoencoder_starts_tied_with_unit_norm_decoder_rows():
     assert ((codes > 0).sum(axis=1) <= 3).all()
 
 
+def test_boost_past_the_layers_bound_is_set_and_an_underflowed_latent_cannot_win():
+    model = sae.build_autoencoder(20, latents=12, k=3, boost_strength=500.0, duty_cycle_period=50, seed=1)
+    topk = model.get_layer("topk")
+    assert float(topk.boost_strength.numpy()) == 500.0 and topk.initial_boost_strength == 50.0
+    # duty cycle 0.2 > 87 / 500: exp(-100) is 0 in float32, so latent 0 sits out whatever its value
+    topk.duty_cycles.assign(np.float32([0.2] + [0.01] * 11))
+    pre = np.float32([[100.0] + [1.0, 2.0, 3.0, 4.0, 0, 0, 0, 0, 0, 0, 0]])
+    expected = np.zeros_like(pre)
+    expected[0, 2:5] = pre[0, 2:5]  # the 3 largest of the others, each boosted by exp(-5)
+    np.testing.assert_array_equal(topk(pre, training=False).numpy(), expected)
+
+
 def test_batch_topk_autoencoder_keeps_k_per_sample_on_average_and_thresholds_at_inference():
     model = sae.build_autoencoder(20, latents=12, k=3, boost_strength=0.0, duty_cycle_period=50, seed=1,
                                   latent="batchtopk")
