@@ -23,15 +23,17 @@ AWKWARD = np.float32([-np.inf, np.inf, 0.0, -0.0, 1.5, -1.5, 3.4e38, -3.4e38,
                       1.2e-38, -1.2e-38, 2.0, 2.0, -2.0])
 
 
-# JAX compiles every new shape op by op: fewer shapes there.
+# JAX compiles every new shape op by op: fewer cases there, on a few row
+# lengths (every length from 1 to 49 on the other backends).
 CASES = 60 if keras.backend.backend() == "jax" else 400
+LENGTHS = (1, 2, 7, 13, 32, 49) if keras.backend.backend() == "jax" else tuple(range(1, 50))
 
 
 @pytest.mark.parametrize("kernel", AVAILABLE)
 def test_every_kernel_returns_the_numpy_kth_largest(kernel):
     rng = np.random.default_rng(11)
     for case in range(CASES):
-        n, rows = int(rng.integers(1, 50)), int(rng.integers(1, 6))
+        n, rows = int(rng.choice(LENGTHS)), int(rng.integers(1, 6))
         if case % 2:
             x = rng.choice(AWKWARD, size=(rows, n))
         else:
