@@ -129,8 +129,8 @@ def run(task, network, seed, data, out, *, initializer="pytorch", k_inference_fa
     import keras
 
     from keras_sparse import callbacks
-    from keras_sparse.shipping import common_k_inference_factor
     from keras_sparse.export import to_tflite
+    from keras_sparse.shipping import common_k_inference_factor
 
     task = tasks.get(task)
     check_int("seed", seed, 0)

@@ -76,9 +76,9 @@ def gsc_dense_cnn2(initializer="pytorch", weight_decay=SPEECH_WEIGHT_DECAY):
 
 
 def gsc_dense_cnn2_dropout(initializer="pytorch", weight_decay=SPEECH_WEIGHT_DECAY):
-    """A control (docs/controls.md): Speech Dense CNN-2 with `Dropout(0.5)`
-    after the hidden ReLU: ... -> Dense(1000) -> BN -> ReLU -> Dropout(0.5)
-    -> Dense(10)."""
+    """Speech Dense CNN-2 with dropout, the paper's second dense row (and a
+    control, docs/controls.md): ... -> Dense(1000) -> BN -> ReLU ->
+    Dropout(0.5) -> Dense(10)."""
     return _dense_cnn2("gsc_dense_cnn2_dropout", initializer, weight_decay, SPEECH_CONTROL_DROPOUT)
 
 
@@ -138,11 +138,11 @@ SPEECH_BUILDERS = {
 def build_speech(network, initializer="pytorch", k_inference_factor=None,
                  weight_decay=SPEECH_WEIGHT_DECAY, hidden_block=None):
     """Builds the speech network named `network` (a key of `SPEECH_NETWORKS`);
-    the dense network has no k-winners layer and ignores `k_inference_factor`
+    the dense networks have no k-winners layer and ignore `k_inference_factor`
     (None: the network's own default, that of its `gsc_*` function: 1.5 for
     the paper's networks, 1.0 for the speed networks);
     `hidden_block` keeps the sparse networks' hidden weights in whole blocks
-    (a `ValueError` for the dense network)."""
+    (a `ValueError` for the dense networks)."""
     builder = network_builder(SPEECH_BUILDERS, network, k_inference_factor, hidden_block)
     if network.startswith("dense"):
         return builder(initializer, weight_decay)
