@@ -2,7 +2,8 @@
 boosting or the AuxK loss against dead latents.
 
     python examples/topk_autoencoder.py --data-dir ../shared/datasets/mnist \
-        [--latents 256 1024 4096] [--k 8 32] [--boost 0 10 50] [--aux-k 0 256] [--batch-topk] [--epochs 5]
+        [--latents 256 1024 4096] [--k 8 32] [--boost 0 10 50] [--aux-k 0 256] [--batch-topk] [--lifetime] \
+        [--epochs 5]
 
 A TopK sparse autoencoder (Gao et al., 2024, *Scaling and evaluating sparse
 autoencoders*) keeps the k largest latents of every sample: exactly a
@@ -54,7 +55,23 @@ way.
 `keras_sparse.layers.BatchTopK(k)` (Bussmann et al., 2024) instead of
 `KWinners`: the `k * batch` largest positive latents of the whole batch in
 training, its learned threshold at inference (no boosting, no duty cycles:
-its entropy is not reported). Reported on the 10,000 test images:
+its entropy is not reported).
+
+`--lifetime` adds, for each size, k and k_aux, a run with Makhzani & Frey's
+WTA lifetime sparsity (2015) in training instead of TopK (the
+`LifetimeTopK` layer below):
+
+    training:   z = LifetimeSparsity(percent_on=k/n)(relu(pre))
+                    every latent keeps its max(1, round(k/n * B)) largest
+                    values of the batch of B, so no latent can die in training
+    inference:  z = the k largest of relu(pre) per sample (ties kept)
+
+so the test set is reconstructed from k latents per sample, like every
+other run. At a batch `B` with `k/n * B < 1` each latent still keeps one
+value per batch: the training codes are then denser than k per sample
+(`n / B` on average). No duty cycles: its entropy is not reported.
+
+Reported on the 10,000 test images:
 
     normalized MSE  = sum ||x - x_hat||^2 / sum ||x - m||^2
     dead latents    = fraction of the n latents never active on the test set
@@ -93,9 +110,9 @@ def parse_args(argv):
                         help="directory of mnist.npz (else $KERAS_SPARSE_MNIST, else download)")
     parser.add_argument("--latents", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--k", type=int, nargs="+", default=[8, 32])
-    parser.add_argument("--boost", type=float, nargs="+", default=[0.0, 10.0, 50.0],
-                        help="boost strengths; 0 is plain TopK; above 50, the layer's bound, "
-                             "set past it (see above)")
+    parser.add_argument("--boost", type=float, nargs="*", default=[0.0, 10.0, 50.0],
+                        help="boost strengths of the TopK runs (none given: no TopK run); 0 is plain TopK; "
+                             "above 50, the layer's bound, set past it (see above)")
     parser.add_argument("--aux-k", type=int, nargs="+", default=[0],
                         help="k_aux of the AuxK loss; 0 is no AuxK loss")
     parser.add_argument("--aux-alpha", type=float, default=1 / 32, help="weight of the AuxK loss")
@@ -103,6 +120,8 @@ def parse_args(argv):
                         help="AuxK: a latent is dead after this many training samples without activation")
     parser.add_argument("--batch-topk", action="store_true",
                         help="also train BatchTopK latent layers (one run per size, k and k_aux)")
+    parser.add_argument("--lifetime", action="store_true",
+                        help="also train with WTA lifetime sparsity, TopK at inference (one run per size, k and k_aux)")
     parser.add_argument("--decoder-gradient", choices=("full", "orthogonal"), default="full",
                         help="orthogonal: remove each decoder row's gradient component parallel to the row")
     parser.add_argument("--duty-cycle-period", type=int, default=1000)
@@ -118,6 +137,29 @@ def parse_args(argv):
     parser.add_argument("--out", default="examples/results/topk_autoencoder")
     parser.add_argument("--replot", action="store_true", help="only redraw <out>.png from <out>.json")
     return parser.parse_args(argv)
+
+
+class LifetimeTopK(keras.layers.Layer):
+    """WTA lifetime sparsity in training, TopK at inference (see the module
+    docstring): `LifetimeSparsity(k / n)` on `relu(pre)` in a training call,
+    the `k` largest of `relu(pre)` per sample (ties kept) otherwise."""
+
+    def __init__(self, k, **kwargs):
+        super().__init__(**kwargs)
+        self.k = k
+
+    def build(self, input_shape):
+        self.lifetime = ks.layers.LifetimeSparsity(percent_on=self.k / input_shape[-1])
+        self.lifetime.build(input_shape)
+
+    def call(self, pre, training=None):
+        z = ops.relu(pre)
+        if training:
+            return self.lifetime(z, training=True)
+        return ops.where(z >= kth_largest(z, self.k, portable=False), z, 0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k}
 
 
 class AuxK(keras.layers.Layer):
@@ -211,8 +253,9 @@ def build_autoencoder(inputs_dim, latents, k, boost_strength, duty_cycle_period,
                       aux_k=0, aux_alpha=1 / 32, aux_dead_after=10000, latent="topk", orthogonal=False):
     """The TopK autoencoder above; input and output are `x - m`. With
     `aux_k > 0` the output passes through an `AuxK` layer (named "auxk");
-    `latent="batchtopk"`: a `BatchTopK(k)` latent layer (`boost_strength` and
-    `duty_cycle_period` unused). The latent layer is named "topk";
+    `latent="batchtopk"`: a `BatchTopK(k)` latent layer, `"lifetime"`: a
+    `LifetimeTopK(k)` (`boost_strength` and `duty_cycle_period` unused for
+    both). The latent layer is named "topk";
     `orthogonal`: the decoder's gradient without its parallel components."""
     rng = np.random.default_rng(seed)
     decoder_kernel = rng.normal(size=(latents, inputs_dim)).astype(np.float32)
@@ -221,6 +264,8 @@ def build_autoencoder(inputs_dim, latents, k, boost_strength, duty_cycle_period,
     pre = keras.layers.Dense(latents, name="encoder")(inputs)
     if latent == "batchtopk":
         codes = ks.layers.BatchTopK(k, name="topk")(pre)
+    elif latent == "lifetime":
+        codes = LifetimeTopK(k, name="topk")(pre)
     else:
         codes = ks.KWinners(
             percent_on=k / latents,
@@ -236,7 +281,7 @@ def build_autoencoder(inputs_dim, latents, k, boost_strength, duty_cycle_period,
     if aux_k:
         outputs = AuxK(decoder, aux_k, aux_alpha, aux_dead_after, name="auxk")([inputs, pre, codes, outputs])
     model = keras.Model(inputs, outputs)
-    if latent != "batchtopk" and boost_strength > MAX_BOOST_STRENGTH:  # past the bound: see the module docstring
+    if latent == "topk" and boost_strength > MAX_BOOST_STRENGTH:  # past the bound: see the module docstring
         model.get_layer("topk").boost_strength.assign(boost_strength)
     model.get_layer("decoder").kernel.assign(decoder_kernel)
     model.get_layer("encoder").kernel.assign(decoder_kernel.T)
@@ -278,7 +323,7 @@ class DeadLatentCurve(keras.callbacks.Callback):
 
 
 def train_one(x_train, x_test, latents, k, boost, args, aux_k=0, latent="topk"):
-    """One run; `boost` is ignored (recorded as None) for `latent="batchtopk"`."""
+    """One run; `boost` is ignored (recorded as None) unless `latent="topk"`."""
     keras.utils.set_random_seed(args.seed)
     model = build_autoencoder(x_train.shape[1], latents, k, boost, args.duty_cycle_period, args.seed,
                               aux_k, args.aux_alpha, args.aux_dead_after, latent,
@@ -296,7 +341,7 @@ def train_one(x_train, x_test, latents, k, boost, args, aux_k=0, latent="topk"):
         "latents": latents,
         "k": k,
         "latent": latent,
-        "boost_strength": None if latent == "batchtopk" else boost,
+        "boost_strength": boost if latent == "topk" else None,
         "aux_k": aux_k,
         "aux_alpha": args.aux_alpha if aux_k else None,
         "aux_dead_after": args.aux_dead_after if aux_k else None,
@@ -307,9 +352,10 @@ def train_one(x_train, x_test, latents, k, boost, args, aux_k=0, latent="topk"):
         "steps": curve.step,
         "dead_curve": curve.points,
     }
-    if latent == "batchtopk":
-        result.update(entropy_ratio=None, threshold=float(topk.threshold.numpy()),
-                      normalized_mse_boost_off=result["normalized_mse"])
+    if latent != "topk":
+        result.update(entropy_ratio=None, normalized_mse_boost_off=result["normalized_mse"])
+        if latent == "batchtopk":
+            result["threshold"] = float(topk.threshold.numpy())
         return result
     result["entropy_ratio"] = float(ks.metrics.binary_entropy(topk.duty_cycles) / ks.metrics.max_entropy(latents, k))
     topk.boost_strength.assign(0.0)  # the same weights read as plain TopK
@@ -317,12 +363,22 @@ def train_one(x_train, x_test, latents, k, boost, args, aux_k=0, latent="topk"):
     return result
 
 
+def method_label(run):
+    """The latent layer of a run, as the table and the plot name it."""
+    latent = run.get("latent", "topk")
+    if latent == "batchtopk":
+        return "BatchTopK"
+    if latent == "lifetime":
+        return "Lifetime"
+    return "TopK" if run["boost_strength"] == 0 else f"boost {run['boost_strength']:g}"
+
+
 def markdown_table(runs):
     lines = ["| latents n | k | boost strength | AuxK k_aux | normalized MSE | NMSE, boost off at inference "
              "| dead latents | duty-cycle entropy / max |",
              "|---|---|---|---|---|---|---|---|"]
     for r in runs:
-        boost = "BatchTopK" if r.get("latent") == "batchtopk" else f"{r['boost_strength']:g}"
+        boost = f"{r['boost_strength']:g}" if r.get("latent", "topk") == "topk" else method_label(r)
         entropy = "–" if r["entropy_ratio"] is None else f"{r['entropy_ratio']:.3f}"
         lines.append(f"| {r['latents']} | {r['k']} | {boost} | {r.get('aux_k', 0)} "
                      f"| {r['normalized_mse']:.4f} "
@@ -345,11 +401,7 @@ def plot(runs, path):
         for r in runs:
             if (r["latents"], r["k"]) == (latents, k):
                 steps, dead = zip(*r["dead_curve"])
-                if r.get("latent") == "batchtopk":
-                    label = "BatchTopK"
-                else:
-                    label = "TopK" if r["boost_strength"] == 0 else f"boost {r['boost_strength']:g}"
-                label += f" + AuxK {r['aux_k']}" if r.get("aux_k") else ""
+                label = method_label(r) + (f" + AuxK {r['aux_k']}" if r.get("aux_k") else "")
                 ax.plot(steps, 100 * np.asarray(dead), label=label)
         ax.set_title(f"n={latents}, k={k}", fontsize=9)
         if row == len(sizes) - 1:
@@ -391,7 +443,8 @@ def main(argv=None):
     runs = []
     for latents in args.latents:
         for k in args.k:
-            methods = [("topk", boost) for boost in args.boost] + [("batchtopk", None)] * args.batch_topk
+            methods = ([("topk", boost) for boost in args.boost] + [("batchtopk", None)] * args.batch_topk
+                       + [("lifetime", None)] * args.lifetime)
             for latent, boost in methods:
                 for aux_k in args.aux_k:
                     result = train_one(x_train, x_test, latents, k, boost, args, aux_k, latent)

@@ -50,6 +50,19 @@ def test_batch_topk_autoencoder_keeps_k_per_sample_on_average_and_thresholds_at_
     np.testing.assert_array_equal(codes(x, training=False).numpy(), np.where(pre >= threshold, pre, 0))
 
 
+def test_lifetime_latent_keeps_each_latents_top_of_the_batch_in_training_and_k_per_sample_after():
+    model = sae.build_autoencoder(20, latents=4, k=2, boost_strength=0.0, duty_cycle_period=50, seed=1,
+                                  latent="lifetime")
+    layer = model.get_layer("topk")
+    assert isinstance(layer, sae.LifetimeTopK) and layer.lifetime.percent_on == 0.5
+    pre = np.float32([[3, -1, 0.5, 2], [1, 4, -2, 0.2], [-1, 2, 1, 5], [2, 0.1, 3, -3]])
+    # training: round(0.5 * 4) = 2 per column of relu(pre); inference: the 2 largest per row
+    np.testing.assert_array_equal(layer(pre, training=True).numpy(),
+                                  [[3, 0, 0, 2], [0, 4, 0, 0], [0, 2, 1, 5], [2, 0, 3, 0]])
+    np.testing.assert_array_equal(layer(pre, training=False).numpy(),
+                                  [[3, 0, 0, 2], [1, 4, 0, 0], [0, 2, 0, 5], [2, 0, 3, 0]])
+
+
 def test_dead_fraction_and_normalized_mse_by_hand():
     # a fake encoder whose output is its input: latents 1 and 3 are never > 0
     identity = keras.Sequential([keras.Input((4,)), keras.layers.Identity()])
@@ -65,18 +78,18 @@ def test_end_to_end_tiny_run(tmp_path):
     out = tmp_path / "sae"
     runs = sae.main(["--data-dir", str(mnist_dir()), "--train-samples", "512", "--latents", "64",
                      "--k", "4", "--boost", "0", "10", "--aux-k", "0", "16", "--aux-dead-after", "128",
-                     "--batch-topk", "--epochs", "1", "--batch-size", "64", "--eval-every", "4", "--out", str(out)])
+                     "--batch-topk", "--lifetime", "--epochs", "1", "--batch-size", "64", "--eval-every", "4", "--out", str(out)])
     saved = json.loads((out.parent / "sae.json").read_text())
     assert saved["runs"] == json.loads(json.dumps(runs)) and saved["seed"] == 0
     assert saved["command"].startswith("python examples/topk_autoencoder.py --data-dir")
     assert [(r["latent"], r["boost_strength"], r["aux_k"]) for r in runs] == [
         ("topk", 0.0, 0), ("topk", 0.0, 16), ("topk", 10.0, 0), ("topk", 10.0, 16),
-        ("batchtopk", None, 0), ("batchtopk", None, 16)]
+        ("batchtopk", None, 0), ("batchtopk", None, 16), ("lifetime", None, 0), ("lifetime", None, 16)]
     assert all((r["latents"], r["k"]) == (64, 4) for r in runs)
     assert [(r["aux_alpha"], r["aux_dead_after"]) for r in runs[:2]] == [(None, None), (1 / 32, 128)]
-    for r in runs[4:]:  # BatchTopK: a learned positive threshold, no duty cycles
-        assert r["threshold"] > 0 and r["entropy_ratio"] is None
-        assert r["normalized_mse_boost_off"] == r["normalized_mse"]
+    for r in runs[4:]:  # BatchTopK (a learned positive threshold) and lifetime: no duty cycles
+        assert (r["threshold"] > 0) if r["latent"] == "batchtopk" else "threshold" not in r
+        assert r["entropy_ratio"] is None and r["normalized_mse_boost_off"] == r["normalized_mse"]
     for r in runs:
         assert r["steps"] == 8  # 512 / 64
         assert [step for step, _ in r["dead_curve"]] == [0, 4, 8, 8]
@@ -84,6 +97,12 @@ def test_end_to_end_tiny_run(tmp_path):
         assert 0 < r["normalized_mse"] < 1.5 and (r["entropy_ratio"] is None or 0 < r["entropy_ratio"] <= 1)
     assert runs[0]["normalized_mse_boost_off"] == runs[0]["normalized_mse"]  # plain TopK: nothing to switch off
     assert (out.parent / "sae.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_boost_given_no_value_runs_only_the_other_latent_layers(tmp_path):
+    runs = sae.main(["--data-dir", str(mnist_dir()), "--train-samples", "128", "--latents", "16", "--k", "2",
+                     "--boost", "--lifetime", "--epochs", "1", "--batch-size", "64", "--out", str(tmp_path / "s")])
+    assert [(r["latent"], r["boost_strength"], r["steps"]) for r in runs] == [("lifetime", None, 2)]
 
 
 def test_features_from_a_classifier_are_its_penultimate_activations():
