@@ -12,6 +12,10 @@ images, interleaved in one process (TensorFlow backend):
   machine without a GPU), and the same with `jit_compile=True` (XLA).
 - "ReLU twin": the same layers with ReLU for k-winners and dense weights,
   both ways.
+- "Sparse CNN-2 without weight constraints": the same model with its sparse
+  kernels' constraints removed (`where(mask, w, 0)` after every optimizer
+  step), for timing only (its weights leave the mask): the difference to
+  Sparse CNN-2 is what keeping the fixed masks costs per step.
 - "PyTorch": `examples/torch_crosscheck/mnist_sparse_cnn2_torch.py`'s
   network, the project's own PyTorch implementation of nupic.torch's
   k-winners algorithm (boosting `exp((target - duty) * b)`, a sorted
@@ -53,6 +57,7 @@ import numpy as np  # noqa: E402
 
 import keras  # noqa: E402
 from keras_sparse import datasets, models  # noqa: E402
+from keras_sparse.constraints import sparse_weight_layers  # noqa: E402
 from keras_sparse.kwinners import kwinners_layers  # noqa: E402
 
 BATCH = 64
@@ -76,6 +81,13 @@ def dense_relu_twin():
         ],
         name="dense_relu_twin",
     )
+
+
+def without_weight_constraints(model):
+    """`model` with every sparse kernel's constraint removed (timing only)."""
+    for layer in sparse_weight_layers(model):
+        layer.kernel.constraint = None
+    return model
 
 
 def compiled(model, jit_compile="auto"):
@@ -199,6 +211,8 @@ def main():
     contenders = {
         "Sparse CNN-2": keras_epoch(sparse, x, y),
         "ReLU twin": keras_epoch(compiled(dense_relu_twin()), x, y),
+        "Sparse CNN-2 without weight constraints": keras_epoch(
+            compiled(without_weight_constraints(models.mnist_sparse_cnn2())), x, y),
         "Sparse CNN-2, jit_compile=True": keras_epoch(compiled(models.mnist_sparse_cnn2(), True), x, y),
         "ReLU twin, jit_compile=True": keras_epoch(compiled(dense_relu_twin(), True), x, y),
     }
