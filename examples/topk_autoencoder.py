@@ -136,7 +136,10 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="examples/results/topk_autoencoder")
     parser.add_argument("--replot", action="store_true", help="only redraw <out>.png from <out>.json")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not (args.boost or args.batch_topk or args.lifetime):
+        parser.error("nothing to train: give --boost values, --batch-topk or --lifetime")
+    return args
 
 
 class LifetimeTopK(keras.layers.Layer):

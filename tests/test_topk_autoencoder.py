@@ -4,6 +4,7 @@ hand, and a tiny end-to-end run on real MNIST."""
 import json
 
 import numpy as np
+import pytest
 
 import keras
 import keras_sparse as ks
@@ -103,6 +104,8 @@ def test_boost_given_no_value_runs_only_the_other_latent_layers(tmp_path):
     runs = sae.main(["--data-dir", str(mnist_dir()), "--train-samples", "128", "--latents", "16", "--k", "2",
                      "--boost", "--lifetime", "--epochs", "1", "--batch-size", "64", "--out", str(tmp_path / "s")])
     assert [(r["latent"], r["boost_strength"], r["steps"]) for r in runs] == [("lifetime", None, 2)]
+    with pytest.raises(SystemExit):  # no latent layer left to train
+        sae.parse_args(["--boost"])
 
 
 def test_features_from_a_classifier_are_its_penultimate_activations():
