@@ -156,10 +156,10 @@ class LifetimeTopK(keras.layers.Layer):
         self.lifetime.build(input_shape)
 
     def call(self, pre, training=None):
-        z = ops.relu(pre)
         if training:
-            return self.lifetime(z, training=True)
-        return ops.where(z >= kth_largest(z, self.k, portable=False), z, 0.0)
+            return self.lifetime(ops.relu(pre), training=True)
+        no_boost = ops.zeros((pre.shape[-1],), pre.dtype)  # the library's winner rule, plain TopK
+        return ks.ops.kwinners(pre, no_boost, self.k, 0.0, relu=True, differentiable=False)
 
     def get_config(self):
         return {**super().get_config(), "k": self.k}
