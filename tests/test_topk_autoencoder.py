@@ -79,7 +79,8 @@ def test_end_to_end_tiny_run(tmp_path):
     out = tmp_path / "sae"
     runs = sae.main(["--data-dir", str(mnist_dir()), "--train-samples", "512", "--latents", "64",
                      "--k", "4", "--boost", "0", "10", "--aux-k", "0", "16", "--aux-dead-after", "128",
-                     "--batch-topk", "--lifetime", "--epochs", "1", "--batch-size", "64", "--eval-every", "4", "--out", str(out)])
+                     "--batch-topk", "--lifetime", "--epochs", "1", "--batch-size", "64", "--eval-every", "4",
+                     "--out", str(out)])
     saved = json.loads((out.parent / "sae.json").read_text())
     assert saved["runs"] == json.loads(json.dumps(runs)) and saved["seed"] == 0
     assert saved["command"].startswith("python examples/topk_autoencoder.py --data-dir")
