@@ -168,6 +168,36 @@ def ship(run_dir, task="mnist", networks=("dense_cnn2", "sparse_cnn2"), seeds=(0
     return infos
 
 
+def reexport_tflite(name, saved="saved_models", data_dir=None):
+    """Rewrites `<saved>/<name>.tflite` from `<saved>/<name>.keras` with this
+    release's exporter (a file shipped by an earlier release keeps its slower
+    k-winners kernels until then; the winners are the same) and records in
+    `<name>.json`, as `tflite_vs_keras`, on how many of the task's clean test
+    inputs the file's argmax equals the Keras model's. Returns that record.
+    """
+    import keras
+
+    from keras_sparse.export import TFLiteModel, tflite_op_names, to_tflite
+
+    if not isinstance(name, str) or not os.path.isfile(os.path.join(saved, f"{name}.json")):
+        raise ValueError(f"`name` must be a shipped model with a .keras and .json in {saved!r}. Received: {name!r}")
+    task = tasks.from_model_name(name)
+    json_path = os.path.join(saved, f"{name}.json")
+    with open(json_path) as f:
+        info = json.load(f)
+    model = keras.models.load_model(os.path.join(saved, f"{name}.keras"))
+    path = os.path.join(saved, f"{name}.tflite")
+    to_tflite(model, path, sparse_encoding=info.get("tflite_sparse_encoding", False))
+    inputs, _ = test_inputs(task, data_dir)
+    lite = TFLiteModel(path).predict(inputs).argmax(1)
+    expected = model.predict(inputs, batch_size=512, verbose=0).argmax(1)
+    info["tflite_vs_keras"] = {"samples": len(inputs), "argmax_equal": int(np.sum(lite == expected)),
+                               "tflite_ops": tflite_op_names(path)}
+    with open(json_path, "w") as f:
+        json.dump(info, f, indent=2)
+    return info["tflite_vs_keras"]
+
+
 def micro_vs_litert(path, inputs):
     """How TFLite Micro's outputs of the int8 file `path` compare with LiteRT's
     on `inputs` (float, as the model takes them): the fraction of inputs with

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.conftest import REPO, load_example, mnist_dir, trained_sparse_cnn1
 
@@ -185,6 +186,43 @@ def test_ship_script_ensemble(tmp_path, mnist):
     assert info["test_accuracy"] == float(np.mean(expected.argmax(1) == mnist["y_test"][:1000]))
     assert info["noise_correct"][0] == round(info["test_accuracy"] * 1000)
     np.testing.assert_allclose(run_tflite(out / "pair.tflite", x[:32]), expected[:32], atol=1e-5)
+
+
+def test_ship_script_reexport(tmp_path, mnist):
+    """`ship_models.py --reexport NAME` rewrites the shipped `.tflite` from its
+    `.keras` with today's exporter and adds to its JSON (nothing else
+    changed) the argmax agreement on the whole test set; an unknown name, or
+    a run folder with it, is refused."""
+    import shutil
+
+    import keras
+
+    from keras_sparse import datasets
+    from keras_sparse.export import run_tflite, tflite_op_names
+
+    name = "mnist_sparse_cnn2_small_relu1"
+    for suffix in (".keras", ".json"):
+        shutil.copy(REPO / "saved_models" / f"{name}{suffix}", tmp_path / f"{name}{suffix}")
+    (tmp_path / f"{name}.tflite").write_bytes(b"stale")
+    before = json.loads((tmp_path / f"{name}.json").read_text())
+    ship = load_example("ship_models.py")
+    records = ship.main(["--reexport", name, "--out", str(tmp_path), "--data-dir", str(mnist_dir())])
+    info = json.loads((tmp_path / f"{name}.json").read_text())
+    assert info.pop("tflite_vs_keras") == records[name] and info == before
+    x = datasets.normalize(datasets.to_unit_interval(mnist["x_test"]))
+    model = keras.models.load_model(tmp_path / f"{name}.keras")
+    lite = run_tflite(tmp_path / f"{name}.tflite", x)
+    expected = model.predict(x, batch_size=512, verbose=0)
+    np.testing.assert_allclose(lite[:64], expected[:64], atol=1e-4)
+    assert records[name] == {"samples": 10000, "argmax_equal": int(np.sum(lite.argmax(1) == expected.argmax(1))),
+                             "tflite_ops": tflite_op_names(tmp_path / f"{name}.tflite")}
+    assert records[name]["argmax_equal"] >= 9990
+    with pytest.raises(ValueError, match="`name` must be a shipped model"):
+        ship.main(["--reexport", "mnist_nothing", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        ship.main([str(tmp_path), "--reexport", name, "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        ship.main(["--out", str(tmp_path)])
 
 
 def test_torch_weight_export_layout():

@@ -91,6 +91,34 @@ def test_saved_model_reproduces_json(name, mnist, fsdd):
     np.testing.assert_array_equal(got.argmax(1), expected.argmax(1))
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_tflite_is_what_this_release_exports(name, tmp_path):
+    """A user gets this release's kernels: every shipped float `.tflite` holds
+    the ops the exporter writes today for its `.keras` (`ship_models.py
+    --reexport` rewrites a stale one); where its JSON records the file against
+    Keras on the whole clean test set (`tflite_vs_keras`), that count holds
+    and is at least 99.9% of it."""
+    import keras
+
+    from keras_sparse import shipping, tasks
+    from keras_sparse.export import TFLiteModel, tflite_op_names, to_tflite
+
+    info = json.loads((SAVED / f"{name}.json").read_text())
+    model = keras.models.load_model(SAVED / f"{name}.keras")
+    to_tflite(model, tmp_path / "today.tflite", sparse_encoding=info.get("tflite_sparse_encoding", False))
+    shipped_ops = tflite_op_names(SAVED / f"{name}.tflite")
+    assert shipped_ops == tflite_op_names(tmp_path / "today.tflite")
+    if "tflite_vs_keras" not in info:
+        return
+    record = info["tflite_vs_keras"]
+    task = tasks.from_model_name(name)
+    inputs, _ = shipping.test_inputs(task, mnist_dir() if task.name == "mnist" else fsdd_dir())
+    equal = TFLiteModel(SAVED / f"{name}.tflite").predict(inputs).argmax(1) == model.predict(
+        inputs, batch_size=512, verbose=0).argmax(1)
+    assert record == {"samples": len(inputs), "argmax_equal": int(equal.sum()), "tflite_ops": shipped_ops}
+    assert record["argmax_equal"] >= 0.999 * record["samples"]
+
+
 def test_int8_models_are_shipped():
     ship_int8 = load_example("ship_int8.py")
     assert {f"{name}_int8" for name in ship_int8.MNIST_MODELS + ship_int8.FSDD_MODELS} <= set(INT8_NAMES)
