@@ -13,7 +13,9 @@ re-evaluated on their task's real test set, and written with their numbers.
 
 with `<name> = <task>_<network>` unless given. The JSON's numbers are those
 of the reloaded file, so `tests/test_saved_models.py` can assert them exactly.
-For the int8 files (`examples/ship_int8.py`): `int8_network(model)` splits a
+`reexport_tflite(name)` rewrites a shipped `.tflite` with this release's
+exporter (the `.keras` and its numbers stay). For the int8 files
+(`examples/ship_int8.py`): `int8_network(model)` splits a
 shipped model into the network an int8 file holds and its float front end,
 and `micro_vs_litert(path, inputs)` compares an int8 file's outputs on the
 two runtimes.
@@ -179,7 +181,8 @@ def reexport_tflite(name, saved="saved_models", data_dir=None):
 
     from keras_sparse.export import TFLiteModel, tflite_op_names, to_tflite
 
-    if not isinstance(name, str) or not os.path.isfile(os.path.join(saved, f"{name}.json")):
+    if not isinstance(name, str) or not all(os.path.isfile(os.path.join(saved, f"{name}{suffix}"))
+                                            for suffix in (".keras", ".json")):
         raise ValueError(f"`name` must be a shipped model with a .keras and .json in {saved!r}. Received: {name!r}")
     task = tasks.from_model_name(name)
     json_path = os.path.join(saved, f"{name}.json")
