@@ -122,6 +122,9 @@ def test_shipped_tflite_is_what_this_release_exports(name, tmp_path):
 def test_int8_models_are_shipped():
     ship_int8 = load_example("ship_int8.py")
     assert {f"{name}_int8" for name in ship_int8.MNIST_MODELS + ship_int8.FSDD_MODELS} <= set(INT8_NAMES)
+    # Every shipped k-winners network also has its LiteRT form (TOPK_V2, faster there).
+    sparse = [name for name in ship_int8.MNIST_MODELS + ship_int8.FSDD_MODELS if "sparse" in name]
+    assert sparse and {f"{name}_int8_litert" for name in sparse} <= set(INT8_NAMES)
 
 
 def _int8_test_inputs(name, n, mnist, fsdd):
