@@ -187,8 +187,11 @@ def log_mel_spectrogram(waveforms, sample_rate=SAMPLE_RATE, n_fft=2048, hop_leng
 
     NaN propagates: a NaN sample makes its frames NaN, hence that clip's
     reference, hence the whole clip's output NaN; other clips are unaffected.
-    (Not in TFLite, whose MAXIMUM drops NaN: there the frames holding the NaN
-    come out at the floor, -top_db, and the other frames are finite.)
+    (Not in TFLite, whose MAXIMUM drops NaN: there that clip's output is
+    finite and meaningless, and depends on the CPU's kernels (the frames
+    holding the NaN at the floor, -top_db, on an AVX-512 x86 CPU; every
+    frame above 300 dB on an AVX2 one); other clips are unaffected. Check
+    the audio for NaN before a TFLite model.)
 
     Args:
         waveforms: float array `(..., samples)`, 16 kHz audio in [-1, 1].

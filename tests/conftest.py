@@ -1,8 +1,14 @@
+import functools
 import os
 import pathlib
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# TensorFlow runs channels-first (NCHW) convolutions on a CPU only through
+# oneDNN, which it turns on by default only on CPUs with AVX-512 extensions:
+# on here, so the channels_first cases run on every x86 CPU (set before
+# TensorFlow is imported; subprocesses and notebook kernels inherit it).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 if os.environ.get("KERAS_SPARSE_BLOCK_TENSORFLOW") == "1":
     # tests/test_backends.py runs the backend-agnostic tests on JAX and PyTorch
     # with TensorFlow unimportable: nothing but export may need it there.
@@ -16,6 +22,20 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 def _dataset_dir(env_var, name):
     return pathlib.Path(os.environ.get(env_var, REPO.parent / "shared" / "datasets" / name))
+
+
+@functools.cache
+def tf_cpu_runs_nchw_conv(dtype):
+    """Whether TensorFlow on this machine runs a channels-first (NCHW) Conv2D in
+    `dtype` (oneDNN has no float16 one, and bfloat16 only on CPUs with AVX-512
+    BF16): what decides which channels_first cases can run here."""
+    import tensorflow as tf
+
+    try:
+        tf.nn.conv2d(tf.ones((1, 1, 3, 3), dtype), tf.ones((2, 2, 1, 1), dtype), 1, "VALID", data_format="NCHW")
+    except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
+        return False
+    return True
 
 
 def mnist_dir():

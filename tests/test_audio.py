@@ -128,7 +128,11 @@ def test_nan_propagates_to_its_own_clip_only(speech_clips):
     broken[8000] = np.nan
     out = features(np.stack([clean, broken]))
     assert np.isnan(out[1]).all()
-    np.testing.assert_array_equal(out[0], features(clean[None])[0])
+    # The clean clip is untouched: finite, and its features those of the clip
+    # alone up to float32 rounding (bit-identical on AVX-512 CPUs; on AVX2 ones
+    # the matmul kernels round a batch of 2 and of 1 differently, by 1 ulp).
+    assert np.isfinite(out[0]).all()
+    np.testing.assert_allclose(out[0], features(clean[None])[0], rtol=1e-6, atol=0)
 
 
 def test_layer_shape_config_and_arguments():
@@ -180,13 +184,15 @@ def test_tflite_builtins_only_and_parity(tmp_path, speech_clips, fsdd):
     assert "RFFT2D" not in names and "BATCH_MATMUL" in names
     error = np.abs(export.run_tflite(path, x) - model.predict(x, verbose=0)).max()
     print(f"max |TFLite - Keras| on {len(x)} clips: {error:.2e} dB")
-    assert error <= 5e-5  # measured 1.5e-5 dB
-    # LiteRT's MAXIMUM drops NaN: the frames holding a NaN sample come out at -top_db (documented).
+    # Measured 1.5e-5 dB on an AVX-512 CPU, 1.1e-4 dB on an AVX2 one: the
+    # float32 rounding of each CPU's matmul kernels (about 15 ulp of -80 dB).
+    assert error <= 2e-4
+    # LiteRT's MAXIMUM drops NaN: the clip holding a NaN sample comes out finite
+    # and meaningless, CPU-dependent (documented); the other clip is unaffected.
     broken = x[:2].copy()
     broken[1, 8000] = np.nan  # padded index 9024: in frames 14..17 (frames of 2048, hop 512)
     out = export.run_tflite(path, broken)[..., 0]
-    np.testing.assert_array_equal(out[1][:, 14:18], -80.0)
-    assert np.isfinite(out).all()
+    assert np.isfinite(out).all()  # its NaN frames: -80 dB on AVX-512 x86 CPUs, > 300 dB on AVX2 ones
     assert np.abs(out[0] - model.predict(x[:1], verbose=0)[0, ..., 0]).max() <= 1e-4
 
 

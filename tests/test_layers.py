@@ -21,7 +21,7 @@ import keras_sparse as ks
 from keras_sparse.callbacks import UpdateBoostStrength
 from keras_sparse.kwinners import KWinnersBase, kwinners_layers
 from keras_sparse.micro import SearchKWinners
-from tests.conftest import crash_at, to_numpy
+from tests.conftest import crash_at, tf_cpu_runs_nchw_conv, to_numpy
 from tests.test_kwinners_variant import SampleKWinners
 
 LAYERS = [
@@ -387,14 +387,14 @@ def test_mixed_precision(make_layer, input_shape, policy):
     x, _ = _data(input_shape, n=4)
     reference = make_layer()
     reference(x)
-    if (keras.backend.backend() == "tensorflow" and policy == "mixed_float16"
-            and getattr(reference, "data_format", None) == "channels_first" and reference.trainable_weights):
-        pytest.skip("TensorFlow's CPU Conv2D has no float16 NCHW kernel (keras.layers.Conv2D fails alike)")
+    compute_dtype = policy.split("_")[1]
+    if (keras.backend.backend() == "tensorflow" and getattr(reference, "data_format", None) == "channels_first"
+            and reference.trainable_weights and not tf_cpu_runs_nchw_conv(compute_dtype)):
+        pytest.skip(f"TensorFlow on this CPU has no {compute_dtype} NCHW Conv2D (keras.layers.Conv2D fails alike)")
     # The same layer (its sparse mask's seed too) under the mixed policy.
     layer = type(reference).from_config({**reference.get_config(), "dtype": policy})
     layer.build((None,) + input_shape)
     layer.set_weights(reference.get_weights())
-    compute_dtype = policy.split("_")[1]
     rounded = to_numpy(keras.ops.cast(keras.ops.cast(x, compute_dtype), "float32"))
     # Layers that select in training run their training path (winners, state).
     selecting = isinstance(layer, (KWinnersBase, ks.layers.LifetimeSparsity, ks.layers.BatchTopK))
