@@ -18,6 +18,8 @@ _serializable = keras.saving.register_keras_serializable(package="keras_sparse")
 # Kernel ranks with a known layout whose LAST axis indexes the output units:
 # Dense `(in, out)`, Conv1D `(k, in, out)`, Conv2D `(kh, kw, in, out)`.
 _SUPPORTED_RANKS = {2: "Dense", 3: "Conv1D", 4: "Conv2D"}
+# The signed integer of each float type's width, for `keep_masked`'s bitwise AND.
+_SAME_WIDTH_INT = {"float16": "int16", "bfloat16": "int16", "float32": "int32", "float64": "int64"}
 
 
 def check_block(block):
@@ -263,6 +265,37 @@ def check_mask(mask, shape, block=None, pattern=None, name="mask"):
     return mask
 
 
+def mask_bits(mask, dtype):
+    """The NumPy integers `keep_masked` ANDs a `dtype` kernel with: every bit
+    set (-1) where `mask` is True, 0 elsewhere; None for a dtype without a
+    same-width integer (`keep_masked` then selects)."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    if dtype not in _SAME_WIDTH_INT:
+        return None
+    return np.where(np.asarray(mask, dtype=bool), -1, 0).astype(_SAME_WIDTH_INT[dtype])
+
+
+def keep_masked(w, mask, bits=None):
+    """`where(mask, w, 0.0)`, bit for bit: `w` where `mask` is True, `+0.0`
+    elsewhere (whatever `w` holds there: -0.0, inf and NaN included).
+
+    Computed as one bitwise AND of `w`'s bits with `bits = mask_bits(mask,
+    w.dtype)` (all ones where kept, all zeros elsewhere; pass it to skip
+    rebuilding it), so one elementwise pass over the kernel instead of
+    `where`'s two (`zeros_like`, then the select): 0.6x the time of the
+    constraint step on the paper's 1,024 x 700 hidden kernel
+    (`benchmarks/bench_constraints.py`). Other dtypes, and a `mask` that is
+    a tensor (a learned mask's variable), take `where`.
+    """
+    dtype = keras.backend.standardize_dtype(w.dtype)
+    if bits is None and isinstance(mask, np.ndarray):
+        bits = mask_bits(mask, dtype)
+    if bits is None:
+        return ops.where(mask, w, ops.zeros_like(w))
+    integers = _SAME_WIDTH_INT[dtype]
+    return ops.view(ops.bitwise_and(ops.view(w, integers), ops.convert_to_tensor(bits)), dtype)
+
+
 @_serializable
 class SparseWeights(keras.constraints.Constraint):
     """Keeps a fixed random subset of each output unit's weights; zeros the rest.
@@ -332,6 +365,7 @@ class SparseWeights(keras.constraints.Constraint):
             seed = int(np.random.randint(0, 2**31 - 1))
         self.seed = check_int("seed", seed, 0)
         self._masks = {}
+        self._mask_bits = {}
 
     def mask(self, shape):
         """The boolean NumPy mask for a kernel of `shape` (cached per shape)."""
@@ -342,8 +376,10 @@ class SparseWeights(keras.constraints.Constraint):
 
     def __call__(self, w):
         w = ops.convert_to_tensor(w)  # Keras hands over the Variable itself
-        mask = self.mask(w.shape)
-        return ops.where(mask, w, ops.zeros_like(w))
+        key = (tuple(int(d) for d in w.shape), keras.backend.standardize_dtype(w.dtype))
+        if key not in self._mask_bits:
+            self._mask_bits[key] = mask_bits(self.mask(key[0]), key[1])
+        return keep_masked(w, self.mask(key[0]), self._mask_bits[key])
 
     def get_config(self):
         config = {"sparsity": self.sparsity, "seed": self.seed}
@@ -398,7 +434,7 @@ class LearnedSparseWeights(SparseWeights):
             mask = self.value
         else:
             mask = ops.convert_to_tensor(self.variable)
-        return ops.where(mask, w, ops.zeros_like(w))
+        return keep_masked(w, mask)
 
 
 def sparse_weight_layers(model):

@@ -94,6 +94,24 @@ def test_constraint_counts_any_supported_rank(shape, sparsity):
     np.testing.assert_array_equal(out[mask], w[mask])  # kept weights untouched
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_constraint_is_where_bit_for_bit(dtype):
+    """The constraint's bitwise AND is `where(mask, w, 0.0)` to the bit: +0.0
+    outside the mask whatever the weight there (-0.0, +-inf, NaN), kept
+    weights (specials included) untouched."""
+    w = np.random.default_rng(8).normal(size=(3, 3, 4, 6)).astype("float32")
+    w.reshape(-1)[:100] = np.resize([np.nan, -0.0, np.inf, -np.inf, -1e-30], 100)
+    w = keras.ops.convert_to_numpy(keras.ops.cast(w, dtype))
+    constraint = SparseWeights(0.5, seed=2)
+    mask = constraint.mask(w.shape)
+    expected = np.where(mask, w, np.zeros_like(w))
+    for _ in range(2):  # the second call reuses the cached bits
+        out = keras.ops.convert_to_numpy(constraint(keras.ops.convert_to_tensor(w)))
+        assert out.dtype == w.dtype
+        np.testing.assert_array_equal(out.view(f"uint{8 * w.itemsize}"), expected.view(f"uint{8 * w.itemsize}"))
+    assert not np.signbit(out[~mask]).any() and np.isnan(out[mask]).any()
+
+
 def test_same_seed_same_mask_different_seed_different_mask():
     shape = (3, 3, 8, 16)
     a = SparseWeights(0.7, seed=11).mask(shape)
