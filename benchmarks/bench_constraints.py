@@ -60,11 +60,16 @@ def assign(kernel, constraint):
 
 def sgd_step(kernel, constraint):
     """A `tf.function` applying one SGD step to a copy of `kernel` under `constraint`."""
-    variable = keras.Variable(ops.convert_to_numpy(kernel), constraint=constraint)
+    variable = keras.Variable(ops.convert_to_numpy(kernel))
+    variable.constraint = constraint  # what the layer's `kernel_constraint` sets
     gradient = tf.constant(np.random.default_rng(0).normal(size=variable.shape).astype("float32"))
     optimizer = keras.optimizers.SGD(0.02)
     optimizer.build([variable])
-    return tf.function(lambda: optimizer.apply([gradient], [variable]))
+    step = tf.function(lambda: optimizer.apply([gradient], [variable]))
+    step()
+    if constraint is not None:  # the step applied it: the kernel is its own constrained form
+        assert np.array_equal(variable.numpy(), ops.convert_to_numpy(constraint(variable)))
+    return step
 
 
 def main():

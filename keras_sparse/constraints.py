@@ -282,10 +282,10 @@ def keep_masked(w, mask, bits=None):
     Computed as one bitwise AND of `w`'s bits with `bits = mask_bits(mask,
     w.dtype)` (all ones where kept, all zeros elsewhere; pass it to skip
     rebuilding it), so one elementwise pass over the kernel instead of
-    `where`'s two (`zeros_like`, then the select): 0.6x the time of the
-    constraint step on the paper's 1,024 x 700 hidden kernel
-    (`benchmarks/bench_constraints.py`). Other dtypes, and a `mask` that is
-    a tensor (a learned mask's variable), take `where`.
+    `where`'s two (`zeros_like`, then the select): on TensorFlow 0.76-0.79x
+    the time of `where` on the paper's hidden kernels, 0.82-0.88x the time
+    of a whole SGD step (`benchmarks/bench_constraints.py`). Other dtypes,
+    and a `mask` that is a tensor (a learned mask's variable), take `where`.
     """
     dtype = keras.backend.standardize_dtype(w.dtype)
     if bits is None and isinstance(mask, np.ndarray):
