@@ -287,6 +287,10 @@ def keep_masked(w, mask, bits=None):
     of a whole SGD step (`benchmarks/bench_constraints.py`). Other dtypes,
     and a `mask` that is a tensor (a learned mask's variable), take `where`.
     """
+    for name, value in (("mask", mask), ("bits", bits)):
+        if value is not None and tuple(value.shape) != tuple(w.shape):
+            raise ValueError(f"`{name}` must have the kernel's shape {tuple(w.shape)}. "
+                             f"Received: {name} of shape {tuple(value.shape)}")
     dtype = keras.backend.standardize_dtype(w.dtype)
     if bits is None and isinstance(mask, np.ndarray):
         bits = mask_bits(mask, dtype)

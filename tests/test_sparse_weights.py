@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import keras_sparse
-from keras_sparse.constraints import SparseWeights, sparse_mask, sparse_weight_layers
+from keras_sparse.constraints import SparseWeights, keep_masked, sparse_mask, sparse_weight_layers
 from keras_sparse.export import has_block_sparse_weights, run_tflite, tflite_op_names, to_tflite
 from keras_sparse.layers import SparseConv1D, SparseConv2D, SparseDense
 
@@ -110,6 +110,9 @@ def test_constraint_is_where_bit_for_bit(dtype):
         assert out.dtype == w.dtype
         np.testing.assert_array_equal(out.view(f"uint{8 * w.itemsize}"), expected.view(f"uint{8 * w.itemsize}"))
     assert not np.signbit(out[~mask]).any() and np.isnan(out[mask]).any()
+    with pytest.raises(ValueError, match=r"`mask` must have the kernel's shape \(3, 3, 4, 6\). "
+                                         r"Received: mask of shape \(6,\)"):
+        keep_masked(keras.ops.convert_to_tensor(w), mask[0, 0, 0])  # would broadcast
 
 
 def test_same_seed_same_mask_different_seed_different_mask():

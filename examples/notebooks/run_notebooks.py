@@ -16,7 +16,8 @@ floating point (same machine: identical). A cell also tagged `trained`
 prints what a model trained in the notebook scores on noisy images, which
 another CPU's rounding moves further (the trained weights differ): its
 numbers may differ by `max(TRAINED_ABS_TOLERANCE, TRAINED_REL_TOLERANCE *
-|stored|)`. Figures are regenerated, not compared. tests/test_notebooks.py runs exactly this.
+|stored|)`. Figures are regenerated, not compared. tests/test_notebooks.py
+runs exactly this.
 
 TensorFlow's start-up and export log lines (`I0000 ...`, `INFO:tensorflow:
 Assets written to: /tmp/...`) are removed from the outputs before storing or
