@@ -185,13 +185,12 @@ def log_mel_spectrogram(waveforms, sample_rate=SAMPLE_RATE, n_fft=2048, hop_leng
     `top_db=None` skips the floor. An all-zero clip gives 0 dB everywhere
     (every band is `amin`, and so is the reference).
 
-    NaN propagates: a NaN sample makes its frames NaN, hence that clip's
-    reference, hence the whole clip's output NaN; other clips are unaffected.
-    (Not in TFLite, whose MAXIMUM drops NaN: there that clip's output is
-    finite and meaningless, and depends on the CPU's kernels (the frames
-    holding the NaN at the floor, -top_db, on an AVX-512 x86 CPU; every
-    frame above 300 dB on an AVX2 one); other clips are unaffected. Check
-    the audio for NaN before a TFLite model.)
+    A clip holding a NaN or infinite sample comes out NaN everywhere, on
+    every runtime; other clips are unaffected. The features add each clip's
+    `sum(samples * 0)`, which is 0 for a finite clip (the result bit-equal)
+    and NaN otherwise: the STFT alone would not carry it, since TFLite's
+    MAXIMUM drops NaN (there the clip came out finite, meaningless and
+    CPU-dependent).
 
     Args:
         waveforms: float array `(..., samples)`, 16 kHz audio in [-1, 1].
@@ -210,7 +209,8 @@ def log_mel_spectrogram(waveforms, sample_rate=SAMPLE_RATE, n_fft=2048, hop_leng
     db = ops.log(ops.maximum(mel, amin) / ref) * (10.0 / np.log(10.0))  # 0 dB exactly at the max
     if top_db is not None:
         db = ops.maximum(db, ops.max(db, axis=(-2, -1), keepdims=True) - top_db)
-    return ops.expand_dims(db, -1)
+    nan_unless_finite = ops.sum(x * 0.0, axis=-1)[..., None, None]  # per clip: 0, or NaN
+    return ops.expand_dims(db + nan_unless_finite, -1)
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse")
