@@ -1,16 +1,20 @@
-"""TFLite size and LiteRT batch-1 latency of a magnitude-pruned Dense CNN-2
-against its dense original (docs/learned_sparsity.md).
+"""TFLite size and LiteRT batch-1 latency of magnitude-pruned Dense CNN-2 and
+Sparse CNN-2 against their originals (docs/learned_sparsity.md).
 
-Takes the two models `examples/learned_sparsity.py` saves for its first seed:
-Dense CNN-2 trained dense (`dense.keras`) and trained with its hidden layer
-(480 -> 1000) magnitude-pruned to 90% in 1x4 blocks (`pruned_block.keras`).
-Each is written by `keras_sparse.export.to_tflite` (float32; the pruned one's
-hidden kernel kept block-sparse, `sparse_encoding="auto"`), whole and as its
-hidden layer alone (`Input(480)` -> the layer, the same weights). For each
-file: its size, the batch-1 `invoke()` latency (median over `--invocations`
-calls after 100 warm-up calls; the files are timed in alternating blocks of
-100 so that background load hits all alike), and the max |difference| to
-Keras on 100 MNIST test images. Ratios are pruned / dense, from this one run.
+Takes the models `examples/learned_sparsity.py` saves for its first seed, in
+pairs (a pair whose files are missing is left out): Dense CNN-2 trained dense
+(`dense.keras`) and with its hidden layer (480 -> 1000) magnitude-pruned to
+90% in 1x4 blocks (`pruned_block.keras`); Sparse CNN-2 with its fixed random
+70% hidden mask (`sparse_fixed.keras`, the paper's) and with its hidden layer
+(1024 -> 700) magnitude-pruned to 90% in 1x4 blocks
+(`sparse_pruned_block.keras`). Each is written by
+`keras_sparse.export.to_tflite` (float32; a pruned hidden kernel kept
+block-sparse, `sparse_encoding="auto"`), whole and as its hidden layer alone
+(`Input(fan-in)` -> the layer, the same weights). For each file: its size,
+the batch-1 `invoke()` latency (median over `--invocations` calls after 100
+warm-up calls; the files are timed in alternating blocks of 100 so that
+background load hits all alike), and the max |difference| to Keras on 100
+MNIST test images. Ratios are pruned / original, from this one run.
 
 Usage:
     python benchmarks/bench_pruned.py --models runs/learned_sparsity \\
@@ -32,6 +36,9 @@ from timing import cpu_name, interleaved_us, load_litert  # noqa: E402  (beside 
 
 from keras_sparse import datasets  # noqa: E402
 from keras_sparse.export import TFLiteModel, tflite_op_names, to_tflite  # noqa: E402
+
+
+PAIRS = {"Dense CNN-2": ("dense", "pruned_block"), "Sparse CNN-2": ("sparse_fixed", "sparse_pruned_block")}
 
 
 def hidden_alone(model):
@@ -56,20 +63,26 @@ def main():
     (_, _), (x_test, _) = datasets.load_mnist(args.data_dir)
     images = datasets.normalize(datasets.to_unit_interval(x_test[:100])).astype("float32")
     out_dir = tempfile.mkdtemp(prefix="bench_pruned_")
-    models = {name: keras.models.load_model(os.path.join(args.models, f"{name}.keras"))
-              for name in ("dense", "pruned_block")}
-    cases = {}
-    for name, model in models.items():
-        cases[f"Dense CNN-2 {name}"] = (model, images)
-        hidden = hidden_alone(model)
-        features = np.random.default_rng(0).normal(size=(100, hidden.input_shape[-1])).astype("float32")
-        cases[f"hidden layer {name}"] = (hidden, features)
+    cases, base_of = {}, {}
+    for network, pair in PAIRS.items():
+        files = [os.path.join(args.models, f"{name}.keras") for name in pair]
+        if not all(os.path.exists(f) for f in files):
+            continue
+        for name, path in zip(pair, files):
+            model = keras.models.load_model(path)
+            hidden = hidden_alone(model)
+            features = np.random.default_rng(0).normal(size=(100, hidden.input_shape[-1])).astype("float32")
+            for part, case in ((network, (model, images)), (f"{network} hidden layer", (hidden, features))):
+                cases[f"{part} {name}"] = case
+                base_of[f"{part} {name}"] = f"{part} {pair[0]}"
+    if not cases:
+        parser.error(f"no pair of models in {args.models}: " + ", ".join(" and ".join(p) for p in PAIRS.values()))
     paths, interpreters, diffs, kept = {}, {}, {}, {}
     for name, (model, x) in cases.items():
         path = to_tflite(model, os.path.join(out_dir, name.replace(" ", "_") + ".tflite"))
         paths[name] = path
         diffs[name] = float(np.abs(TFLiteModel(path).predict(x) - model.predict(x, verbose=0)).max())
-        kernel = keras.ops.convert_to_numpy(model.get_layer("hidden").kernel if "CNN" in name else model.layers[-1].kernel)
+        kernel = keras.ops.convert_to_numpy(model.layers[-1].kernel if "hidden" in name else model.get_layer("hidden").kernel)
         kept[name] = int(np.count_nonzero(kernel))
         interpreter = load_litert(path, args.threads)
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x[:1])
@@ -80,10 +93,10 @@ def main():
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {cpu_name()}; LiteRT threads {args.threads}; "
           f"files in {out_dir}")
     print(f"| file | hidden non-zero | ops | bytes | batch-1 us (median of {args.invocations}) | "
-          "size / dense | latency / dense | max abs(tflite - keras) |")
+          "size / original | latency / original | max abs(tflite - keras) |")
     print("|---|---|---|---|---|---|---|---|")
     for name in cases:
-        base = name.replace("pruned_block", "dense")
+        base = base_of[name]
         print(f"| {name} | {kept[name]:,} | {', '.join(tflite_op_names(paths[name]))} | {sizes[name]:,} | "
               f"{medians[name]:.1f} | {sizes[name] / sizes[base]:.3f} | {medians[name] / medians[base]:.3f} | "
               f"{diffs[name]:.1e} |")

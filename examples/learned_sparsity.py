@@ -11,7 +11,7 @@ Trains, per seed (docs/learned_sparsity.md states the protocol and the results):
 - Sparse CNN-2 (`mnist_sparse_cnn2`, k-winners everywhere) with its hidden
   layer (1024 -> 700) at 70%, 90% or 95% sparsity: the fixed random mask (the
   paper's at 70%), the same mask learned by SET and by RigL, and magnitude
-  pruning from dense;
+  pruning from dense (at 90% and 95% also in 1x4 blocks);
 - the same without k-winners (`sparse_cnn2_relu`: Sparse CNN-2 with a ReLU in
   place of each k-winners layer, its hidden layer as above at 70%).
 
@@ -31,9 +31,10 @@ Usage:
     python examples/learned_sparsity.py --data-dir ../shared/datasets/mnist \\
         --seeds 0 1 2 --epochs 3 --train-samples 20000 --out runs/learned_sparsity
 
-Writes one JSON per run and `summary.json` under `--out`, and the seed-0 Dense
-CNN-2 models (`dense.keras`, `pruned_block.keras`) that
-`benchmarks/bench_pruned.py` times.
+Writes every run to `runs.json` and the table to `summary.json` under
+`--out`, and the first seed's models that `benchmarks/bench_pruned.py` times
+(`SAVED`: Dense CNN-2 dense and pruned to 90% in 1x4 blocks, Sparse CNN-2
+with its fixed mask and pruned to 90% in 1x4 blocks).
 """
 
 import argparse
@@ -63,12 +64,18 @@ def _variants():
             table[f"{network}/fixed_{percent}"] = (
                 network, None if percent == 70 else dict(sparsity=sparsity, mask="fixed"), None)
             table[f"{network}/magnitude_{percent}"] = (network, dict(sparsity=0.0), f"magnitude_{sparsity}")
+            if network == "sparse_cnn2" and percent > 70:  # in TFLite's block-sparse shape
+                table[f"{network}/magnitude_{percent}_block1x4"] = (
+                    network, dict(sparsity=0.0, block=(1, 4)), f"magnitude_{sparsity}")
             table[f"{network}/set_{percent}"] = (network, dict(sparsity=sparsity), "set")
             table[f"{network}/rigl_{percent}"] = (network, dict(sparsity=sparsity), "rigl")
     return table
 
 
 VARIANTS = _variants()
+# The first seed's models that benchmarks/bench_pruned.py times, by file name.
+SAVED = {"dense_cnn2/dense": "dense.keras", "dense_cnn2/magnitude_90_block1x4": "pruned_block.keras",
+         "sparse_cnn2/fixed_70": "sparse_fixed.keras", "sparse_cnn2/magnitude_90_block1x4": "sparse_pruned_block.keras"}
 
 
 def parse_args(argv=None):
@@ -113,7 +120,8 @@ def build(network, hidden, seed):
             for node in layer["inbound_nodes"]:
                 node["kwargs"].pop("mask", None)  # a k-winners call argument
         if layer["config"]["name"] == "hidden" and hidden is not None:
-            layer["config"].update(mask=hidden.get("mask", "learned"), sparsity=hidden["sparsity"])
+            layer["config"].update(mask=hidden.get("mask", "learned"), sparsity=hidden["sparsity"],
+                                   block=hidden.get("block"))
     keras.utils.set_random_seed(seed)
     return keras.Model.from_config(config)
 
@@ -169,8 +177,8 @@ def train_one(variant, seed, data, args):
         train_seconds=round(train_seconds, 1),
     )
     print(json.dumps(result), flush=True)
-    if seed == args.seeds[0] and variant in ("dense_cnn2/dense", "dense_cnn2/magnitude_90_block1x4"):
-        model.save(os.path.join(args.out, "dense.keras" if variant.endswith("dense") else "pruned_block.keras"))
+    if seed == args.seeds[0] and variant in SAVED:
+        model.save(os.path.join(args.out, SAVED[variant]))
     return result
 
 
