@@ -82,7 +82,8 @@ def main():
         path = to_tflite(model, os.path.join(out_dir, name.replace(" ", "_") + ".tflite"))
         paths[name] = path
         diffs[name] = float(np.abs(TFLiteModel(path).predict(x) - model.predict(x, verbose=0)).max())
-        kernel = keras.ops.convert_to_numpy(model.layers[-1].kernel if "hidden" in name else model.get_layer("hidden").kernel)
+        hidden = model.layers[-1] if "hidden layer" in name else model.get_layer("hidden")
+        kernel = keras.ops.convert_to_numpy(hidden.kernel)
         kept[name] = int(np.count_nonzero(kernel))
         interpreter = load_litert(path, args.threads)
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x[:1])

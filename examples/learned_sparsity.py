@@ -1,4 +1,4 @@
-"""Learned sparsity on MNIST: fixed random mask vs magnitude pruning vs SET vs RigL.
+"""Learned sparsity on MNIST and FSDD: fixed random mask vs magnitude pruning vs SET vs RigL.
 
 Trains, per seed (docs/learned_sparsity.md states the protocol and the results):
 
@@ -27,9 +27,19 @@ training images per update. Scores: clean accuracy on the 10,000 test images,
 and the paper's noise score on the first `--noise-samples` test images (11
 levels of the paper's noise, seed 0).
 
+`--task fsdd` (spoken digits, docs/speech.md): the same variants of the
+task's networks (hidden layer 1600 -> 1000 in both; Sparse CNN-2's 60% sparse,
+so its fixed mask is `fixed_60`), trained at the task's full protocol by
+`keras_sparse.experiment.run` (SGD with weight decay 0.01, Dense CNN-2 20
+epochs at batch 64, Sparse CNN-2 30 at batch 16, on the 2,700 training clips
+unless `--epochs` / `--train-samples`), the schedules as above over the
+run's `T` steps, and the noise score on the 300 test clips (maximum 3,300).
+
 Usage:
     python examples/learned_sparsity.py --data-dir ../shared/datasets/mnist \\
         --seeds 0 1 2 --epochs 3 --train-samples 20000 --out runs/learned_sparsity
+    python examples/learned_sparsity.py --task fsdd --data-dir ../shared/datasets/fsdd \\
+        --seeds 0 1 2 --variants dense_cnn2/dense sparse_cnn2/fixed_60 sparse_cnn2/rigl_60 --out runs/ls_fsdd
 
 Writes every run to `runs.json` and the table to `summary.json` under
 `--out`, and the first seed's models that `benchmarks/bench_pruned.py` times
@@ -47,10 +57,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-def _variants():
+def _variants(paper_percent):
     """name -> (network, hidden layer, mask schedule). The hidden layer: None as
     the network builds it, else `sparsity` (and `block`) of a learned mask
-    (`mask` "fixed": Sparse CNN-2's fixed mask at another sparsity)."""
+    (`mask` "fixed": Sparse CNN-2's fixed mask at another sparsity).
+    `paper_percent`: the sparsity of the task's Sparse CNN-2 hidden weights."""
     table = {
         "dense_cnn2/dense": ("dense_cnn2", None, None),
         "dense_cnn2/magnitude_90": ("dense_cnn2", dict(sparsity=0.0), "magnitude_0.9"),
@@ -58,13 +69,13 @@ def _variants():
         "dense_cnn2/set_90": ("dense_cnn2", dict(sparsity=0.9), "set"),
         "dense_cnn2/rigl_90": ("dense_cnn2", dict(sparsity=0.9), "rigl"),
     }
-    for network, percents in (("sparse_cnn2", (70, 90, 95)), ("sparse_cnn2_relu", (70,))):
+    for network, percents in (("sparse_cnn2", (paper_percent, 90, 95)), ("sparse_cnn2_relu", (paper_percent,))):
         for percent in percents:
             sparsity = percent / 100
             table[f"{network}/fixed_{percent}"] = (
-                network, None if percent == 70 else dict(sparsity=sparsity, mask="fixed"), None)
+                network, None if percent == paper_percent else dict(sparsity=sparsity, mask="fixed"), None)
             table[f"{network}/magnitude_{percent}"] = (network, dict(sparsity=0.0), f"magnitude_{sparsity}")
-            if network == "sparse_cnn2" and percent > 70:  # in TFLite's block-sparse shape
+            if network == "sparse_cnn2" and percent > paper_percent:  # in TFLite's block-sparse shape
                 table[f"{network}/magnitude_{percent}_block1x4"] = (
                     network, dict(sparsity=0.0, block=(1, 4)), f"magnitude_{sparsity}")
             table[f"{network}/set_{percent}"] = (network, dict(sparsity=sparsity), "set")
@@ -72,40 +83,63 @@ def _variants():
     return table
 
 
-VARIANTS = _variants()
-# The first seed's models that benchmarks/bench_pruned.py times, by file name.
+VARIANTS = _variants(70)  # MNIST: Sparse CNN-2's hidden weights 70% sparse
+FSDD_VARIANTS = _variants(60)  # spoken digits: 60%
+# The first seed's MNIST models that benchmarks/bench_pruned.py times, by file name.
 SAVED = {"dense_cnn2/dense": "dense.keras", "dense_cnn2/magnitude_90_block1x4": "pruned_block.keras",
          "sparse_cnn2/fixed_70": "sparse_fixed.keras", "sparse_cnn2/magnitude_90_block1x4": "sparse_pruned_block.keras"}
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default=None, help="directory holding mnist.npz")
+    p.add_argument("--task", choices=("mnist", "fsdd"), default="mnist")
+    p.add_argument("--data-dir", default=None, help="the task's data: the folder holding mnist.npz, or FSDD's")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--train-samples", type=int, default=20000)
-    p.add_argument("--noise-samples", type=int, default=2000)
+    p.add_argument("--epochs", type=int, default=None, help="MNIST: default 3; FSDD: default the task's")
+    p.add_argument("--train-samples", type=int, default=None, help="MNIST: default 20,000; FSDD: default all")
+    p.add_argument("--noise-samples", type=int, default=2000, help="MNIST only (FSDD: the 300 test clips)")
     p.add_argument("--first-epoch-batch", type=int, default=16,
-                   help="Sparse CNN-2's first-epoch batch size (the paper's: 4; Dense CNN-2 always 64)")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+                   help="MNIST Sparse CNN-2's first-epoch batch size (the paper's: 4; Dense CNN-2 always 64)")
+    p.add_argument("--variants", nargs="+", default=None, choices=sorted(set(VARIANTS) | set(FSDD_VARIANTS)))
     p.add_argument("--out", default="runs/learned_sparsity")
     args = p.parse_args(argv)
     for name in ("epochs", "train_samples", "noise_samples", "first_epoch_batch"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
+    table = task_variants(args.task)
+    wrong = [v for v in args.variants or () if v not in table]
+    if wrong:
+        p.error(f"--variants {wrong} are not variants of --task {args.task} (its Sparse CNN-2 is "
+                f"{'70' if args.task == 'mnist' else '60'}% sparse)")
+    args.variants = args.variants or list(table)
+    if args.task == "mnist":
+        args.epochs, args.train_samples = args.epochs or 3, args.train_samples or 20000
     return args
 
 
+def task_variants(task):
+    return VARIANTS if task == "mnist" else FSDD_VARIANTS
+
+
 def build(network, hidden, seed):
-    """The network (`sparse_cnn2_relu`: Sparse CNN-2 with ReLU for k-winners),
-    its hidden layer changed as `hidden` says."""
+    """The MNIST network (`sparse_cnn2_relu`: Sparse CNN-2 with ReLU for
+    k-winners), its hidden layer changed as `hidden` says."""
     import keras
 
-    import keras_sparse as ks
     from keras_sparse import models
 
     keras.utils.set_random_seed(seed)
-    model = models.build_mnist(network.removesuffix("_relu"))
+    return with_hidden(models.build_mnist(network.removesuffix("_relu")), network, hidden, seed)
+
+
+def with_hidden(model, network, hidden, seed):
+    """`model` (the task's `network` without the `_relu` suffix) with ReLU for
+    k-winners when `network` ends in `_relu`, its hidden layer as `hidden`
+    says; freshly initialized from `seed` when changed."""
+    import keras
+
+    import keras_sparse as ks
+
     if hidden is None and not network.endswith("_relu"):
         return model
     if network == "dense_cnn2":
@@ -132,15 +166,16 @@ def schedule(kind, total_steps, x, y, seed):
     if kind is None:
         return []
     if kind.startswith("magnitude"):
-        return [ks.callbacks.MagnitudePruning(float(kind.split("_")[1]), begin_step=int(0.1 * total_steps),
-                                              end_step=int(0.6 * total_steps), frequency=50)]
-    end = int(0.75 * total_steps)
+        begin = int(0.1 * total_steps)
+        return [ks.callbacks.MagnitudePruning(float(kind.split("_")[1]), begin_step=begin,
+                                              end_step=max(begin + 1, int(0.6 * total_steps)), frequency=50)]
+    end = max(1, int(0.75 * total_steps))  # at least 1 (a test run of a few steps)
     if kind == "set":
         return [ks.callbacks.SET(100, 0.3, end_step=end, seed=seed)]
     return [ks.callbacks.RigL(100, 0.3, end_step=end, data=(x[:256], y[:256]), batch_size=256)]
 
 
-def train_one(variant, seed, data, args):
+def train_mnist(variant, seed, data, args):
     import keras
     import numpy as np
 
@@ -166,15 +201,11 @@ def train_one(variant, seed, data, args):
     train_seconds = time.time() - start
     accuracy = float(model.evaluate(x_test, y_test, batch_size=512, verbose=0)[1])
     scored = noise.evaluate_noise(model, noise01, y_test[:len(noise01)], seed=0)
-    hidden_layer = model.get_layer("hidden")
-    kernel = keras.ops.convert_to_numpy(hidden_layer.kernel)
-    kept = hidden_layer.kernel_mask if hasattr(hidden_layer, "kernel_mask") else kernel != 0
     result = dict(
         variant=variant, seed=seed, epochs=args.epochs, train_samples=len(x_train), steps=steps,
         first_epoch_batch=first_batch,
         test_accuracy=accuracy, noise_score=int(scored["noise_score"]), noise_samples=len(noise01),
-        hidden_density=float(kept.mean()), hidden_nonzero=int(np.count_nonzero(kernel)),
-        train_seconds=round(train_seconds, 1),
+        **hidden_counts(model), train_seconds=round(train_seconds, 1),
     )
     print(json.dumps(result), flush=True)
     if seed == args.seeds[0] and variant in SAVED:
@@ -182,11 +213,49 @@ def train_one(variant, seed, data, args):
     return result
 
 
-def summarize(results):
+def train_fsdd(variant, seed, data, args):
+    """One FSDD run at the task's protocol (`keras_sparse.experiment.run`:
+    SGD with weight decay, `lr * decay ** epoch`, the network's batch size
+    and epochs unless `--epochs`), the noise score on the 300 test clips."""
+    from keras_sparse import experiment, tasks
+
+    network, hidden, kind = FSDD_VARIANTS[variant]
+    task = tasks.get("fsdd")
+    params = task.hyper_parameters(network.removesuffix("_relu"), epochs=args.epochs)
+    steps = params["epochs"] * -(-len(data.y_train) // params["batch_size"])
+    trained = []
+
+    def adapt(model):
+        trained.append(with_hidden(model, network, hidden, seed))
+        return trained[0], schedule(kind, steps, data.x_train, data.y_train, seed), None
+
+    run = experiment.run(task, network.removesuffix("_relu"), seed, data,
+                         os.path.join(args.out, "runs", variant.replace("/", "_")), hyper_parameters=params,
+                         per_epoch_eval=False, export=False, verbose=0, adapt=adapt)
+    result = dict(variant=variant, seed=seed, epochs=params["epochs"], train_samples=len(data.y_train), steps=steps,
+                  test_accuracy=run["test_accuracy"], noise_score=run["noise_score"],
+                  noise_samples=len(data.y_test), **hidden_counts(trained[0]),
+                  train_seconds=round(run["train_seconds"], 1))
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def hidden_counts(model):
+    """The hidden layer's density (its mask's, for a learned mask) and non-zero weights."""
+    import keras
+    import numpy as np
+
+    layer = model.get_layer("hidden")
+    kernel = keras.ops.convert_to_numpy(layer.kernel)
+    kept = layer.kernel_mask if hasattr(layer, "kernel_mask") else kernel != 0
+    return dict(hidden_density=float(kept.mean()), hidden_nonzero=int(np.count_nonzero(kernel)))
+
+
+def summarize(results, variants):
     import numpy as np
 
     table = {}
-    for variant in VARIANTS:
+    for variant in variants:
         runs = [r for r in results if r["variant"] == variant]
         if not runs:
             continue
@@ -202,22 +271,28 @@ def summarize(results):
 
 def main(argv=None):
     args = parse_args(argv)
-    from keras_sparse import datasets
+    from keras_sparse import datasets, experiment
 
     os.makedirs(args.out, exist_ok=True)
-    (x_train, y_train), (x_test, y_test) = datasets.load_mnist(args.data_dir)
-    test01 = datasets.to_unit_interval(x_test)
-    data = (datasets.normalize(datasets.to_unit_interval(x_train[:args.train_samples])),
-            y_train[:args.train_samples], datasets.normalize(test01), y_test, test01[:args.noise_samples])
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; seeds {args.seeds}; {args.epochs} epochs on "
-          f"{len(data[0])} training images", flush=True)
+    if args.task == "mnist":
+        (x_train, y_train), (x_test, y_test) = datasets.load_mnist(args.data_dir)
+        test01 = datasets.to_unit_interval(x_test)
+        data = (datasets.normalize(datasets.to_unit_interval(x_train[:args.train_samples])),
+                y_train[:args.train_samples], datasets.normalize(test01), y_test, test01[:args.noise_samples])
+        train, train_samples = train_mnist, len(data[0])
+    else:
+        data = experiment.prepare("fsdd", args.data_dir, args.train_samples)
+        train, train_samples = train_fsdd, len(data.y_train)
+    epochs = args.epochs or "the task's"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; task {args.task}; seeds {args.seeds}; "
+          f"{epochs} epochs on {train_samples} training inputs", flush=True)
     results = []
     for seed in args.seeds:
         for variant in args.variants:
-            results.append(train_one(variant, seed, data, args))
+            results.append(train(variant, seed, data, args))
             with open(os.path.join(args.out, "runs.json"), "w") as f:
                 json.dump(results, f, indent=1)
-    table = summarize(results)
+    table = summarize(results, task_variants(args.task))
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(table, f, indent=1)
     print("| variant | seeds | hidden density | accuracy % (mean ± sd) | noise score (mean ± sd) |")

@@ -412,26 +412,24 @@ def test_study_variants_build_the_networks_they_name():
     mask kind and density its name says, and `sparse_cnn2_relu` is Sparse
     CNN-2 with a ReLU of the same name for each k-winners layer."""
     study = load_example("learned_sparsity.py")
-    names = ["dense_cnn2/dense", "dense_cnn2/rigl_90", "sparse_cnn2/fixed_70", "sparse_cnn2/fixed_95",
-             "sparse_cnn2/magnitude_90", "sparse_cnn2/set_95", "sparse_cnn2_relu/rigl_70"]
-    expected = {  # (hidden layer class, mask, density)
-        "dense_cnn2/dense": (keras.layers.Dense, None, 1.0),
-        "dense_cnn2/rigl_90": (ks.layers.SparseDense, "learned", 0.1),
-        "sparse_cnn2/fixed_70": (ks.layers.SparseDense, "fixed", 0.3),
-        "sparse_cnn2/fixed_95": (ks.layers.SparseDense, "fixed", 0.05),
-        "sparse_cnn2/magnitude_90": (ks.layers.SparseDense, "learned", 1.0),
-        "sparse_cnn2/set_95": (ks.layers.SparseDense, "learned", 0.05),
-        "sparse_cnn2_relu/rigl_70": (ks.layers.SparseDense, "learned", 0.3),
+    expected = {  # (hidden layer class, mask, block, density)
+        "dense_cnn2/dense": (keras.layers.Dense, None, None, 1.0),
+        "dense_cnn2/rigl_90": (ks.layers.SparseDense, "learned", None, 0.1),
+        "sparse_cnn2/fixed_70": (ks.layers.SparseDense, "fixed", None, 0.3),
+        "sparse_cnn2/fixed_95": (ks.layers.SparseDense, "fixed", None, 0.05),
+        "sparse_cnn2/magnitude_90": (ks.layers.SparseDense, "learned", None, 1.0),
+        "sparse_cnn2/magnitude_95_block1x4": (ks.layers.SparseDense, "learned", (1, 4), 1.0),
+        "sparse_cnn2/set_95": (ks.layers.SparseDense, "learned", None, 0.05),
+        "sparse_cnn2_relu/rigl_70": (ks.layers.SparseDense, "learned", None, 0.3),
     }
     sparse = study.build("sparse_cnn2", None, seed=0)
-    for name in names:
+    for name, (kind, mask, block, density) in expected.items():
         network, hidden, _ = study.VARIANTS[name]
         model = study.build(network, hidden, seed=0)
         layer = model.get_layer("hidden")
-        kind, mask, density = expected[name]
         assert type(layer) is kind, name
         if mask is not None:
-            assert layer.mask == mask, name
+            assert (layer.mask, layer.block) == (mask, block), name
         kernel = to_numpy(layer.kernel)
         assert np.count_nonzero(kernel) / kernel.size == pytest.approx(density, abs=0.002), name
     relu = study.build("sparse_cnn2_relu", None, seed=0)
@@ -440,6 +438,40 @@ def test_study_variants_build_the_networks_they_name():
     assert [type(relu.get_layer(name)) for name in replaced] == [keras.layers.ReLU] * 3
     assert [layer.name for layer in relu.layers] == [layer.name for layer in sparse.layers]
     assert study.VARIANTS["sparse_cnn2_relu/fixed_70"][1] is None  # the paper's fixed mask, ReLU
+
+
+def test_study_on_fsdd_adapts_the_task_network_and_schedules_over_its_steps(tmp_path, monkeypatch):
+    """`--task fsdd`: `keras_sparse.experiment.run` trains the task's network at
+    its protocol; the study's `adapt` makes the hidden layer (1600 -> 1000,
+    60% sparse in Sparse CNN-2) what the variant names and schedules the
+    callback over the run's steps (epochs x batches of the network's size)."""
+    from keras_sparse import experiment, tasks
+
+    study = load_example("learned_sparsity.py")
+    assert "sparse_cnn2/fixed_60" in study.FSDD_VARIANTS and "sparse_cnn2/fixed_70" not in study.FSDD_VARIANTS
+    with pytest.raises(SystemExit):  # an MNIST variant for FSDD
+        study.parse_args(["--task", "fsdd", "--variants", "sparse_cnn2/rigl_70"])
+    seen = []
+
+    def run(task, network, seed, data, out, hyper_parameters, adapt, **kwargs):
+        model, cbs, _ = adapt(tasks.get(task).build(network))
+        seen.append((network, hyper_parameters, model, cbs))
+        return dict(test_accuracy=0.5, noise_score=7, train_seconds=1.0)
+
+    monkeypatch.setattr(experiment, "run", run)
+    data = experiment.Data(np.zeros((40, 32, 32, 1), "float32"), np.arange(40) % 10, None, np.arange(300) % 10, [])
+    args = study.parse_args(["--task", "fsdd", "--epochs", "2", "--out", str(tmp_path)])
+    results = [study.train_fsdd(name, 0, data, args)
+               for name in ("sparse_cnn2/rigl_60", "dense_cnn2/magnitude_90", "sparse_cnn2_relu/fixed_60")]
+    assert [r["steps"] for r in results] == [2 * 3, 2 * 1, 2 * 3]  # batches of 16, 64, 16
+    assert [r["hidden_density"] for r in results] == [pytest.approx(0.4), 1.0, pytest.approx(0.4)]
+    assert [(network, hp["epochs"]) for network, hp, _, _ in seen] == [
+        ("sparse_cnn2", 2), ("dense_cnn2", 2), ("sparse_cnn2", 2)]
+    rigl, pruning_cb = seen[0][3][0], seen[1][3][0]
+    assert isinstance(rigl, RigL) and rigl.end_step == 4  # 0.75 of 6 steps
+    assert isinstance(pruning_cb, MagnitudePruning) and pruning_cb.final_sparsity == 0.9
+    assert seen[0][2].get_layer("hidden").mask == "learned" and seen[2][3] == []
+    assert ks.kwinners.kwinners_layers(seen[0][2]) and not ks.kwinners.kwinners_layers(seen[2][2])
 
 
 def test_study_script_runs_and_writes_its_results(tmp_path):
