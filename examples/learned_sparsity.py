@@ -83,8 +83,9 @@ def _variants(paper_percent):
     return table
 
 
-VARIANTS = _variants(70)  # MNIST: Sparse CNN-2's hidden weights 70% sparse
-FSDD_VARIANTS = _variants(60)  # spoken digits: 60%
+PAPER_PERCENT = {"mnist": 70, "fsdd": 60}  # the sparsity of each task's Sparse CNN-2 hidden weights
+TASK_VARIANTS = {task: _variants(percent) for task, percent in PAPER_PERCENT.items()}
+VARIANTS = TASK_VARIANTS["mnist"]
 # The first seed's MNIST models that benchmarks/bench_pruned.py times, by file name.
 SAVED = {"dense_cnn2/dense": "dense.keras", "dense_cnn2/magnitude_90_block1x4": "pruned_block.keras",
          "sparse_cnn2/fixed_70": "sparse_fixed.keras", "sparse_cnn2/magnitude_90_block1x4": "sparse_pruned_block.keras"}
@@ -92,7 +93,7 @@ SAVED = {"dense_cnn2/dense": "dense.keras", "dense_cnn2/magnitude_90_block1x4": 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--task", choices=("mnist", "fsdd"), default="mnist")
+    p.add_argument("--task", choices=tuple(TASK_VARIANTS), default="mnist")
     p.add_argument("--data-dir", default=None, help="the task's data: the folder holding mnist.npz, or FSDD's")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--epochs", type=int, default=None, help="MNIST: default 3; FSDD: default the task's")
@@ -100,25 +101,21 @@ def parse_args(argv=None):
     p.add_argument("--noise-samples", type=int, default=2000, help="MNIST only (FSDD: the 300 test clips)")
     p.add_argument("--first-epoch-batch", type=int, default=16,
                    help="MNIST Sparse CNN-2's first-epoch batch size (the paper's: 4; Dense CNN-2 always 64)")
-    p.add_argument("--variants", nargs="+", default=None, choices=sorted(set(VARIANTS) | set(FSDD_VARIANTS)))
+    p.add_argument("--variants", nargs="+", default=None, choices=sorted(set().union(*TASK_VARIANTS.values())))
     p.add_argument("--out", default="runs/learned_sparsity")
     args = p.parse_args(argv)
     for name in ("epochs", "train_samples", "noise_samples", "first_epoch_batch"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
-    table = task_variants(args.task)
+    table = TASK_VARIANTS[args.task]
     wrong = [v for v in args.variants or () if v not in table]
     if wrong:
         p.error(f"--variants {wrong} are not variants of --task {args.task} (its Sparse CNN-2 is "
-                f"{'70' if args.task == 'mnist' else '60'}% sparse)")
+                f"{PAPER_PERCENT[args.task]}% sparse)")
     args.variants = args.variants or list(table)
     if args.task == "mnist":
         args.epochs, args.train_samples = args.epochs or 3, args.train_samples or 20000
     return args
-
-
-def task_variants(task):
-    return VARIANTS if task == "mnist" else FSDD_VARIANTS
 
 
 def build(network, hidden, seed):
@@ -219,7 +216,7 @@ def train_fsdd(variant, seed, data, args):
     and epochs unless `--epochs`), the noise score on the 300 test clips."""
     from keras_sparse import experiment, tasks
 
-    network, hidden, kind = FSDD_VARIANTS[variant]
+    network, hidden, kind = TASK_VARIANTS["fsdd"][variant]
     task = tasks.get("fsdd")
     params = task.hyper_parameters(network.removesuffix("_relu"), epochs=args.epochs)
     steps = params["epochs"] * -(-len(data.y_train) // params["batch_size"])
@@ -292,7 +289,7 @@ def main(argv=None):
             results.append(train(variant, seed, data, args))
             with open(os.path.join(args.out, "runs.json"), "w") as f:
                 json.dump(results, f, indent=1)
-    table = summarize(results, task_variants(args.task))
+    table = summarize(results, TASK_VARIANTS[args.task])
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(table, f, indent=1)
     print("| variant | seeds | hidden density | accuracy % (mean ± sd) | noise score (mean ± sd) |")

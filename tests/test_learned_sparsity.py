@@ -448,7 +448,8 @@ def test_study_on_fsdd_adapts_the_task_network_and_schedules_over_its_steps(tmp_
     from keras_sparse import experiment, tasks
 
     study = load_example("learned_sparsity.py")
-    assert "sparse_cnn2/fixed_60" in study.FSDD_VARIANTS and "sparse_cnn2/fixed_70" not in study.FSDD_VARIANTS
+    fsdd_variants = study.TASK_VARIANTS["fsdd"]
+    assert "sparse_cnn2/fixed_60" in fsdd_variants and "sparse_cnn2/fixed_70" not in fsdd_variants
     with pytest.raises(SystemExit):  # an MNIST variant for FSDD
         study.parse_args(["--task", "fsdd", "--variants", "sparse_cnn2/rigl_70"])
     seen = []
