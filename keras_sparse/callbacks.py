@@ -143,7 +143,9 @@ class _MaskUpdates(keras.callbacks.Callback):
     update is a function of the step, the weights and the masks only. On
     JAX the compiled training step holds the masks as constants (see
     `keras_sparse.constraints.LearnedSparseWeights`): it is compiled again
-    after every update.
+    after every update. A kernel holding NaN or inf (training diverged)
+    stops the update with a `ValueError` before any mask changes: a
+    magnitude of NaN has no rank.
     """
 
     def on_train_begin(self, logs=None):
@@ -172,6 +174,10 @@ class _MaskUpdates(keras.callbacks.Callback):
 
     def _apply(self, step):
         model = self.model  # on JAX, brings the training state back into the variables
+        diverged = [layer.name for layer in self._layers if not np.isfinite(_kernel(layer)).all()]
+        if diverged:
+            raise ValueError(f"{type(self).__name__} at step {step}: the kernels of layers {diverged} hold NaN "
+                             "or inf (training diverged); every mask is left as it was.")
         self._update(step, self._layers)
         if keras.backend.backend() == "jax":
             model.make_train_function(force=True)
@@ -311,6 +317,9 @@ class RigL(_DropAndGrow):
             raise ValueError("`data` must be a pair (x, y) of arrays of the same non-zero length. "
                              f"Received: data of type {type(data).__name__}")
         self.data = (np.asarray(data[0]), np.asarray(data[1]))
+        if np.issubdtype(self.data[0].dtype, np.floating) and not np.isfinite(self.data[0]).all():
+            raise ValueError("`data` x must be finite: a NaN or inf input makes the dense gradient, "
+                             "hence every grow score, NaN.")
         self.batch_size = len(self.data[0]) if batch_size is None else check_int("batch_size", batch_size, 1)
 
     def drop_fraction_at(self, step):

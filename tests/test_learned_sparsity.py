@@ -294,6 +294,7 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_path):
         (lambda: RigL(0, end_step=5, data=_data()), "update_every"),
         (lambda: RigL(2, 1.5, end_step=5, data=_data()), "drop_fraction"),
         (lambda: RigL(2, end_step=5, data=(np.zeros(3), np.zeros(4))), "`data`"),
+        (lambda: RigL(2, end_step=5, data=(np.full((3, 16), np.nan), np.zeros(3))), "`data` x must be finite"),
         (lambda: SET(2, 0.3, seed=-1), "seed"),
         (lambda: ks.layers.SparseDense(4, 1.0, mask="learned"), r"`sparsity` must be in \[0.0, 1\)|sparsity"),
         (lambda: ks.layers.SparseDense(4, 0.0), "sparsity"),  # a fixed mask must drop something
@@ -317,6 +318,19 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_path):
     assert int(to_numpy(model.optimizer.iterations)) == 0
     # a learned-mask file into a fixed-mask layer, and back
     learned = keras.Sequential([keras.Input((16,)), ks.layers.SparseDense(3, 0.5, seed=0, mask="learned")])
+    # a diverged kernel (NaN inside the mask): refused before any mask changes
+    diverged = keras.models.clone_model(learned)
+    diverged.set_weights(learned.get_weights())
+    weights = diverged.get_weights()
+    i, j = np.argwhere(weights[2])[0]
+    weights[0][i, j] = np.nan
+    diverged.set_weights(weights)
+    diverged.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match=r"MagnitudePruning at step 0: the kernels of layers \['sparse_dense.*'\] "
+                                         "hold NaN or inf"):
+        diverged.fit(*_data(), epochs=1, verbose=0, callbacks=[MagnitudePruning(0.5, 0, 4)])
+    np.testing.assert_array_equal(diverged.layers[0].kernel_mask, weights[2])
+    assert int(to_numpy(diverged.optimizer.iterations)) == 0
     learned.save_weights(tmp_path / "learned.weights.h5")
     model.save_weights(tmp_path / "fixed.weights.h5")
     with pytest.raises(ValueError, match="has mask='fixed', but the weights were saved by a layer with mask='learned'"):
