@@ -133,7 +133,8 @@ def learned_mask_layers(model):
 
 
 class _MaskUpdates(keras.callbacks.Callback):
-    """Calls `_update(step, layers)` after every optimizer step `step` (the
+    """Calls `_update(step, layers, kernels)` (the layers' kernels as NumPy,
+    read once) after every optimizer step `step` (the
     optimizer's `iterations` after it) for which `_due(step)`, and once
     before the first step when `_due(0)`.
 
@@ -174,17 +175,14 @@ class _MaskUpdates(keras.callbacks.Callback):
 
     def _apply(self, step):
         model = self.model  # on JAX, brings the training state back into the variables
-        diverged = [layer.name for layer in self._layers if not np.isfinite(_kernel(layer)).all()]
+        kernels = [keras.ops.convert_to_numpy(layer._kernel) for layer in self._layers]
+        diverged = [layer.name for layer, kernel in zip(self._layers, kernels) if not np.isfinite(kernel).all()]
         if diverged:
             raise ValueError(f"{type(self).__name__} at step {step}: the kernels of layers {diverged} hold NaN "
                              "or inf (training diverged); every mask is left as it was.")
-        self._update(step, self._layers)
+        self._update(step, self._layers, kernels)
         if keras.backend.backend() == "jax":
             model.make_train_function(force=True)
-
-
-def _kernel(layer):
-    return keras.ops.convert_to_numpy(layer._kernel)
 
 
 class MagnitudePruning(_MaskUpdates):
@@ -251,14 +249,13 @@ class MagnitudePruning(_MaskUpdates):
                         f"`final_sparsity`={self.final_sparsity} would leave no weight in a run of "
                         f"{layer.pattern[1]} inputs of layer '{layer.name}' (pattern={layer.pattern}).")
 
-    def _update(self, step, layers):
+    def _update(self, step, layers, kernels):
         sparsity = self.sparsity_at(step)
         if self.global_:
-            masks = pruning.global_magnitude_masks([_kernel(l) for l in layers],
-                                                   [l.kernel_mask for l in layers], sparsity)
+            masks = pruning.global_magnitude_masks(kernels, [l.kernel_mask for l in layers], sparsity)
         else:
-            masks = [pruning.magnitude_mask(_kernel(l), l.kernel_mask, sparsity, l.block, l.pattern)
-                     for l in layers]
+            masks = [pruning.magnitude_mask(k, l.kernel_mask, sparsity, l.block, l.pattern)
+                     for l, k in zip(layers, kernels)]
         for layer, mask in zip(layers, masks):
             layer.set_mask(mask)
 
@@ -276,11 +273,11 @@ class _DropAndGrow(_MaskUpdates):
     def _due(self, step):
         return step > 0 and step % self.update_every == 0 and (self.end_step is None or step < self.end_step)
 
-    def _update(self, step, layers):
+    def _update(self, step, layers, kernels):
         fraction = self.drop_fraction_at(step)
-        scores = self._grow_scores(step, layers)
-        for index, (layer, grow) in enumerate(zip(layers, scores)):
-            mask, kernel = pruning.drop_and_grow(_kernel(layer), layer.kernel_mask, fraction, grow,
+        scores = self._grow_scores(step, layers)  # (RigL's dense gradients leave the kernels as they are)
+        for layer, kernel, grow in zip(layers, kernels, scores):
+            mask, kernel = pruning.drop_and_grow(kernel, layer.kernel_mask, fraction, grow,
                                                  layer.block, layer.pattern)
             layer._kernel.assign(kernel)
             layer.set_mask(mask)
