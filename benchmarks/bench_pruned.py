@@ -63,28 +63,27 @@ def main():
     (_, _), (x_test, _) = datasets.load_mnist(args.data_dir)
     images = datasets.normalize(datasets.to_unit_interval(x_test[:100])).astype("float32")
     out_dir = tempfile.mkdtemp(prefix="bench_pruned_")
-    cases, base_of = {}, {}
+    cases, base_of, kept = {}, {}, {}
     for network, pair in PAIRS.items():
         files = [os.path.join(args.models, f"{name}.keras") for name in pair]
         if not all(os.path.exists(f) for f in files):
             continue
         for name, path in zip(pair, files):
             model = keras.models.load_model(path)
-            hidden = hidden_alone(model)
+            hidden = hidden_alone(model)  # the same kernel: the same non-zero count
+            nonzero = int(np.count_nonzero(keras.ops.convert_to_numpy(model.get_layer("hidden").kernel)))
             features = np.random.default_rng(0).normal(size=(100, hidden.input_shape[-1])).astype("float32")
             for part, case in ((network, (model, images)), (f"{network} hidden layer", (hidden, features))):
                 cases[f"{part} {name}"] = case
                 base_of[f"{part} {name}"] = f"{part} {pair[0]}"
+                kept[f"{part} {name}"] = nonzero
     if not cases:
         parser.error(f"no pair of models in {args.models}: " + ", ".join(" and ".join(p) for p in PAIRS.values()))
-    paths, interpreters, diffs, kept = {}, {}, {}, {}
+    paths, interpreters, diffs = {}, {}, {}
     for name, (model, x) in cases.items():
         path = to_tflite(model, os.path.join(out_dir, name.replace(" ", "_") + ".tflite"))
         paths[name] = path
         diffs[name] = float(np.abs(TFLiteModel(path).predict(x) - model.predict(x, verbose=0)).max())
-        hidden = model.layers[-1] if "hidden layer" in name else model.get_layer("hidden")
-        kernel = keras.ops.convert_to_numpy(hidden.kernel)
-        kept[name] = int(np.count_nonzero(kernel))
         interpreter = load_litert(path, args.threads)
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x[:1])
         interpreters[name] = interpreter
