@@ -176,7 +176,7 @@ def train_mnist(variant, seed, data, args):
     import keras
     import numpy as np
 
-    from keras_sparse import callbacks, models, noise
+    from keras_sparse import callbacks, datasets, models, noise
 
     network, hidden, kind = VARIANTS[variant]
     x_train, y_train, x_test, y_test, noise01 = data
@@ -191,12 +191,12 @@ def train_mnist(variant, seed, data, args):
     start = time.time()
     keras.utils.set_random_seed(seed)
     # Epoch 1 at the first-epoch batch size, the rest at 64 (the callbacks carry on).
-    model.fit(x_train, y_train, batch_size=first_batch, epochs=1, shuffle=True, callbacks=cbs, verbose=0)
+    model.fit(**datasets.fit_inputs(x_train, y_train, batch_size=first_batch), epochs=1, callbacks=cbs, verbose=0)
     if args.epochs > 1:
-        model.fit(x_train, y_train, batch_size=models.MNIST_BATCH_SIZE, epochs=args.epochs, initial_epoch=1,
-                  shuffle=True, callbacks=cbs, verbose=0)
+        model.fit(**datasets.fit_inputs(x_train, y_train, batch_size=models.MNIST_BATCH_SIZE),
+                  epochs=args.epochs, initial_epoch=1, callbacks=cbs, verbose=0)
     train_seconds = time.time() - start
-    accuracy = float(model.evaluate(x_test, y_test, batch_size=512, verbose=0)[1])
+    accuracy = float(model.evaluate(**datasets.predict_inputs(x_test, y_test, batch_size=512), verbose=0)[1])
     scored = noise.evaluate_noise(model, noise01, y_test[:len(noise01)], seed=0)
     result = dict(
         variant=variant, seed=seed, epochs=args.epochs, train_samples=len(x_train), steps=steps,

@@ -23,6 +23,7 @@ import numpy as np
 
 from keras_sparse import noise, tasks
 from keras_sparse._validation import check_bool, check_int
+from keras_sparse.datasets.arrays import fit_inputs
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -74,7 +75,7 @@ def selected_results(records, per_epoch):
 
 
 def _array_fit_data(data):
-    return lambda batch_size, seed: dict(x=data.x_train, y=data.y_train, batch_size=batch_size, shuffle=True)
+    return lambda batch_size, seed: fit_inputs(data.x_train, data.y_train, batch_size=batch_size)
 
 
 def _fit(model, fit_data, params, seed, callbacks, verbose):

@@ -22,10 +22,11 @@ stream `SeedSequence([seed, i])`, so the same seed gives the same noise on any
 machine, and each level is reproducible on its own.
 """
 
+import keras
 import numpy as np
 
 from keras_sparse._validation import check_equal_lengths, check_float, check_int
-from keras_sparse.datasets import MNIST_MEAN, MNIST_STD
+from keras_sparse.datasets import MNIST_MEAN, MNIST_STD, predict_inputs
 
 NOISE_LEVELS = tuple(round(0.05 * i, 2) for i in range(11))
 NOISE_VALUE = MNIST_MEAN + 2 * MNIST_STD  # 0.7469, on [0, 1] pixels
@@ -228,7 +229,7 @@ def score_levels(model, noisy_sets, labels, batch_size=512):
                 f"`labels` must have one entry per input: {len(inputs)} inputs at level "
                 f"{level}, received labels of shape {labels.shape}"
             )
-        scores = _class_scores(model.predict(inputs, batch_size=batch_size, verbose=0), labels, level)
+        scores = _class_scores(_predict(model, inputs, batch_size), labels, level)
         right = (np.argmax(scores, axis=-1) == labels) & ~np.isnan(scores).any(axis=-1)
         levels.append(float(level))
         correct.append(int(np.sum(right)))
@@ -250,6 +251,15 @@ def check_levels(levels):
     for p in levels:
         check_float("levels[i]", p, 0, 1)
     return levels
+
+
+def _predict(model, inputs, batch_size):
+    """`model.predict` of `inputs`; a Keras model gets them through
+    `predict_inputs` (the same batches, without the TensorFlow backend's wait
+    after each pass)."""
+    if isinstance(model, keras.Model):
+        return model.predict(**predict_inputs(inputs, batch_size=batch_size), verbose=0)
+    return model.predict(inputs, batch_size=batch_size, verbose=0)
 
 
 def evaluate_noise(model, task=None, *args, **kwargs):
