@@ -7,14 +7,16 @@ thread that sleeps in periods that double (10 ms, 20 ms, 40 ms, ...), and
 destroying the pipeline's iterator, which Keras does when the next epoch or
 the next call starts, waits until that thread wakes: a pass that lasted t
 can be followed by a wait of up to t. Measured on TensorFlow 2.21 (2-core
-CPU, `benchmarks/bench_fit.py`): a 23.9 s MNIST epoch followed by a 17.1 s
-wait (41.0 s in all, the period boundary at 40.96 s), a 0.70 s `predict`
-taking 1.31 s. Which passes wait depends on thread timing.
+CPU, `benchmarks/bench_input_pipeline.py`): Sparse CNN-2's 28-29 s MNIST
+epochs each followed by a 12-13 s wait (every epoch then ends near 40.96 s,
+a period boundary), a 1.6 s `predict` of the test set taking 2.6 s (2.56 s).
+Which passes wait depends on thread timing.
 
-`fit_inputs` and `predict_inputs` build Keras' own pipeline for the arrays (the same batches
-in the same order, so training is bit-identical to passing the arrays) with
-autotuning off, which removes the wait, and with its number of batches
-declared, so progress bars and callbacks know it from the first epoch.
+`fit_inputs` and `predict_inputs` build Keras' own pipeline for the arrays
+(the same batches in the same order, so training is bit-identical to
+passing the arrays) with autotuning off, which removes the wait, and with
+its number of batches declared, so progress bars and callbacks know it from
+the first epoch.
 Other backends feed arrays without `tf.data`; there the arrays are returned
 as they are.
 
