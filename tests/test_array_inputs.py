@@ -99,6 +99,15 @@ def test_other_backends_get_the_arrays(data, monkeypatch):
     assert predict_inputs(x, y, batch_size=8) == {"x": x, "y": y, "batch_size": 8}
 
 
+def test_a_keras_without_the_array_adapter_gets_the_arrays(data, monkeypatch):
+    from keras_sparse.datasets import arrays
+
+    x, y, _ = data
+    monkeypatch.setattr(arrays, "_array_data_adapter", lambda: None)
+    assert fit_inputs(x, y, batch_size=8) == dict(x=x, y=y, sample_weight=None, batch_size=8, shuffle=True)
+    assert predict_inputs(x, batch_size=8) == {"x": x, "batch_size": 8}
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(batch_size=0), "batch_size"),
     (dict(batch_size=2.0), "batch_size"),

@@ -16,9 +16,8 @@ Which passes wait depends on thread timing.
 (the same batches in the same order, so training is bit-identical to
 passing the arrays) with autotuning off, which removes the wait, and with
 its number of batches declared, so progress bars and callbacks know it from
-the first epoch.
-Other backends feed arrays without `tf.data`; there the arrays are returned
-as they are.
+the first epoch. Other backends feed arrays without `tf.data`; there the
+arrays are returned as they are.
 
 One property of Keras' TensorFlow pipeline it keeps (being that pipeline):
 after `keras.utils.set_random_seed`, every pass over the data repeats one
@@ -34,7 +33,6 @@ import numpy as np
 from keras_sparse._validation import check_int
 
 
-
 def fit_inputs(x, y=None, sample_weight=None, batch_size=32, shuffle=True):
     """Keyword arguments that feed arrays to `model.fit`:
 
@@ -45,8 +43,9 @@ def fit_inputs(x, y=None, sample_weight=None, batch_size=32, shuffle=True):
         y: the targets, or None.
         sample_weight: per-sample weights, or None.
         batch_size: samples per batch, an integer >= 1.
-        shuffle: True (a fresh order every epoch, `fit`'s default), False,
-            or "batch" (the order within each batch), as `fit`'s `shuffle`.
+        shuffle: True (the samples shuffled, `fit`'s default; see the module
+            note on seeds), False, or "batch" (the order within each batch),
+            as `fit`'s `shuffle`.
 
     Returns:
         On the TensorFlow backend `{"x": dataset, "shuffle": False}` (the
