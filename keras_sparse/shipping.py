@@ -28,6 +28,7 @@ import numpy as np
 
 from keras_sparse import noise, tasks
 from keras_sparse._validation import check_bool, check_float, check_int
+from keras_sparse.datasets import predict_inputs
 
 # The training hyper-parameters a shipped JSON copies from each run.
 RUN_KEYS = ("seed", "epochs", "train_samples", "first_epoch_batch", "batch_size", "lr", "lr_decay",
@@ -193,7 +194,7 @@ def reexport_tflite(name, saved="saved_models", data_dir=None):
     to_tflite(model, path, sparse_encoding=info.get("tflite_sparse_encoding", False))
     inputs, _ = test_inputs(task, data_dir)
     lite = TFLiteModel(path).predict(inputs).argmax(1)
-    expected = model.predict(inputs, batch_size=512, verbose=0).argmax(1)
+    expected = model.predict(**predict_inputs(inputs, batch_size=512), verbose=0).argmax(1)
     info["tflite_vs_keras"] = {"samples": len(inputs), "argmax_equal": int(np.sum(lite == expected)),
                                "tflite_ops": tflite_op_names(path)}
     with open(json_path, "w") as f:
