@@ -11,7 +11,9 @@ non-zero, so `y = x W + b` needs only the k rows of `W` at the winners:
 
 against what `keras_sparse.export.to_tflite` exports today, the k-winners
 layer (threshold by `keras_sparse.selection.kth_largest`'s portable kernel,
-compare, select) and then a dense `FULLY_CONNECTED` over all n inputs. Each
+compare, select; without the layer's step that ranks NaN last, so this
+"today" is if anything cheaper than the real export) and then a dense
+`FULLY_CONNECTED` over all n inputs. Each
 pair (n inputs, units, k) comes from a shipped model's layers at inference
 (`k_inference`), with that model's Dense kernel and bias; the boost factors
 and the input (ReLU of a Gaussian) are random, which the time does not
