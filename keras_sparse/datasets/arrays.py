@@ -25,8 +25,6 @@ shuffled order, so `fit(shuffle=True)` draws the order once, not every
 epoch (the JAX and PyTorch backends draw a new order every epoch).
 """
 
-import math
-
 import keras
 import numpy as np
 
@@ -83,7 +81,7 @@ def _dataset(x, y, sample_weight, batch_size, shuffle):
     batch count declared; None off the TensorFlow backend (or if this Keras
     lacks its array adapter)."""
     check_int("batch_size", batch_size, 1)
-    num_samples = _num_samples(x)
+    _check_samples(x)
     adapter_class = _array_data_adapter() if keras.backend.backend() == "tensorflow" else None
     if adapter_class is None:
         return None
@@ -92,19 +90,17 @@ def _dataset(x, y, sample_weight, batch_size, shuffle):
     adapter = adapter_class(x, y, sample_weight=sample_weight, batch_size=batch_size, shuffle=shuffle)
     options = tf.data.Options()
     options.autotune.enabled = False
-    dataset = adapter.get_tf_dataset().apply(
-        tf.data.experimental.assert_cardinality(math.ceil(num_samples / batch_size)))
+    dataset = adapter.get_tf_dataset().apply(tf.data.experimental.assert_cardinality(adapter.num_batches))
     return dataset.with_options(options)
 
 
-def _num_samples(x):
+def _check_samples(x):
     counts = {np.shape(leaf)[0] if np.ndim(leaf) else 0 for leaf in keras.tree.flatten(x)}
     if len(counts) != 1 or min(counts) < 1:
         raise ValueError(
             "`x` must be an array, or a list / dict of arrays, with the same number (>= 1) of samples "
             f"in each. Received: x with sample counts {sorted(counts)}"
         )
-    return counts.pop()
 
 
 def _array_data_adapter():
