@@ -3,10 +3,11 @@ Sparse CNN-2 against their originals (docs/learned_sparsity.md).
 
 Takes the models `examples/learned_sparsity.py` saves for its first seed, in
 pairs (a pair whose files are missing is left out): Dense CNN-2 trained dense
-(`dense.keras`) and with its hidden layer (480 -> 1000) magnitude-pruned to
-90% in 1x4 blocks (`pruned_block.keras`); Sparse CNN-2 with its fixed random
-70% hidden mask (`sparse_fixed.keras`, the paper's) and with its hidden layer
-(1024 -> 700) magnitude-pruned to 90% in 1x4 blocks
+(`dense.keras`) and with its hidden layer (MNIST 480 -> 1000, FSDD 1600 ->
+1000) magnitude-pruned to 90% in 1x4 blocks (`pruned_block.keras`); Sparse
+CNN-2 with the paper's fixed random hidden mask (MNIST 70%, FSDD 60%;
+`sparse_fixed.keras`) and with its hidden layer (MNIST 1024 -> 700, FSDD
+1600 -> 1000) magnitude-pruned to 90% in 1x4 blocks
 (`sparse_pruned_block.keras`). Each is written by
 `keras_sparse.export.to_tflite` (float32; a pruned hidden kernel kept
 block-sparse, `sparse_encoding="auto"`), whole and as its hidden layer alone
@@ -14,11 +15,13 @@ block-sparse, `sparse_encoding="auto"`), whole and as its hidden layer alone
 the batch-1 `invoke()` latency (median over `--invocations` calls after 100
 warm-up calls; the files are timed in alternating blocks of 100 so that
 background load hits all alike), and the max |difference| to Keras on 100
-MNIST test images. Ratios are pruned / original, from this one run.
+of the task's test inputs (`--task`; `Task.load(test_samples=100)`: MNIST
+images, FSDD log-mel features). Ratios are pruned / original, from this run.
 
 Usage:
     python benchmarks/bench_pruned.py --models runs/learned_sparsity \\
         --data-dir ../shared/datasets/mnist [--invocations 2000] [--threads 1]
+    python benchmarks/bench_pruned.py --task fsdd --models runs/ls_fsdd_blocks --data-dir ../shared/datasets/fsdd
 """
 
 import argparse
@@ -34,7 +37,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from timing import cpu_name, interleaved_us, load_litert  # noqa: E402  (beside this script)
 
-from keras_sparse import datasets  # noqa: E402
+from keras_sparse import tasks  # noqa: E402
 from keras_sparse.export import TFLiteModel, tflite_op_names, to_tflite  # noqa: E402
 
 
@@ -52,6 +55,7 @@ def hidden_alone(model):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=("mnist", "fsdd"), default="mnist")
     parser.add_argument("--models", default="runs/learned_sparsity")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--invocations", type=int, default=2000)
@@ -60,8 +64,9 @@ def main():
     if args.invocations < 1 or args.threads < 1:
         parser.error(f"--invocations and --threads must be >= 1, got {args.invocations}, {args.threads}")
 
-    (_, _), (x_test, _) = datasets.load_mnist(args.data_dir)
-    images = datasets.normalize(datasets.to_unit_interval(x_test[:100])).astype("float32")
+    task = tasks.get(args.task)
+    inputs, _ = task.load(args.data_dir, test_samples=100)["test"]
+    images = task.network_inputs(inputs).astype("float32")
     out_dir = tempfile.mkdtemp(prefix="bench_pruned_")
     cases, base_of, kept = {}, {}, {}
     for network, pair in PAIRS.items():

@@ -44,7 +44,7 @@ Usage:
 Writes every run to `runs.json` and the table to `summary.json` under
 `--out`, and the first seed's models that `benchmarks/bench_pruned.py` times
 (`SAVED`: Dense CNN-2 dense and pruned to 90% in 1x4 blocks, Sparse CNN-2
-with its fixed mask and pruned to 90% in 1x4 blocks).
+with its fixed mask and pruned to 90% in 1x4 blocks), on either task.
 """
 
 import argparse
@@ -86,9 +86,12 @@ def _variants(paper_percent):
 PAPER_PERCENT = {"mnist": 70, "fsdd": 60}  # the sparsity of each task's Sparse CNN-2 hidden weights
 TASK_VARIANTS = {task: _variants(percent) for task, percent in PAPER_PERCENT.items()}
 VARIANTS = TASK_VARIANTS["mnist"]
-# The first seed's MNIST models that benchmarks/bench_pruned.py times, by file name.
-SAVED = {"dense_cnn2/dense": "dense.keras", "dense_cnn2/magnitude_90_block1x4": "pruned_block.keras",
-         "sparse_cnn2/fixed_70": "sparse_fixed.keras", "sparse_cnn2/magnitude_90_block1x4": "sparse_pruned_block.keras"}
+# The first seed's models that benchmarks/bench_pruned.py times, by task and file name: Dense CNN-2 and
+# Sparse CNN-2 (its paper's fixed mask), each against its hidden layer magnitude-pruned to 90% in 1x4 blocks.
+SAVED = {task: {"dense_cnn2/dense": "dense.keras", "dense_cnn2/magnitude_90_block1x4": "pruned_block.keras",
+                f"sparse_cnn2/fixed_{percent}": "sparse_fixed.keras",
+                "sparse_cnn2/magnitude_90_block1x4": "sparse_pruned_block.keras"}
+         for task, percent in PAPER_PERCENT.items()}
 
 
 def parse_args(argv=None):
@@ -205,8 +208,7 @@ def train_mnist(variant, seed, data, args):
         **hidden_counts(model), train_seconds=round(train_seconds, 1),
     )
     print(json.dumps(result), flush=True)
-    if seed == args.seeds[0] and variant in SAVED:
-        model.save(os.path.join(args.out, SAVED[variant]))
+    save_first_seed(model, "mnist", variant, seed, args)
     return result
 
 
@@ -234,7 +236,14 @@ def train_fsdd(variant, seed, data, args):
                   noise_samples=len(data.y_test), **hidden_counts(trained[0]),
                   train_seconds=round(run["train_seconds"], 1))
     print(json.dumps(result), flush=True)
+    save_first_seed(trained[0], "fsdd", variant, seed, args)
     return result
+
+
+def save_first_seed(model, task, variant, seed, args):
+    """Saves the first seed's model of a variant that benchmarks/bench_pruned.py times."""
+    if seed == args.seeds[0] and variant in SAVED[task]:
+        model.save(os.path.join(args.out, SAVED[task][variant]))
 
 
 def hidden_counts(model):

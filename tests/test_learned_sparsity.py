@@ -477,7 +477,7 @@ def test_study_on_fsdd_adapts_the_task_network_and_schedules_over_its_steps(tmp_
     data = experiment.Data(np.zeros((40, 32, 32, 1), "float32"), np.arange(40) % 10, None, np.arange(300) % 10, [])
     args = study.parse_args(["--task", "fsdd", "--epochs", "2", "--out", str(tmp_path)])
     results = [study.train_fsdd(name, 0, data, args)
-               for name in ("sparse_cnn2/rigl_60", "dense_cnn2/magnitude_90", "sparse_cnn2_relu/fixed_60")]
+               for name in ("sparse_cnn2/rigl_60", "dense_cnn2/magnitude_90_block1x4", "sparse_cnn2_relu/fixed_60")]
     assert [r["steps"] for r in results] == [2 * 3, 2 * 1, 2 * 3]  # batches of 16, 64, 16
     assert [r["hidden_density"] for r in results] == [pytest.approx(0.4), 1.0, pytest.approx(0.4)]
     assert [(network, hp["epochs"]) for network, hp, _, _ in seen] == [
@@ -487,6 +487,11 @@ def test_study_on_fsdd_adapts_the_task_network_and_schedules_over_its_steps(tmp_
     assert isinstance(pruning_cb, MagnitudePruning) and pruning_cb.final_sparsity == 0.9
     assert seen[0][2].get_layer("hidden").mask == "learned" and seen[2][3] == []
     assert ks.kwinners.kwinners_layers(seen[0][2]) and not ks.kwinners.kwinners_layers(seen[2][2])
+    # the first seed's block-pruned Dense CNN-2, which benchmarks/bench_pruned.py times, is saved as trained
+    assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["pruned_block.keras"]
+    saved = keras.models.load_model(tmp_path / "pruned_block.keras").get_layer("hidden")
+    assert saved.block == (1, 4)
+    np.testing.assert_array_equal(saved.kernel_mask, seen[1][2].get_layer("hidden").kernel_mask)
 
 
 def test_study_script_runs_and_writes_its_results(tmp_path):
