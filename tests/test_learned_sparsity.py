@@ -476,7 +476,7 @@ def test_study_on_fsdd_adapts_the_task_network_and_schedules_over_its_steps(tmp_
     monkeypatch.setattr(experiment, "run", run)
     data = experiment.Data(np.zeros((40, 32, 32, 1), "float32"), np.arange(40) % 10, None, np.arange(300) % 10, [])
     args = study.parse_args(["--task", "fsdd", "--epochs", "2", "--out", str(tmp_path)])
-    results = [study.train_fsdd(name, 0, data, args)
+    results = [study.train_task(name, 0, data, args)
                for name in ("sparse_cnn2/rigl_60", "dense_cnn2/magnitude_90_block1x4", "sparse_cnn2_relu/fixed_60")]
     assert [r["steps"] for r in results] == [2 * 3, 2 * 1, 2 * 3]  # batches of 16, 64, 16
     assert [r["hidden_density"] for r in results] == [pytest.approx(0.4), 1.0, pytest.approx(0.4)]
@@ -492,6 +492,34 @@ def test_study_on_fsdd_adapts_the_task_network_and_schedules_over_its_steps(tmp_
     saved = keras.models.load_model(tmp_path / "pruned_block.keras").get_layer("hidden")
     assert saved.block == (1, 4)
     np.testing.assert_array_equal(saved.kernel_mask, seen[1][2].get_layer("hidden").kernel_mask)
+
+
+def test_study_on_mnist_full_runs_the_papers_protocol(tmp_path, monkeypatch):
+    """`--full`: MNIST through `keras_sparse.experiment.run` (the shipped
+    models' runner), Sparse CNN-2's first epoch at batch 4 counted in the
+    schedules' steps; the reduced protocol's own flags are refused there."""
+    from keras_sparse import experiment, tasks
+
+    study = load_example("learned_sparsity.py")
+    for flag in ("--noise-samples", "--first-epoch-batch"):
+        with pytest.raises(SystemExit):
+            study.parse_args(["--full", flag, "8"])
+    seen = []
+
+    def run(task, network, seed, data, out, hyper_parameters, adapt, **kwargs):
+        model, cbs, _ = adapt(tasks.get(task).build(network))
+        seen.append((task, hyper_parameters, cbs))
+        return dict(test_accuracy=0.5, noise_score=7, train_seconds=1.0)
+
+    monkeypatch.setattr(experiment, "run", run)
+    data = experiment.Data(np.zeros((40, 28, 28, 1), "float32"), np.arange(40) % 10, None, np.arange(30) % 10, [])
+    args = study.parse_args(["--full", "--epochs", "2", "--out", str(tmp_path)])
+    results = [study.train_task(name, 0, data, args) for name in ("sparse_cnn2/rigl_70", "dense_cnn2/magnitude_90")]
+    assert [(r["steps"], r["first_epoch_batch"], r["noise_samples"]) for r in results] == [
+        (10 + 1, 4, 30), (1 + 1, 64, 30)]  # 40 inputs: batches of 4 then 64; of 64
+    assert [(task.name, hp["epochs"]) for task, hp, _ in seen] == [("mnist", 2), ("mnist", 2)]
+    assert isinstance(seen[0][2][0], RigL) and seen[0][2][0].end_step == 8  # 0.75 of 11 steps
+    assert isinstance(seen[1][2][0], MagnitudePruning) and seen[1][2][0].end_step == 1
 
 
 def test_study_script_runs_and_writes_its_results(tmp_path):
