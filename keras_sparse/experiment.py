@@ -80,7 +80,9 @@ def _array_fit_data(data):
 
 def _fit(model, fit_data, params, seed, callbacks, verbose):
     """Trains `model` (module docstring); returns the first epoch's seconds
-    when it is its own `fit`, else None."""
+    when it is its own `fit`, else None. A first epoch stopped early (e.g. by
+    `TerminateOnNaN`) ends the run: the second `fit` would reset Keras'
+    `stop_training` and train on."""
     if params["first_epoch_batch"] is None:
         model.fit(**fit_data(params["batch_size"], seed), epochs=params["epochs"], callbacks=callbacks,
                   verbose=verbose)
@@ -88,7 +90,7 @@ def _fit(model, fit_data, params, seed, callbacks, verbose):
     start = time.time()
     model.fit(**fit_data(params["first_epoch_batch"], seed), epochs=1, callbacks=callbacks, verbose=verbose)
     first_epoch = time.time() - start
-    if params["epochs"] > 1:
+    if params["epochs"] > 1 and not model.stop_training:
         model.fit(**fit_data(params["batch_size"], seed + 1), epochs=params["epochs"], initial_epoch=1,
                   callbacks=callbacks, verbose=verbose)
     return first_epoch

@@ -154,3 +154,17 @@ def test_experiment_refuses_bad_arguments(tmp_path):
         experiment.run("mnist", "sparse_cnn2", 0, None, tmp_path)
     with pytest.raises(ValueError, match="`per_epoch_eval` must be True or False"):
         experiment.run("mnist", "sparse_cnn2", 0, None, tmp_path, per_epoch_eval=1)
+
+
+def test_a_first_epoch_stopped_by_nan_ends_the_run(tmp_path):
+    """`TerminateOnNaN` stops the first epoch's own `fit` (batch 4); the run
+    ends there instead of a second `fit` that would reset `stop_training`
+    and train on NaN weights."""
+    from keras_sparse import experiment
+    from tests.conftest import mnist_dir
+
+    data = experiment.prepare("mnist", mnist_dir(), train_samples=256, test_samples=20)
+    run = experiment.run("mnist", "dense_cnn2", 0, data, tmp_path, export=False, verbose=0,
+                         hyper_parameters=dict(lr=1e12, epochs=3, first_epoch_batch=4))
+    (record,) = run["epoch_records"]  # epoch 1 only
+    assert record["epoch"] == 1 and record["noise_score"] == 0  # NaN outputs: every answer wrong
