@@ -42,7 +42,7 @@ the 300 test clips (maximum 3,300).
 Usage:
     python examples/learned_sparsity.py --data-dir ../shared/datasets/mnist \\
         --seeds 0 1 2 --epochs 3 --train-samples 20000 --out runs/learned_sparsity
-    python examples/learned_sparsity.py --data-dir ../shared/datasets/mnist --full \
+    python examples/learned_sparsity.py --data-dir ../shared/datasets/mnist --full \\
         --seeds 0 1 2 --variants dense_cnn2/magnitude_90 sparse_cnn2/rigl_70 --out runs/ls_mnist_full
     python examples/learned_sparsity.py --task fsdd --data-dir ../shared/datasets/fsdd \\
         --seeds 0 1 2 --variants dense_cnn2/dense sparse_cnn2/fixed_60 sparse_cnn2/rigl_60 --out runs/ls_fsdd
