@@ -171,19 +171,22 @@ def run(task, network, seed, data, out, *, initializer="pytorch", k_inference_fa
     start = time.time()
     first_epoch_seconds = _fit(model, fit_data or _array_fit_data(data), params, seed, cbs, verbose)
     train_time = time.time() - start  # with the per-epoch evaluation
+    epochs_trained = model.history.epoch[-1] + 1  # the last `fit`'s History; an epoch stopped early counts
+    stopped_early = bool(model.stop_training)
     if after_fit is not None:
         after_fit()
 
     start = time.time()
     if not per_epoch_eval:  # once, after training
         scorer.set_model(model)
-        scorer.on_epoch_end(params["epochs"] - 1)
+        scorer.on_epoch_end(epochs_trained - 1)
     selected = selected_results(scorer.records, per_epoch_eval)
     eval_time = time.time() - start
     last = selected["last"]
     paper = selected.get("paper")
     print(f"{title} seed {seed}: last epoch {100 * last['test_accuracy']:.2f}% / noise score "
-          f"{last['noise_score']:,} (train {train_time:.0f} s)"
+          f"{last['noise_score']:,} (train {train_time:.0f} s"
+          + (f", stopped early in epoch {epochs_trained})" if stopped_early else ")")
           + (f"; paper's selection: epoch {paper['epoch']}, {100 * paper['test_accuracy']:.2f}% / "
              f"{paper['noise_score']:,}" if paper else ""), flush=True)
 
@@ -196,7 +199,8 @@ def run(task, network, seed, data, out, *, initializer="pytorch", k_inference_fa
         to_tflite(shipped, os.path.join(run_dir, "model.tflite"))
     result = {
         "network": network, "title": title, "seed": seed, "task": task.name, **settings,
-        "epochs": params["epochs"], "train_samples": int(len(data.y_train)),
+        "epochs": params["epochs"], "epochs_trained": epochs_trained, "stopped_early": stopped_early,
+        "train_samples": int(len(data.y_train)),
         "test_samples": int(len(data.y_test)),
         **{key: value for key, value in params.items() if key != "epochs"},
         "initializer": initializer, "k_inference_factor": k_inference_factor,

@@ -30,6 +30,7 @@ def test_speech_noise_example_end_to_end(tmp_path, fsdd):
     assert [r["network"] for r in results["runs"]] == names
     for run in results["runs"]:
         assert run["train_samples"] == 48 and run["test_samples"] == 24 and run["epochs"] == 2
+        assert run["epochs_trained"] == 2 and run["stopped_early"] is False
         assert run["weight_decay"] == 0.01
         records = run["epoch_records"]
         assert [r["epoch"] for r in records] == [1, 2]

@@ -167,4 +167,5 @@ def test_a_first_epoch_stopped_by_nan_ends_the_run(tmp_path):
     run = experiment.run("mnist", "dense_cnn2", 0, data, tmp_path, export=False, verbose=0,
                          hyper_parameters=dict(lr=1e12, epochs=3, first_epoch_batch=4))
     (record,) = run["epoch_records"]  # epoch 1 only
+    assert run["epochs"] == 3 and run["epochs_trained"] == 1 and run["stopped_early"] is True
     assert record["epoch"] == 1 and record["noise_score"] == 0  # NaN outputs: every answer wrong
