@@ -79,7 +79,11 @@ Reported on the 10,000 test images:
                       (keras_sparse.metrics, the layer's training duty cycles)
 
 plus the normalized MSE with boosting switched off at inference (plain TopK on
-the trained weights). Every `--eval-every` steps the dead-latent fraction on
+the trained weights), and where the dead latents stand (`why_dead`): the
+fraction of them with a positive encoder pre-activation on some test image
+(AuxK can only train those), the median of their largest pre-activation, and
+the median over test images of the k-th largest pre-activation, the value
+a latent has to beat to win. Every `--eval-every` steps the dead-latent fraction on
 the test set is recorded; the plot shows it against training steps.
 
 Writes `<out>.json` (every run, with its curve, and the command) and
@@ -295,11 +299,40 @@ def codes_model(model):
     return keras.Model(model.input, model.get_layer("topk").output)
 
 
+def alive_latents(encoder, x, batch_size=1000):
+    """Boolean `(n,)`: the latents with a positive value on some row of `x` (inference)."""
+    return np.any([(encoder(x[s:s + batch_size], training=False).numpy() > 0).any(axis=0)
+                   for s in range(0, len(x), batch_size)], axis=0)
+
+
 def dead_fraction(encoder, x, batch_size=1000):
     """Fraction of latents with no positive value on any row of `x` (inference)."""
-    alive = [(encoder(x[s:s + batch_size], training=False).numpy() > 0).any(axis=0)
-             for s in range(0, len(x), batch_size)]
-    return float(1.0 - np.any(alive, axis=0).mean())
+    return float(1.0 - alive_latents(encoder, x, batch_size).mean())
+
+
+def why_dead(model, x, k, batch_size=1000):
+    """Where the dead latents of `model` stand on `x` (inference): with
+    `pre` the encoder's pre-activations and `dead` the latents never active,
+
+        dead_with_positive_pre = fraction of `dead` with pre > 0 on some row
+                                 (the only dead latents AuxK's z_aux reaches)
+        dead_max_pre_median    = median over `dead` of the latent's max pre
+        kth_pre_median         = median over rows of the row's k-th largest pre
+                                 (what a latent has to beat to win, unboosted)
+
+    (the first two None when nothing is dead)."""
+    dead = ~alive_latents(codes_model(model), x, batch_size)
+    encoder = keras.Model(model.input, model.get_layer("encoder").output)
+    max_pre, kth = np.full(dead.shape, -np.inf, np.float32), []
+    for s in range(0, len(x), batch_size):
+        pre = encoder(x[s:s + batch_size], training=False).numpy()
+        max_pre = np.maximum(max_pre, pre.max(axis=0))
+        kth.append(-np.partition(-pre, k - 1, axis=1)[:, k - 1])
+    return {
+        "dead_with_positive_pre": float((max_pre[dead] > 0).mean()) if dead.any() else None,
+        "dead_max_pre_median": float(np.median(max_pre[dead])) if dead.any() else None,
+        "kth_pre_median": float(np.median(np.concatenate(kth))),
+    }
 
 
 def normalized_mse(model, x, batch_size=1000):
@@ -354,6 +387,7 @@ def train_one(x_train, x_test, latents, k, boost, args, aux_k=0, latent="topk"):
         "train_seconds": round(seconds, 1),
         "steps": curve.step,
         "dead_curve": curve.points,
+        **why_dead(model, x_test, k),
     }
     if latent != "topk":
         result.update(entropy_ratio=None, normalized_mse_boost_off=result["normalized_mse"])

@@ -75,6 +75,24 @@ def test_dead_fraction_and_normalized_mse_by_hand():
     assert sae.normalized_mse(zero, x, batch_size=1) == 1.0
 
 
+def test_why_dead_by_hand():
+    # 4 latents, k = 1, no boost; pre = x @ W: rows [2, 0, -2, 1], [0, 3, 0, 1.5], [1, 2, -1, 1.5]
+    model = sae.build_autoencoder(2, 4, 1, 0.0, 1000, 0)
+    model.get_layer("encoder").set_weights([np.float32([[1, 0, -1, 0.5], [0, 1, 0, 0.5]]), np.zeros(4, "float32")])
+    x = np.float32([[2, 0], [0, 3], [1, 2]])
+    # winners: latents 0, 1, 1; dead: 2 (max pre 0) and 3 (max pre 1.5); k-th largest per row: 2, 3, 2
+    assert sae.why_dead(model, x, 1, batch_size=2) == {
+        "dead_with_positive_pre": 0.5, "dead_max_pre_median": 0.75, "kth_pre_median": 2.0}
+    model.get_layer("encoder").set_weights([np.float32([[1, 0, 0, 0], [0, 1, 0, 0]]), np.float32([0, 0, 5, 9])])
+    # bias 9 on latent 3: it wins every row; 0, 1 and 2 are dead though positive (max pre 2, 3, 5)
+    assert sae.why_dead(model, x, 1) == {
+        "dead_with_positive_pre": 1.0, "dead_max_pre_median": 3.0, "kth_pre_median": 9.0}
+    identity = sae.build_autoencoder(2, 2, 1, 0.0, 1000, 0)
+    identity.get_layer("encoder").set_weights([np.eye(2, dtype="float32"), np.zeros(2, "float32")])
+    assert sae.why_dead(identity, np.eye(2, dtype="float32"), 1) == {  # each latent wins once
+        "dead_with_positive_pre": None, "dead_max_pre_median": None, "kth_pre_median": 1.0}
+
+
 def test_end_to_end_tiny_run(tmp_path):
     out = tmp_path / "sae"
     runs = sae.main(["--data-dir", str(mnist_dir()), "--train-samples", "512", "--latents", "64",
@@ -97,6 +115,7 @@ def test_end_to_end_tiny_run(tmp_path):
         assert [step for step, _ in r["dead_curve"]] == [0, 4, 8, 8]
         assert 0 <= r["dead_fraction"] <= 1 and r["dead_curve"][-1][1] == r["dead_fraction"]
         assert 0 < r["normalized_mse"] < 1.5 and (r["entropy_ratio"] is None or 0 < r["entropy_ratio"] <= 1)
+        assert (r["dead_with_positive_pre"] is None) == (r["dead_fraction"] == 0) and r["kth_pre_median"] > 0
     assert runs[0]["normalized_mse_boost_off"] == runs[0]["normalized_mse"]  # plain TopK: nothing to switch off
     assert (out.parent / "sae.png").read_bytes()[:4] == b"\x89PNG"
 
