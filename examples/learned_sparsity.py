@@ -194,11 +194,15 @@ def schedule(kind, total_steps, x, y, seed):
     return [ks.callbacks.RigL(100, 0.3, end_step=end, data=(x[:256], y[:256]), batch_size=256)]
 
 
+def first_epoch_batch(params):
+    """The first epoch's batch size: `first_epoch_batch` when set, else `batch_size`."""
+    return params["first_epoch_batch"] or params["batch_size"]
+
+
 def run_steps(params, samples):
-    """A run's optimizer steps: the first epoch at `first_epoch_batch` (when
-    set), the others at `batch_size`."""
-    first = params["first_epoch_batch"] or params["batch_size"]
-    return -(-samples // first) + (params["epochs"] - 1) * -(-samples // params["batch_size"])
+    """A run's optimizer steps: the first epoch at `first_epoch_batch(params)`,
+    the others at `batch_size`."""
+    return -(-samples // first_epoch_batch(params)) + (params["epochs"] - 1) * -(-samples // params["batch_size"])
 
 
 def train_mnist(variant, seed, data, args):
@@ -259,7 +263,7 @@ def train_task(variant, seed, data, args):
                          os.path.join(args.out, "runs", variant.replace("/", "_")), hyper_parameters=params,
                          per_epoch_eval=False, export=False, verbose=0, adapt=adapt)
     result = dict(variant=variant, seed=seed, epochs=params["epochs"], train_samples=len(data.y_train), steps=steps,
-                  first_epoch_batch=params["first_epoch_batch"] or params["batch_size"],
+                  first_epoch_batch=first_epoch_batch(params),
                   test_accuracy=run["test_accuracy"], noise_score=run["noise_score"],
                   noise_samples=len(data.y_test), **hidden_counts(trained[0]),
                   train_seconds=round(run["train_seconds"], 1))
