@@ -67,7 +67,9 @@ WTA lifetime sparsity (2015) in training instead of TopK (the
     inference:  z = the k largest of relu(pre) per sample (ties kept)
 
 so the test set is reconstructed from k latents per sample, like every
-other run. At a batch `B` with `k/n * B < 1` each latent still keeps one
+other run; `normalized_mse_training_form` is the test set's normalized MSE
+with the training rule instead (lifetime sparsity over test batches of
+`--batch-size`), the codes the decoder was trained on. At a batch `B` with `k/n * B < 1` each latent still keeps one
 value per batch: the training codes are then denser than k per sample
 (`n / B` on average). No duty cycles: its entropy is not reported.
 
@@ -335,10 +337,18 @@ def why_dead(model, x, k, batch_size=1000):
     }
 
 
-def normalized_mse(model, x, batch_size=1000):
-    error = sum(float(np.sum((model(x[s:s + batch_size], training=False).numpy() - x[s:s + batch_size]) ** 2))
+def normalized_mse(model, x, batch_size=1000, training=False):
+    error = sum(float(np.sum((model(x[s:s + batch_size], training=training).numpy() - x[s:s + batch_size]) ** 2))
                 for s in range(0, len(x), batch_size))
     return error / float(np.sum(x ** 2))
+
+
+def training_form_nmse(model, x, batch_size):
+    """`normalized_mse` of `x` with the latent layer in its training form on
+    batches of `batch_size` (lifetime sparsity: the codes the decoder was
+    trained on); the AuxK layer, if any, left out."""
+    layers = [model.get_layer(name) for name in ("encoder", "topk", "decoder")]
+    return normalized_mse(keras.Sequential(layers), x, batch_size, training=True)
 
 
 class DeadLatentCurve(keras.callbacks.Callback):
@@ -393,6 +403,8 @@ def train_one(x_train, x_test, latents, k, boost, args, aux_k=0, latent="topk"):
         result.update(entropy_ratio=None, normalized_mse_boost_off=result["normalized_mse"])
         if latent == "batchtopk":
             result["threshold"] = float(topk.threshold.numpy())
+        else:
+            result["normalized_mse_training_form"] = training_form_nmse(model, x_test, args.batch_size)
         return result
     result["entropy_ratio"] = float(ks.metrics.binary_entropy(topk.duty_cycles) / ks.metrics.max_entropy(latents, k))
     topk.boost_strength.assign(0.0)  # the same weights read as plain TopK

@@ -52,7 +52,7 @@ def test_batch_topk_autoencoder_keeps_k_per_sample_on_average_and_thresholds_at_
 
 
 def test_lifetime_latent_keeps_each_latents_top_of_the_batch_in_training_and_k_per_sample_after():
-    model = sae.build_autoencoder(20, latents=4, k=2, boost_strength=0.0, duty_cycle_period=50, seed=1,
+    model = sae.build_autoencoder(4, latents=4, k=2, boost_strength=0.0, duty_cycle_period=50, seed=1,
                                   latent="lifetime")
     layer = model.get_layer("topk")
     assert isinstance(layer, sae.LifetimeTopK) and layer.lifetime.percent_on == 0.5
@@ -62,6 +62,12 @@ def test_lifetime_latent_keeps_each_latents_top_of_the_batch_in_training_and_k_p
                                   [[3, 0, 0, 2], [0, 4, 0, 0], [0, 2, 1, 5], [2, 0, 3, 0]])
     np.testing.assert_array_equal(layer(pre, training=False).numpy(),
                                   [[3, 0, 0, 2], [1, 4, 0, 0], [0, 2, 0, 5], [2, 0, 3, 0]])
+
+    # the training form on batches of 2 keeps each latent's largest of the pair: x - codes leaves
+    # [0, -1, 0, 0], [1, 0, -2, 0.2], [-1, 0, 1, 0], [0, 0.1, 0, -3]: 17.05 of sum x^2 = 88.3
+    model.get_layer("encoder").set_weights([np.eye(4, dtype="float32"), np.zeros(4, "float32")])
+    model.get_layer("decoder").set_weights([np.eye(4, dtype="float32"), np.zeros(4, "float32")])
+    assert sae.training_form_nmse(model, pre, 2) == pytest.approx(17.05 / 88.3, rel=1e-6)
 
 
 def test_dead_fraction_and_normalized_mse_by_hand():
@@ -109,6 +115,7 @@ def test_end_to_end_tiny_run(tmp_path):
     assert [(r["aux_alpha"], r["aux_dead_after"]) for r in runs[:2]] == [(None, None), (1 / 32, 128)]
     for r in runs[4:]:  # BatchTopK (a learned positive threshold) and lifetime: no duty cycles
         assert (r["threshold"] > 0) if r["latent"] == "batchtopk" else "threshold" not in r
+        assert ("normalized_mse_training_form" in r) == (r["latent"] == "lifetime")
         assert r["entropy_ratio"] is None and r["normalized_mse_boost_off"] == r["normalized_mse"]
     for r in runs:
         assert r["steps"] == 8  # 512 / 64
