@@ -69,9 +69,10 @@ WTA lifetime sparsity (2015) in training instead of TopK (the
 so the test set is reconstructed from k latents per sample, like every
 other run; `normalized_mse_training_form` is the test set's normalized MSE
 with the training rule instead (lifetime sparsity over test batches of
-`--batch-size`), the codes the decoder was trained on. At a batch `B` with `k/n * B < 1` each latent still keeps one
-value per batch: the training codes are then denser than k per sample
-(`n / B` on average). No duty cycles: its entropy is not reported.
+`--batch-size`), the codes the decoder was trained on. At a batch `B` with
+`k/n * B < 1` each latent still keeps one value per batch: the training
+codes are then denser than k per sample (`n / B` on average). No duty
+cycles: its entropy is not reported.
 
 Reported on the 10,000 test images:
 
@@ -85,8 +86,9 @@ the trained weights), and where the dead latents stand (`why_dead`): the
 fraction of them with a positive encoder pre-activation on some test image
 (AuxK can only train those), the median of their largest pre-activation, and
 the median over test images of the k-th largest pre-activation, the value
-a latent has to beat to win. Every `--eval-every` steps the dead-latent fraction on
-the test set is recorded; the plot shows it against training steps.
+a latent has to beat to win. Every `--eval-every` steps the dead-latent
+fraction on the test set is recorded; the plot shows it against training
+steps.
 
 Writes `<out>.json` (every run, with its curve, and the command) and
 `<out>.png`; prints a Markdown table.
