@@ -314,9 +314,10 @@ def dead_fraction(encoder, x, batch_size=1000):
     return float(1.0 - alive_latents(encoder, x, batch_size).mean())
 
 
-def why_dead(model, x, k, batch_size=1000):
+def why_dead(model, x, k, dead, batch_size=1000):
     """Where the dead latents of `model` stand on `x` (inference): with
-    `pre` the encoder's pre-activations and `dead` the latents never active,
+    `pre` the encoder's pre-activations and `dead` (boolean `(n,)`) the
+    latents never active on `x` (`~alive_latents`),
 
         dead_with_positive_pre = fraction of `dead` with pre > 0 on some row
                                  (the only dead latents AuxK's z_aux reaches)
@@ -325,7 +326,6 @@ def why_dead(model, x, k, batch_size=1000):
                                  (what a latent has to beat to win, unboosted)
 
     (the first two None when nothing is dead)."""
-    dead = ~alive_latents(codes_model(model), x, batch_size)
     encoder = keras.Model(model.input, model.get_layer("encoder").output)
     max_pre, kth = np.full(dead.shape, -np.inf, np.float32), []
     for s in range(0, len(x), batch_size):
@@ -383,8 +383,8 @@ def train_one(x_train, x_test, latents, k, boost, args, aux_k=0, latent="topk"):
               callbacks=[curve], verbose=0)
     seconds = time.time() - start
     topk = model.get_layer("topk")
-    encoder = codes_model(model)
-    curve.points.append((curve.step, dead_fraction(encoder, x_test)))
+    alive = alive_latents(codes_model(model), x_test)
+    curve.points.append((curve.step, float(1.0 - alive.mean())))
     result = {
         "latents": latents,
         "k": k,
@@ -395,11 +395,11 @@ def train_one(x_train, x_test, latents, k, boost, args, aux_k=0, latent="topk"):
         "aux_dead_after": args.aux_dead_after if aux_k else None,
         "decoder_gradient": args.decoder_gradient,
         "normalized_mse": normalized_mse(model, x_test),
-        "dead_fraction": dead_fraction(encoder, x_test),
+        "dead_fraction": curve.points[-1][1],
         "train_seconds": round(seconds, 1),
         "steps": curve.step,
         "dead_curve": curve.points,
-        **why_dead(model, x_test, k),
+        **why_dead(model, x_test, k, ~alive),
     }
     if latent != "topk":
         result.update(entropy_ratio=None, normalized_mse_boost_off=result["normalized_mse"])

@@ -87,15 +87,21 @@ def test_why_dead_by_hand():
     model.get_layer("encoder").set_weights([np.float32([[1, 0, -1, 0.5], [0, 1, 0, 0.5]]), np.zeros(4, "float32")])
     x = np.float32([[2, 0], [0, 3], [1, 2]])
     # winners: latents 0, 1, 1; dead: 2 (max pre 0) and 3 (max pre 1.5); k-th largest per row: 2, 3, 2
-    assert sae.why_dead(model, x, 1, batch_size=2) == {
+    dead = ~sae.alive_latents(sae.codes_model(model), x)
+    np.testing.assert_array_equal(dead, [False, False, True, True])
+    assert sae.why_dead(model, x, 1, dead, batch_size=2) == {
         "dead_with_positive_pre": 0.5, "dead_max_pre_median": 0.75, "kth_pre_median": 2.0}
     model.get_layer("encoder").set_weights([np.float32([[1, 0, 0, 0], [0, 1, 0, 0]]), np.float32([0, 0, 5, 9])])
     # bias 9 on latent 3: it wins every row; 0, 1 and 2 are dead though positive (max pre 2, 3, 5)
-    assert sae.why_dead(model, x, 1) == {
+    dead = ~sae.alive_latents(sae.codes_model(model), x)
+    np.testing.assert_array_equal(dead, [True, True, True, False])
+    assert sae.why_dead(model, x, 1, dead) == {
         "dead_with_positive_pre": 1.0, "dead_max_pre_median": 3.0, "kth_pre_median": 9.0}
     identity = sae.build_autoencoder(2, 2, 1, 0.0, 1000, 0)
     identity.get_layer("encoder").set_weights([np.eye(2, dtype="float32"), np.zeros(2, "float32")])
-    assert sae.why_dead(identity, np.eye(2, dtype="float32"), 1) == {  # each latent wins once
+    dead = ~sae.alive_latents(sae.codes_model(identity), np.eye(2, dtype="float32"))
+    assert not dead.any()  # each latent wins once
+    assert sae.why_dead(identity, np.eye(2, dtype="float32"), 1, dead) == {
         "dead_with_positive_pre": None, "dead_max_pre_median": None, "kth_pre_median": 1.0}
 
 
